@@ -1,0 +1,1 @@
+//! Open NSynth Super runtime.
