@@ -1,1 +1,5 @@
-//! Open NSynth Super runtime.
+//! Open NSynth Super runtime: settings, pads, the sampler engine and the offline renderer.
+//! Everything here compiles and tests on a desktop; hardware lives behind features.
+
+pub mod pad;
+pub mod settings;

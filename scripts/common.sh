@@ -1,0 +1,81 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts in this directory. Source it; do not run it.
+#
+# Sets REPO_ROOT, makes cargo reachable (a fresh rustup install only adds
+# ~/.cargo/bin to PATH for login shells) and defines small output helpers.
+
+if [[ -z "${BASH_VERSION:-}" ]]; then
+    echo "scripts/common.sh: needs bash" >&2
+    return 1 2>/dev/null || exit 1
+fi
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+
+# Never stop for a question: CI has no stdin.
+export DEBIAN_FRONTEND=noninteractive
+
+# Colour only on a terminal.
+if [[ -t 1 && -z "${NO_COLOR:-}" ]]; then
+    _c_bold=$'\033[1m'
+    _c_red=$'\033[31m'
+    _c_green=$'\033[32m'
+    _c_off=$'\033[0m'
+else
+    _c_bold='' _c_red='' _c_green='' _c_off=''
+fi
+
+# A header that stands out in a long CI log.
+header() {
+    printf '\n%s==> %s%s\n' "$_c_bold" "$*" "$_c_off"
+}
+
+info() {
+    printf '%s\n' "$*"
+}
+
+ok() {
+    printf '%s%s%s\n' "$_c_green" "$*" "$_c_off"
+}
+
+err() {
+    printf '%serror: %s%s\n' "$_c_red" "$*" "$_c_off" >&2
+}
+
+die() {
+    err "$*"
+    exit 1
+}
+
+# Make `cargo` and `rustup` callable when rustup installed them but the
+# current shell never sourced ~/.cargo/env.
+ensure_cargo_on_path() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        local cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+        if [[ -f "$cargo_home/env" ]]; then
+            # shellcheck disable=SC1091
+            . "$cargo_home/env"
+        elif [[ -x "$cargo_home/bin/cargo" ]]; then
+            PATH="$cargo_home/bin:$PATH"
+            export PATH
+        fi
+    fi
+    command -v cargo >/dev/null 2>&1 ||
+        die "cargo not found. Install Rust with rustup (see the README), then open a new shell or run: . \"\$HOME/.cargo/env\""
+}
+
+# Where cargo puts its build output (honours CARGO_TARGET_DIR and
+# build.target-dir in any cargo config).
+cargo_target_dir() {
+    local meta dir
+    meta="$(cd "$REPO_ROOT" && cargo metadata --format-version 1 --no-deps)" ||
+        die "cargo metadata failed"
+    dir="$(printf '%s' "$meta" | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+    [[ -n "$dir" ]] || die "could not read the target directory from cargo metadata"
+    printf '%s\n' "$dir"
+}
+
+# Seconds since the epoch, for step timings.
+now_s() {
+    date +%s
+}

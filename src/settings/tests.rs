@@ -1,0 +1,235 @@
+use super::*;
+
+fn load(text: &str) -> Result<Settings, SettingsError> {
+    Settings::from_json(text, Path::new("/sd/settings.json"))
+}
+
+fn error(text: &str) -> String {
+    load(text).expect_err("should be refused").to_string()
+}
+
+const MINIMAL: &str = r#"{"corners": [
+    {"instruments": [{"name": "a", "display": "A", "abbr": "AA"}]},
+    {"instruments": [{"name": "b", "display": "B", "abbr": "BB"}]},
+    {"instruments": [{"name": "c", "display": "C", "abbr": "CC"}]},
+    {"instruments": [{"name": "d", "display": "D", "abbr": "DD"}]}],
+    "audio": {"sampleRate": 48000, "bufferSize": 128}}"#;
+
+#[test]
+fn the_shipped_example_is_valid_and_complete() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("settings.json");
+    let settings = Settings::from_file(&path).unwrap();
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+    assert_eq!(settings.pad.layout.file_bytes(), 155_520_000);
+    assert_eq!(settings.pad.data_directory, Path::new("/home/pi/pads"));
+    assert_eq!(settings.midi.channel, Some(1));
+    assert_eq!(settings.engine, EngineOptions::default());
+}
+
+#[test]
+fn missing_keys_take_the_original_defaults() {
+    let settings = load(MINIMAL).unwrap();
+    assert_eq!(settings.pad.layout.resolution, 9);
+    assert_eq!(settings.pad.layout.pitches, DEFAULT_PITCHES);
+    assert_eq!(settings.pad.layout.length, 60000);
+    assert_eq!(settings.pad.sample_rate, 16000);
+    assert!(settings.pad.looping);
+    assert_eq!(
+        (settings.pad.loop_start, settings.pad.loop_end),
+        (0.2, 0.41)
+    );
+    assert_eq!(settings.pad.data_directory, Path::new("/sd/"));
+    assert_eq!(settings.midi.device, "/dev/ttyAMA0");
+    assert_eq!(settings.midi.channel, Some(7));
+    assert_eq!(settings.osc_port, 8000);
+    assert_eq!(settings.patch_file, Path::new("/sd/patches.json"));
+    assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+}
+
+#[test]
+fn null_counts_as_missing() {
+    let text = MINIMAL.replace(
+        r#""audio""#,
+        r#""nsynth": {"resolution": null, "pitches": null}, "audio""#,
+    );
+    let settings = load(&text).unwrap();
+    assert_eq!(settings.pad.layout.resolution, 9);
+}
+
+#[test]
+fn keys_the_original_required_fall_back_with_a_warning() {
+    let text = MINIMAL.replace(r#""sampleRate": 48000, "bufferSize": 128"#, "");
+    let settings = load(&text).unwrap();
+    assert_eq!(
+        (settings.audio.sample_rate, settings.audio.buffer_size),
+        (48000, 128)
+    );
+    assert_eq!(settings.warnings.len(), 2, "{:?}", settings.warnings);
+    assert!(settings.warnings[0].contains("audio.sampleRate"));
+}
+
+#[test]
+fn wrong_types_name_the_file_the_path_and_the_expectation() {
+    let text = MINIMAL.replace(
+        r#""audio""#,
+        r#""nsynth": {"pitches": [24, 28, 32, "x"]}, "audio""#,
+    );
+    let message = error(&text);
+    assert!(message.contains("/sd/settings.json"), "{message}");
+    assert!(message.contains("nsynth.pitches[3]"), "{message}");
+    assert!(message.contains("invalid type: string \"x\""), "{message}");
+}
+
+#[test]
+fn syntax_errors_give_line_and_column() {
+    let message = error("{\n  \"nsynth\": {,\n}");
+    assert!(message.contains("/sd/settings.json"), "{message}");
+    assert!(message.contains("line 2"), "{message}");
+}
+
+#[test]
+fn unknown_keys_are_warned_about_not_fatal() {
+    let text = MINIMAL.replace(
+        r#""audio""#,
+        r#""nsynth": {"colour": 3}, "extra": 1, "audio""#,
+    );
+    let settings = load(&text).unwrap();
+    assert!(
+        settings
+            .warnings
+            .iter()
+            .any(|w| w.contains("`nsynth.colour`")),
+        "{:?}",
+        settings.warnings
+    );
+    assert!(
+        settings.warnings.iter().any(|w| w.contains("`extra`")),
+        "{:?}",
+        settings.warnings
+    );
+}
+
+#[test]
+fn bad_pad_shapes_are_refused() {
+    let with =
+        |nsynth: &str| MINIMAL.replace(r#""audio""#, &format!(r#""nsynth": {nsynth}, "audio""#));
+    assert!(error(&with(r#"{"pitches": []}"#)).contains("nsynth.pitches"));
+    let unsorted = error(&with(r#"{"pitches": [24, 40, 32]}"#));
+    assert!(
+        unsorted.contains("nsynth.pitches[2]") && unsorted.contains("ascending"),
+        "{unsorted}"
+    );
+    assert!(error(&with(r#"{"pitches": [200]}"#)).contains("0–127"));
+    assert!(error(&with(r#"{"resolution": 0}"#)).contains("nsynth.resolution"));
+    let backwards = error(&with(r#"{"loopStart": 0.5, "loopEnd": 0.4}"#));
+    assert!(
+        backwards.contains("nsynth.loopEnd") && backwards.contains("before it starts"),
+        "{backwards}"
+    );
+    assert!(error(&with(r#"{"loopEnd": 1.5}"#)).contains("outside 0–1"));
+}
+
+#[test]
+fn corners_must_be_four_non_empty_lists() {
+    assert!(error(r#"{"audio": {}}"#).contains("`corners`"));
+    let three = MINIMAL.replacen(
+        r#"{"instruments": [{"name": "a", "display": "A", "abbr": "AA"}]},"#,
+        "",
+        1,
+    );
+    assert!(error(&three).contains("found 3"));
+    let empty = MINIMAL.replace(r#"[{"name": "a", "display": "A", "abbr": "AA"}]"#, "[]");
+    assert!(error(&empty).contains("corners[0].instruments"));
+    let nameless = MINIMAL.replace(r#""name": "b", "#, "");
+    assert!(error(&nameless).contains("corners[1].instruments[0].name"));
+}
+
+#[test]
+fn missing_labels_default_from_the_name() {
+    let text = MINIMAL.replace(
+        r#""name": "a", "display": "A", "abbr": "AA""#,
+        r#""name": "flute""#,
+    );
+    let settings = load(&text).unwrap();
+    let flute = &settings.corners[0][0];
+    assert_eq!(
+        (flute.display.as_str(), flute.abbr.as_str()),
+        ("flute", "FL")
+    );
+    assert_eq!(settings.warnings.len(), 2);
+}
+
+#[test]
+fn osc_port_reads_both_key_names_port_first() {
+    let with = |osc: &str| {
+        load(&MINIMAL.replace(r#""audio""#, &format!(r#""osc": {{"in": {osc}}}, "audio""#)))
+    };
+    assert_eq!(with(r#"{"portNumber": 9000}"#).unwrap().osc_port, 9000);
+    assert_eq!(
+        with(r#"{"port": 7000, "portNumber": 9000}"#)
+            .unwrap()
+            .osc_port,
+        7000
+    );
+}
+
+#[test]
+fn midi_channel_outside_the_range_disables_midi_with_a_warning() {
+    let settings =
+        load(&MINIMAL.replace(r#""audio""#, r#""midi": {"channel": 0}, "audio""#)).unwrap();
+    assert_eq!(settings.midi.channel, None);
+    assert!(settings.warnings[0].contains("midi.channel"));
+}
+
+#[test]
+fn engine_options_are_validated() {
+    let with =
+        |engine: &str| MINIMAL.replace(r#""audio""#, &format!(r#""engine": {engine}, "audio""#));
+    let settings = load(&with(
+        r#"{"envelopeTimeBase": "seconds", "loopMode": "forward"}"#,
+    ))
+    .unwrap();
+    assert_eq!(
+        settings.engine.envelope_time_base,
+        EnvelopeTimeBase::Seconds
+    );
+    assert_eq!(settings.engine.loop_mode, LoopMode::Forward);
+    assert!(error(&with(r#"{"loopMode": "pingpong"}"#)).contains("engine.loopMode"));
+}
+
+#[test]
+fn local_settings_take_precedence_and_bad_json_falls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("settings.json"), MINIMAL).unwrap();
+    let local = MINIMAL.replace("48000", "44100");
+    std::fs::write(dir.path().join("localSettings.json"), &local).unwrap();
+    let settings = Settings::find(None, dir.path()).unwrap();
+    assert_eq!(settings.audio.sample_rate, 44100);
+    assert!(settings.file.ends_with("localSettings.json"));
+
+    std::fs::write(dir.path().join("localSettings.json"), "{ not json").unwrap();
+    let settings = Settings::find(None, dir.path()).unwrap();
+    assert_eq!(settings.audio.sample_rate, 48000);
+    assert!(
+        settings.warnings[0].contains("localSettings.json"),
+        "{:?}",
+        settings.warnings
+    );
+
+    let empty = tempfile::tempdir().unwrap();
+    assert!(matches!(
+        Settings::find(None, empty.path()),
+        Err(SettingsError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_settings_folder() {
+    let text = MINIMAL.replace(
+        r#""audio""#,
+        r#""nsynth": {"dataDirectory": "pads"}, "patchFile": "p.json", "audio""#,
+    );
+    let settings = load(&text).unwrap();
+    assert_eq!(settings.pad.data_directory, Path::new("/sd/pads"));
+    assert_eq!(settings.patch_file, Path::new("/sd/p.json"));
+}
