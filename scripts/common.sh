@@ -6,7 +6,7 @@
 
 if [[ -z "${BASH_VERSION:-}" ]]; then
     echo "scripts/common.sh: needs bash" >&2
-    return 1 2>/dev/null || exit 1
+    return 1
 fi
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -6,7 +6,8 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 pub struct RawSettings {
     /// Present in the shipped file and never read by the original; accepted so it is not reported.
-    pub debug: Option<serde_json::Value>,
+    #[serde(rename = "debug")]
+    pub _debug: Option<serde::de::IgnoredAny>,
     pub nsynth: Option<RawNsynth>,
     pub corners: Option<Vec<RawCorner>>,
     pub audio: Option<RawAudio>,

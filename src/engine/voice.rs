@@ -1,0 +1,398 @@
+//! One sounding note: where it reads (its rows), how it moves (playhead, direction, loop
+//! crossfade), and how loud it is (velocity, envelope, quick-kill, handover fade). Renders into a
+//! mix buffer with no allocation and no access to anything but the rows it is given.
+
+use super::envelope::{sqrt_curve, EnvelopeShape};
+use super::looping::LoopRegion;
+use crate::pad::Tap;
+use crate::settings::LoopMode;
+
+/// The original's normalisation of 16-bit samples, folded into the velocity gain.
+const SAMPLE_SCALE: f32 = 1.0 / 32767.0;
+
+/// Quick-kill multiplies the level by this every frame (about 3 ms from full level at 48 kHz).
+const KILL_DECAY: f32 = 0.97;
+/// Quick-kill ends the voice below this level.
+const KILL_FLOOR: f32 = 0.01;
+
+/// Linear interpolation in a row at a fractional position, clamped to the row: positions before
+/// the start or past the end read the first or last sample instead of a neighbouring row.
+#[inline(always)]
+fn lerp(row: &[i16], position: f64) -> f32 {
+    let last = row.len() - 1;
+    let p = position.clamp(0.0, last as f64);
+    let a = (p as usize).min(last - 1);
+    let m = (p - a as f64) as f32;
+    let (sa, sb) = (f32::from(row[a]), f32::from(row[a + 1]));
+    sa + (sb - sa) * m
+}
+
+/// Where a voice's samples come from at a given playhead.
+pub trait Taps {
+    fn read(&self, position: f64) -> f32;
+}
+
+/// A single row: every voice unless grid interpolation blends neighbours.
+pub struct OneRow<'a>(pub &'a [i16]);
+
+impl Taps for OneRow<'_> {
+    #[inline(always)]
+    fn read(&self, position: f64) -> f32 {
+        lerp(self.0, position)
+    }
+}
+
+/// Up to four rows blended with fixed weights (grid interpolation).
+pub struct Blend<'a> {
+    pub rows: [&'a [i16]; 4],
+    pub weights: [f32; 4],
+    pub count: usize,
+}
+
+impl Taps for Blend<'_> {
+    #[inline(always)]
+    fn read(&self, position: f64) -> f32 {
+        (0..self.count)
+            .map(|i| lerp(self.rows[i], position) * self.weights[i])
+            .sum()
+    }
+}
+
+/// The rows a voice plays: which resident bank, which grid points, which pitch row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Source {
+    /// Engine bank slot holding the rows.
+    pub slot: usize,
+    /// Pad generation of that bank; the same generation means the same sample data.
+    pub generation: u64,
+    pub taps: [Tap; 4],
+    pub count: usize,
+    /// Pitch index within each grid point.
+    pub pitch: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stage {
+    Held,
+    /// Released at envelope frame `at` with the level `frozen` it had then.
+    Released {
+        at: u32,
+        frozen: f32,
+    },
+    /// Being quick-killed; `level` shrinks every frame.
+    Killed {
+        level: f32,
+    },
+}
+
+/// The second playhead that fades out across a loop jump.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LoopCrossfade {
+    playhead: f64,
+    direction: f64,
+    /// Progress so far and the length it ends after (output frames, or source samples in forward mode).
+    progress: f64,
+    length: f64,
+}
+
+/// A linear gain ramp used to hand a voice over from one pad to another.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fade {
+    gain: f32,
+    step: f32,
+    left: u32,
+}
+
+/// Everything a voice needs from the engine to render a block.
+pub struct Context<'a> {
+    pub shape: &'a EnvelopeShape,
+    pub region: &'a LoopRegion,
+    pub looping: bool,
+    /// Samples per row.
+    pub length: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Voice {
+    /// Start order: a smaller id is an older voice.
+    pub id: u64,
+    pub note: u8,
+    pub source: Source,
+    /// Source samples per output frame.
+    speed: f64,
+    playhead: f64,
+    direction: f64,
+    /// Output frames rendered (the envelope clock).
+    time: u32,
+    stage: Stage,
+    /// Last held envelope level (frozen at release).
+    env: f32,
+    /// Last envelope level of any stage, where a quick-kill starts from.
+    last: f32,
+    /// Velocity times the sample scale.
+    gain: f32,
+    crossfade: Option<LoopCrossfade>,
+    fade: Option<Fade>,
+    /// A release that arrived before the voice sounded, applied once it has rendered this many frames.
+    deferred_release: Option<u32>,
+    /// Fading out after a handover to another pad: neither counted nor released by note-offs.
+    pub leaving: bool,
+    pub done: bool,
+}
+
+impl Voice {
+    pub fn new(id: u64, note: u8, velocity: f32, source: Source, speed: f64, offset: f64) -> Self {
+        Self {
+            id,
+            note,
+            source,
+            speed,
+            playhead: offset,
+            direction: 1.0,
+            time: 0,
+            stage: Stage::Held,
+            env: 0.0,
+            last: 0.0,
+            gain: velocity * SAMPLE_SCALE,
+            crossfade: None,
+            fade: None,
+            deferred_release: None,
+            leaving: false,
+            done: false,
+        }
+    }
+
+    /// Held (not released, not being killed).
+    pub fn is_held(&self) -> bool {
+        self.stage == Stage::Held && self.deferred_release.is_none() && !self.leaving
+    }
+
+    /// Counts towards the voice limits: not being killed and not fading out after a handover.
+    pub fn counts(&self) -> bool {
+        !self.leaving && !matches!(self.stage, Stage::Killed { .. })
+    }
+
+    /// Starts the release. A voice that has not sounded yet keeps playing for `min_frames` first,
+    /// so a note-off in the same instant as its note-on still sounds.
+    pub fn release(&mut self, min_frames: u32) {
+        if self.stage != Stage::Held || self.deferred_release.is_some() {
+            return;
+        }
+        if self.time == 0 {
+            self.deferred_release = Some(min_frames.max(1));
+            return;
+        }
+        self.stage = Stage::Released {
+            at: self.time,
+            frozen: self.env,
+        };
+    }
+
+    /// Fades the voice out quickly from its current level (voice stealing, all sound off).
+    pub fn kill(&mut self) {
+        if !matches!(self.stage, Stage::Killed { .. }) {
+            self.stage = Stage::Killed { level: self.last };
+            self.deferred_release = None;
+        }
+    }
+
+    /// Splits the voice for a handover to `source` (another pad's rows): `self` fades in on the
+    /// new rows and the returned twin fades out on the old ones, both over `frames`.
+    pub fn hand_over(&mut self, source: Source, frames: u32) -> Voice {
+        let frames = frames.max(1);
+        let mut leaving = self.clone();
+        leaving.leaving = true;
+        leaving.fade = Some(Fade {
+            gain: self.fade.map_or(1.0, |f| f.gain),
+            step: -1.0 / frames as f32,
+            left: frames,
+        });
+        self.source = source;
+        self.fade = Some(Fade {
+            gain: 0.0,
+            step: 1.0 / frames as f32,
+            left: frames,
+        });
+        leaving
+    }
+
+    /// The level for the next frame, or `None` when the voice has ended.
+    #[inline(always)]
+    fn level(&mut self, shape: &EnvelopeShape) -> Option<f32> {
+        let level = match self.stage {
+            Stage::Held => {
+                if self
+                    .deferred_release
+                    .is_some_and(|frames| self.time >= frames)
+                {
+                    self.deferred_release = None;
+                    self.stage = Stage::Released {
+                        at: self.time,
+                        frozen: self.env,
+                    };
+                    return self.level(shape);
+                }
+                self.env = shape.held(self.time, self.env);
+                self.env
+            }
+            Stage::Released { at, frozen } => {
+                let level = shape.released(self.time.wrapping_sub(at), frozen);
+                if level <= 0.0 {
+                    return None;
+                }
+                level
+            }
+            Stage::Killed { level } => {
+                if level < KILL_FLOOR {
+                    return None;
+                }
+                self.stage = Stage::Killed {
+                    level: level * KILL_DECAY,
+                };
+                level
+            }
+        };
+        self.last = level;
+        let fade = match &mut self.fade {
+            None => 1.0,
+            Some(fade) => {
+                let gain = fade.gain;
+                fade.gain += fade.step;
+                fade.left -= 1;
+                if fade.left == 0 {
+                    if self.leaving {
+                        self.done = true;
+                    }
+                    self.fade = None;
+                }
+                gain
+            }
+        };
+        Some(self.gain * level * fade)
+    }
+
+    /// Adds this voice's next `mix.len()` frames to `mix`. Sets `done` when it ends.
+    pub fn render<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+        match (ctx.looping, ctx.region.mode) {
+            (false, _) => self.render_one_shot(taps, ctx, mix),
+            (true, LoopMode::Original) => self.render_original_loop(taps, ctx, mix),
+            (true, LoopMode::Forward) => self.render_forward_loop(taps, ctx, mix),
+        }
+    }
+
+    /// The original's looping: forward to XE, jump to LE−1 and play backwards to XS, jump to LS,
+    /// and so on, each jump smoothed by a second playhead fading out over CD+1 frames.
+    fn render_original_loop<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+        let region = ctx.region;
+        let crossfade_frames = f64::from(region.crossfade.max(1));
+        for out in mix.iter_mut() {
+            if self.done {
+                return;
+            }
+            let Some(gain) = self.level(ctx.shape) else {
+                self.done = true;
+                return;
+            };
+            let position = self.playhead;
+            if self.direction > 0.0 && self.stage == Stage::Held && position.trunc() >= region.end {
+                self.direction = -1.0;
+            }
+            if self.direction > 0.0 && position >= region.forward_at {
+                self.start_crossfade(position, crossfade_frames);
+                self.direction = -1.0;
+                self.playhead = region.end - 1.0;
+            } else if self.direction < 0.0 && position <= region.back_at {
+                self.start_crossfade(position, crossfade_frames);
+                self.direction = 1.0;
+                self.playhead = region.start;
+            }
+            let mut sample = taps.read(position);
+            if let Some(fade) = &mut self.crossfade {
+                let pos = (fade.progress / fade.length) as f32;
+                sample =
+                    sample * sqrt_curve(pos) + taps.read(fade.playhead) * sqrt_curve(1.0 - pos);
+                fade.progress += 1.0;
+                fade.playhead += self.speed * fade.direction;
+                if fade.progress > fade.length {
+                    self.crossfade = None;
+                }
+            }
+            *out += sample * gain;
+            self.playhead += self.speed * self.direction;
+            self.time = self.time.wrapping_add(1);
+        }
+    }
+
+    /// Forward-only looping: at LE, continue from LS, crossfading over a length in source samples.
+    fn render_forward_loop<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+        let region = ctx.region;
+        let loop_length = region.end - region.start;
+        for out in mix.iter_mut() {
+            if self.done {
+                return;
+            }
+            let Some(gain) = self.level(ctx.shape) else {
+                self.done = true;
+                return;
+            };
+            if self.playhead >= region.end {
+                let overshoot = (self.playhead - region.end) % loop_length;
+                self.crossfade = Some(LoopCrossfade {
+                    playhead: self.playhead,
+                    direction: 1.0,
+                    progress: 0.0,
+                    length: region.forward_crossfade,
+                });
+                self.playhead = region.start + overshoot;
+            }
+            let mut sample = taps.read(self.playhead);
+            if let Some(fade) = &mut self.crossfade {
+                let pos = (fade.progress / fade.length).min(1.0) as f32;
+                sample =
+                    sample * sqrt_curve(pos) + taps.read(fade.playhead) * sqrt_curve(1.0 - pos);
+                fade.progress += self.speed;
+                fade.playhead += self.speed;
+                if fade.progress > fade.length {
+                    self.crossfade = None;
+                }
+            }
+            *out += sample * gain;
+            self.playhead += self.speed;
+            self.time = self.time.wrapping_add(1);
+        }
+    }
+
+    /// One-shot playback to the end of the row, tapered over its last 100 samples.
+    fn render_one_shot<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+        let length = ctx.length;
+        for out in mix.iter_mut() {
+            if self.done {
+                return;
+            }
+            let Some(mut gain) = self.level(ctx.shape) else {
+                self.done = true;
+                return;
+            };
+            let b = self.playhead.trunc() + 1.0;
+            if b >= length - 100.0 {
+                gain *= ((length - 1.0 - b) / 99.0).clamp(0.0, 1.0) as f32;
+            }
+            if b >= length {
+                self.done = true;
+                return;
+            }
+            *out += taps.read(self.playhead) * gain;
+            self.playhead += self.speed;
+            self.time = self.time.wrapping_add(1);
+        }
+    }
+
+    fn start_crossfade(&mut self, position: f64, frames: f64) {
+        self.crossfade = Some(LoopCrossfade {
+            playhead: position,
+            direction: self.direction,
+            progress: 0.0,
+            length: frames,
+        });
+    }
+}
