@@ -7,7 +7,7 @@ use serde::Deserialize;
 pub struct RawSettings {
     /// Present in the shipped file and never read by the original; accepted so it is not reported.
     #[serde(rename = "debug")]
-    pub _debug: Option<serde::de::IgnoredAny>,
+    pub _debug: Option<serde_json::Value>,
     pub nsynth: Option<RawNsynth>,
     pub corners: Option<Vec<RawCorner>>,
     pub audio: Option<RawAudio>,
