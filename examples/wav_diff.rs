@@ -232,7 +232,8 @@ fn run(args: &Args) -> Result<bool, Failure> {
 
     let max = match spec_a.sample_format {
         SampleFormat::Int => format!("{}", diff.max as u64),
-        SampleFormat::Float => format!("{}", diff.max),
+        SampleFormat::Float if diff.max == 0.0 => "0".to_string(),
+        SampleFormat::Float => format!("{:e}", diff.max),
     };
     println!(
         "frames={frames_a} channels={channels} max_abs_diff={max} identical={}",

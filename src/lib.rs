@@ -1,6 +1,10 @@
-//! Open NSynth Super runtime: settings, pads, the sampler engine and the offline renderer.
-//! Everything here compiles and tests on a desktop; hardware lives behind features.
+//! Open NSynth Super runtime: settings, pads and their streaming, the sampler engine, the offline
+//! renderer and the built-in demo. Everything here compiles and tests on a desktop; the sound
+//! card sits behind the `audio` feature.
 
+pub mod cli;
+pub mod demo;
 pub mod engine;
 pub mod pad;
+pub mod render;
 pub mod settings;

@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The whole test suite, in order, stopping at the first failure:
+#
+#   setup        scripts/setup.sh: installs whatever is missing
+#   fmt          cargo fmt --all -- --check
+#   clippy       cargo clippy --workspace --all-targets -- -D warnings
+#   test         cargo test --workspace
+#   cross        cargo build --release -p open-nsynth for aarch64 and armv7
+#   native       cargo build --release -p open-nsynth
+#   demo         open-nsynth demo --dir <tmp>/demo
+#   render       the demo, natively and with each ARM binary under qemu-user
+#   compare      each ARM WAV against the native one with examples/wav_diff.rs
+#
+# The last line is "test.sh: N passed, 0 failed" when everything passed, and
+# "test.sh: N passed, 1 failed" (with a non-zero exit) when a step failed.
+#
+# Environment:
+#   SKIP_CROSS=1    leave out the ARM builds, renders and comparisons (quick
+#                   local runs; CI runs everything)
+#   WAV_TOLERANCE   largest sample difference accepted between an ARM render
+#                   and the native one, in the WAV's units (LSBs for integer
+#                   PCM, sample values for float); default 2 LSBs or 1e-4
+#   KEEP_WORK=1     keep the temporary directory with the demo and the WAVs
+
+set -euo pipefail
+
+# shellcheck source=scripts/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$REPO_ROOT"
+
+case "${SKIP_CROSS:-0}" in
+0 | false | no) SKIP_CROSS=0 ;;
+*) SKIP_CROSS=1 ;;
+esac
+
+# target triple, qemu emulator name
+ARM_TARGETS=(
+    "aarch64-unknown-linux-gnu aarch64"
+    "armv7-unknown-linux-gnueabihf arm"
+)
+
+# In CI every build starts from nothing: incremental artefacts only cost time.
+if [[ "${CI:-}" == true ]]; then
+    export CARGO_INCREMENTAL=0
+fi
+
+# ------------------------------------------------------------- steps ---
+
+passed=0
+current="(before the first step)"
+work=""
+started="$(now_s)"
+
+finish() {
+    local rc=$?
+    trap - EXIT
+    if [[ -n "$work" && -d "$work" ]]; then
+        if [[ $rc -eq 0 && "${KEEP_WORK:-0}" == 0 ]]; then
+            rm -rf -- "$work"
+        else
+            info "test.sh: work files kept in $work"
+        fi
+    fi
+    if [[ $rc -ne 0 ]]; then
+        err "step '$current' failed (exit status $rc)"
+        echo "test.sh: $passed passed, 1 failed"
+    fi
+    exit "$rc"
+}
+trap finish EXIT
+
+# step NAME COMMAND [ARGS...]: runs one step under a header; with `set -e`
+# any failure inside it ends the script through `finish`.
+step() {
+    current="$1"
+    shift
+    header "[$((passed + 1))] $current"
+    printf '$ %s\n' "$*"
+    local t0
+    t0="$(now_s)"
+    "$@"
+    passed=$((passed + 1))
+    ok "--- ok: $current ($(($(now_s) - t0))s)"
+}
+
+# ----------------------------------------------------------- helpers ---
+
+# Prints "int" or "float" for a WAV file, from its fmt chunk.
+wav_sample_kind() {
+    local -a b
+    # The fmt chunk comes before the audio data; 4 KiB is plenty.
+    read -r -a b < <(od -An -v -tu1 -N 4096 -- "$1" | tr -s ' \n' '  ')
+    local n=${#b[@]}
+    if ((n < 12)) || [[ "${b[*]:0:4}" != "82 73 70 70" || "${b[*]:8:4}" != "87 65 86 69" ]]; then
+        err "$1: not a RIFF/WAVE file"
+        return 1
+    fi
+    local pos=12 size tag
+    while ((pos + 8 <= n)); do
+        size=$((b[pos + 4] | b[pos + 5] << 8 | b[pos + 6] << 16 | b[pos + 7] << 24))
+        if [[ "${b[*]:pos:4}" == "102 109 116 32" ]]; then # "fmt "
+            tag=$((b[pos + 8] | b[pos + 9] << 8))
+            if ((tag == 0xFFFE && pos + 34 <= n)); then # WAVE_FORMAT_EXTENSIBLE
+                tag=$((b[pos + 32] | b[pos + 33] << 8))
+            fi
+            case "$tag" in
+            1) echo int ;;
+            3) echo float ;;
+            *)
+                err "$1: unexpected WAV format tag $tag"
+                return 1
+                ;;
+            esac
+            return 0
+        fi
+        pos=$((pos + 8 + size + (size & 1)))
+    done
+    err "$1: no fmt chunk found"
+    return 1
+}
+
+qemu_for() {
+    local name="qemu-$1"
+    if command -v "$name" >/dev/null 2>&1; then
+        echo "$name"
+    elif command -v "$name-static" >/dev/null 2>&1; then
+        echo "$name-static"
+    else
+        err "$name not found (scripts/setup.sh --cross installs qemu-user)"
+        return 1
+    fi
+}
+
+require_file() {
+    [[ -s "$1" ]] || {
+        err "expected $1 to exist and not be empty"
+        return 1
+    }
+}
+
+# ------------------------------------------------------------- the steps ---
+
+setup_args=(--lint)
+[[ $SKIP_CROSS -eq 0 ]] && setup_args+=(--cross)
+step "setup" bash scripts/setup.sh "${setup_args[@]}"
+ensure_cargo_on_path
+
+step "cargo fmt" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test" cargo test --workspace
+
+if [[ $SKIP_CROSS -eq 0 ]]; then
+    for entry in "${ARM_TARGETS[@]}"; do
+        read -r triple _ <<<"$entry"
+        step "cross build $triple" cargo build --release -p open-nsynth --target "$triple"
+    done
+fi
+
+step "native release build" cargo build --release -p open-nsynth
+
+target_dir="$(cargo_target_dir)"
+native_bin="$target_dir/release/open-nsynth"
+work="$(mktemp -d "${TMPDIR:-/tmp}/open-nsynth-test.XXXXXX")"
+demo="$work/demo"
+
+make_demo() {
+    "$native_bin" demo --dir "$demo"
+    require_file "$demo/settings.json"
+    require_file "$demo/demo.mid"
+}
+step "demo pad set" make_demo
+
+# render OUT COMMAND...: renders the demo song with COMMAND (the binary,
+# possibly behind an emulator) into OUT.
+render() {
+    local out="$1"
+    shift
+    local -a cmd=("$@" render --settings "$demo/settings.json" --midi "$demo/demo.mid" --out "$out")
+    printf '$ %s\n' "${cmd[*]}"
+    "${cmd[@]}"
+    require_file "$out"
+    info "$out: $(wav_sample_kind "$out") samples, $(wc -c <"$out") bytes"
+}
+
+step "render native" render "$work/native.wav" "$native_bin"
+
+if [[ $SKIP_CROSS -eq 0 ]]; then
+    current="read the native WAV's format"
+    kind="$(wav_sample_kind "$work/native.wav")"
+    if [[ -n "${WAV_TOLERANCE:-}" ]]; then
+        tolerance="$WAV_TOLERANCE"
+    elif [[ "$kind" == int ]]; then
+        tolerance=2
+    else
+        tolerance=1e-4
+    fi
+
+    for entry in "${ARM_TARGETS[@]}"; do
+        read -r triple emu <<<"$entry"
+        qemu="$(qemu_for "$emu")"
+        # The ARM binaries are dynamically linked. setup.sh installs the
+        # target's libasound2 through Debian multiarch, which brings the
+        # target's libc6 with it: the ARM dynamic loader lies in /lib and the
+        # libraries in /usr/lib/<multiarch triple>, where it searches. So the
+        # host root is the sysroot.
+        step "render $triple (qemu)" render "$work/$triple.wav" \
+            "$qemu" -L / "$target_dir/$triple/release/open-nsynth"
+    done
+
+    for entry in "${ARM_TARGETS[@]}"; do
+        read -r triple _ <<<"$entry"
+        step "compare $triple with native" cargo run --release --example wav_diff -- \
+            "$work/native.wav" "$work/$triple.wav" --tolerance "$tolerance"
+    done
+fi
+
+header "done in $(($(now_s) - started))s"
+if [[ $SKIP_CROSS -eq 1 ]]; then
+    info "(SKIP_CROSS=1: ARM builds, renders and comparisons left out)"
+fi
+echo "test.sh: $passed passed, 0 failed"

@@ -1,0 +1,214 @@
+//! Standard MIDI Files to timed engine actions: format 0 and 1, metrical and timecode timing,
+//! tempo changes across tracks, running status, and note-on velocity 0 as note-off.
+
+use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
+
+use crate::engine::Action;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MidiFileError {
+    #[error("not a readable Standard MIDI File: {0}")]
+    Parse(midly::Error),
+    #[error("format 2 (independent sequences) is not supported; save the song as format 0 or 1")]
+    Sequential,
+    #[error("the header gives 0 ticks per quarter note")]
+    NoTicks,
+}
+
+/// An engine action and the output frame it is due at.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimedAction {
+    pub frame: u64,
+    pub action: Action,
+}
+
+/// Which MIDI channels play: all, or one (1–16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelFilter {
+    Omni,
+    Only(u8),
+}
+
+/// Reads `bytes` as an SMF and returns its note actions in time order at `rate` frames per second.
+pub fn read(
+    bytes: &[u8],
+    rate: u32,
+    channels: ChannelFilter,
+) -> Result<Vec<TimedAction>, MidiFileError> {
+    let smf = Smf::parse(bytes).map_err(MidiFileError::Parse)?;
+    if smf.header.format == Format::Sequential {
+        return Err(MidiFileError::Sequential);
+    }
+    // Every event with its absolute tick; a stable sort keeps same-tick events in track order.
+    let mut events = Vec::new();
+    for track in &smf.tracks {
+        let mut tick = 0u64;
+        for event in track {
+            tick += u64::from(event.delta.as_int());
+            events.push((tick, event.kind));
+        }
+    }
+    events.sort_by_key(|(tick, _)| *tick);
+
+    let clock = Clock::new(smf.header.timing)?;
+    let mut tempo = clock;
+    let mut actions = Vec::new();
+    for (tick, kind) in events {
+        match kind {
+            TrackEventKind::Meta(MetaMessage::Tempo(micros)) => tempo.change(tick, micros.as_int()),
+            TrackEventKind::Midi { channel, message } => {
+                let wanted = match channels {
+                    ChannelFilter::Omni => true,
+                    ChannelFilter::Only(c) => channel.as_int() + 1 == c,
+                };
+                if let (true, Some(action)) = (wanted, action_of(message)) {
+                    let frame = (tempo.seconds(tick) * f64::from(rate)).round() as u64;
+                    actions.push(TimedAction { frame, action });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(actions)
+}
+
+fn action_of(message: MidiMessage) -> Option<Action> {
+    Some(match message {
+        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => Action::NoteOn {
+            note: key.as_int(),
+            velocity: f32::from(vel.as_int()) / 127.0,
+        },
+        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
+            Action::NoteOff { note: key.as_int() }
+        }
+        MidiMessage::Controller { controller, .. } if controller.as_int() == 123 => {
+            Action::AllNotesOff
+        }
+        MidiMessage::Controller { controller, .. } if controller.as_int() == 120 => {
+            Action::AllSoundOff
+        }
+        _ => return None,
+    })
+}
+
+/// Ticks to seconds under the tempo changes seen so far.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    /// Seconds per tick now.
+    per_tick: f64,
+    /// Tick and time of the last tempo change.
+    since_tick: u64,
+    since_seconds: f64,
+    ticks_per_quarter: Option<f64>,
+}
+
+impl Clock {
+    fn new(timing: Timing) -> Result<Self, MidiFileError> {
+        let (per_tick, ticks_per_quarter) = match timing {
+            Timing::Metrical(tpq) if tpq.as_int() == 0 => return Err(MidiFileError::NoTicks),
+            Timing::Metrical(tpq) => {
+                let tpq = f64::from(tpq.as_int());
+                (0.5 / tpq, Some(tpq))
+            }
+            Timing::Timecode(fps, subframes) => (
+                1.0 / (f64::from(fps.as_f32()) * f64::from(subframes.max(1))),
+                None,
+            ),
+        };
+        Ok(Self {
+            per_tick,
+            since_tick: 0,
+            since_seconds: 0.0,
+            ticks_per_quarter,
+        })
+    }
+
+    fn seconds(&self, tick: u64) -> f64 {
+        self.since_seconds + (tick - self.since_tick) as f64 * self.per_tick
+    }
+
+    /// A tempo meta event: `micros` per quarter note from `tick` on (ignored with timecode timing).
+    fn change(&mut self, tick: u64, micros: u32) {
+        if let Some(tpq) = self.ticks_per_quarter {
+            self.since_seconds = self.seconds(tick);
+            self.since_tick = tick;
+            self.per_tick = f64::from(micros) / 1e6 / tpq;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A format-1 file: tempo track (120 bpm, then 60 bpm at tick 960) and a note track that uses
+    /// running status and a velocity-0 note-on as its note-off.
+    fn song() -> Vec<u8> {
+        let mut bytes = b"MThd\0\0\0\x06\0\x01\0\x02\x01\xe0".to_vec(); // 480 ticks per quarter
+        let tempo = [
+            0x00, 0xFF, 0x51, 0x03, 0x07, 0xA1, 0x20, // 500000 µs
+            0x87, 0x40, 0xFF, 0x51, 0x03, 0x0F, 0x42, 0x40, // at 960: 1000000 µs
+            0x00, 0xFF, 0x2F, 0x00,
+        ];
+        let notes = [
+            0x00, 0x90, 60, 100, // note on
+            0x83, 0x60, 60, 0, // 480 later, running status, velocity 0
+            0x83, 0x60, 64, 127, // at 960, running status
+            0x83, 0x60, 0x80, 64, 0, // at 1440, note off
+            0x00, 0xB0, 123, 0, // all notes off
+            0x00, 0xFF, 0x2F, 0x00,
+        ];
+        for track in [&tempo[..], &notes[..]] {
+            bytes.extend(b"MTrk");
+            bytes.extend((track.len() as u32).to_be_bytes());
+            bytes.extend(track);
+        }
+        bytes
+    }
+
+    #[test]
+    fn reads_notes_across_tracks_with_tempo_changes_and_running_status() {
+        let actions = read(&song(), 1000, ChannelFilter::Omni).unwrap();
+        let expected = [
+            (
+                0,
+                Action::NoteOn {
+                    note: 60,
+                    velocity: 100.0 / 127.0,
+                },
+            ),
+            (500, Action::NoteOff { note: 60 }),
+            (
+                1000,
+                Action::NoteOn {
+                    note: 64,
+                    velocity: 1.0,
+                },
+            ),
+            (2000, Action::NoteOff { note: 64 }),
+            (2000, Action::AllNotesOff),
+        ];
+        let got: Vec<(u64, Action)> = actions.iter().map(|a| (a.frame, a.action)).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn a_channel_filter_keeps_only_that_channel() {
+        assert!(read(&song(), 1000, ChannelFilter::Only(2))
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            read(&song(), 1000, ChannelFilter::Only(1)).unwrap().len(),
+            5
+        );
+    }
+
+    #[test]
+    fn a_broken_track_is_an_error_not_a_panic() {
+        let mut bytes = song();
+        let cut = bytes.len() - 6;
+        bytes.truncate(cut);
+        assert!(read(&bytes, 1000, ChannelFilter::Omni).is_err());
+        assert!(read(b"RIFF....", 1000, ChannelFilter::Omni).is_err());
+    }
+}
