@@ -29,9 +29,11 @@ use voice::{Blend, Context, OneRow, Source, Voice};
 pub const HARD_LIMIT: usize = 40;
 /// Held voices before the oldest held one is quick-killed (the original's soft limit).
 pub const SOFT_LIMIT: usize = 32;
+/// The largest voice limit an engine can be configured with.
+pub const MAX_VOICES: usize = 64;
 /// Voice slots: every voice can be handed over to a new pad (a twin fades out) while stolen
 /// voices fade.
-const VOICE_SLOTS: usize = 2 * HARD_LIMIT + 16;
+const VOICE_SLOTS: usize = 2 * MAX_VOICES + 16;
 /// Resident banks the engine can hold at once (current, and older ones still read by voices).
 const BANK_SLOTS: usize = 8;
 /// Frames rendered per inner step; events split steps further.
@@ -53,6 +55,10 @@ pub struct EngineConfig {
     /// Frames over which a volume change ramps (the original's buffer size).
     pub ramp_frames: u32,
     pub options: EngineOptions,
+    /// Held voices before the oldest held one is quick-killed, and sounding voices before the
+    /// oldest is; at most [`MAX_VOICES`].
+    pub soft_limit: usize,
+    pub hard_limit: usize,
 }
 
 impl EngineConfig {
@@ -66,6 +72,8 @@ impl EngineConfig {
             loop_end: settings.pad.loop_end,
             ramp_frames: settings.audio.buffer_size as u32,
             options: settings.engine,
+            soft_limit: SOFT_LIMIT,
+            hard_limit: HARD_LIMIT,
         }
     }
 }
@@ -308,7 +316,7 @@ impl Engine {
             return;
         }
         let sounding = self.voices.iter().filter(|v| v.counts()).count();
-        if sounding >= HARD_LIMIT {
+        if sounding >= self.config.hard_limit.min(MAX_VOICES) {
             self.kill_oldest(|v| v.counts());
         }
         if self.voices.len() == self.voices.capacity() {
@@ -332,7 +340,7 @@ impl Engine {
             f64::from(offset),
         ));
         self.next_id += 1;
-        while self.voices.iter().filter(|v| v.is_held()).count() > SOFT_LIMIT {
+        while self.voices.iter().filter(|v| v.is_held()).count() > self.config.soft_limit {
             self.kill_oldest(Voice::is_held);
         }
     }

@@ -18,6 +18,8 @@ fn config() -> EngineConfig {
         loop_end: 0.41,
         ramp_frames: 128,
         options: EngineOptions::default(),
+        soft_limit: SOFT_LIMIT,
+        hard_limit: HARD_LIMIT,
     }
 }
 

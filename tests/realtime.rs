@@ -1,0 +1,180 @@
+//! The audio callback's contract, checked: `Engine::process` never allocates or frees, whatever
+//! it is asked to do (notes, stealing, releases, parameter moves, pad handovers, bank retirement).
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use open_nsynth::engine::{Action, Command, Engine, Param};
+use open_nsynth::pad::{Bank, PointRows, Selection, Tap};
+
+/// Counts allocations and frees made on a thread while its `WATCHING` flag is set.
+struct CountingAllocator;
+
+static EVENTS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static WATCHING: Cell<bool> = const { Cell::new(false) };
+}
+
+fn note() {
+    if WATCHING.try_with(Cell::get).unwrap_or(false) {
+        EVENTS.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note();
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Runs `f` and returns how many allocations and frees it made on this thread.
+fn allocations_in(f: impl FnOnce()) -> usize {
+    let before = EVENTS.load(Ordering::SeqCst);
+    WATCHING.with(|w| w.set(true));
+    f();
+    WATCHING.with(|w| w.set(false));
+    EVENTS.load(Ordering::SeqCst) - before
+}
+
+fn bank(generation: u64, value: i16, selection: Selection) -> Arc<Bank> {
+    let layout = support::layout();
+    let points = (0..layout.points())
+        .map(|_| {
+            Some(Arc::new(PointRows {
+                samples: vec![value; layout.point_samples()].into(),
+            }))
+        })
+        .collect();
+    Arc::new(Bank {
+        generation,
+        points,
+        selection,
+    })
+}
+
+#[test]
+fn the_counting_allocator_sees_allocations() {
+    assert!(allocations_in(|| drop(vec![1u8; 16])) >= 2);
+}
+
+#[test]
+fn process_never_allocates_or_frees() {
+    let (mut engine, mut link) = Engine::new(support::config(), support::open_knobs());
+    let mut commands = engine.command_sender(1024);
+    let blended = Selection {
+        taps: [
+            Tap {
+                point: 0,
+                weight: 0.5,
+            },
+            Tap {
+                point: 4,
+                weight: 0.5,
+            },
+            Tap {
+                point: 0,
+                weight: 0.0,
+            },
+            Tap {
+                point: 0,
+                weight: 0.0,
+            },
+        ],
+        count: 2,
+    };
+    let banks: Vec<Arc<Bank>> = (1..=12)
+        .map(|g| {
+            bank(
+                g,
+                if g % 2 == 0 { 8000 } else { -8000 },
+                if g % 3 == 0 {
+                    blended
+                } else {
+                    Selection::point(4)
+                },
+            )
+        })
+        .collect();
+    let mut out = vec![0.0f32; 128];
+    let mut retired = Vec::with_capacity(64);
+    let mut total = 0;
+    let mut most_voices = 0;
+    let mut next_bank = banks.iter();
+    for block in 0..2000u64 {
+        // The producing side (not the audio thread) queues work for this block.
+        let at = block * 128;
+        if block % 150 == 0 {
+            if let Some(b) = next_bank.next() {
+                let _ = link.banks.push(Arc::clone(b));
+            }
+        }
+        let note = (block % 90) as u8 + 10;
+        let _ = commands.push(Command {
+            at: at + 3,
+            action: Action::NoteOn {
+                note,
+                velocity: 0.9,
+            },
+        });
+        let _ = commands.push(Command {
+            at: at + 64,
+            action: Action::NoteOff {
+                note: note.wrapping_sub(20),
+            },
+        });
+        let _ = commands.push(Command {
+            at: at + 90,
+            action: Action::Set(Param::Release, (block % 10) as f32 / 10.0),
+        });
+        if block % 7 == 0 {
+            let _ = commands.push(Command {
+                at: at + 100,
+                action: Action::Set(Param::Volume, (block % 5) as f32 / 4.0),
+            });
+        }
+        if block % 500 == 499 {
+            let _ = commands.push(Command {
+                at: at + 5,
+                action: Action::AllSoundOff,
+            });
+        }
+        if block % 333 == 0 {
+            let _ = commands.push(Command {
+                at: at + 7,
+                action: Action::AllNotesOff,
+            });
+        }
+        total += allocations_in(|| engine.process(&mut out));
+        most_voices = most_voices.max(engine.status().voices.load(Ordering::Relaxed));
+        while let Ok(bank) = link.retired.pop() {
+            retired.push(bank);
+        }
+    }
+    assert_eq!(total, 0, "process allocated or freed {total} times");
+    assert!(
+        retired.len() >= 8,
+        "banks were handed over and retired ({})",
+        retired.len()
+    );
+    assert!(
+        most_voices > 32,
+        "the voice limits were exercised ({most_voices} voices)"
+    );
+}

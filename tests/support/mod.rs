@@ -1,0 +1,45 @@
+//! Shared by the integration tests: a small pad layout and engine configuration, and pads whose
+//! every sample is one value so that levels can be read straight off the output.
+
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use open_nsynth::engine::{EngineConfig, Knobs, HARD_LIMIT, SOFT_LIMIT};
+use open_nsynth::pad::PadLayout;
+use open_nsynth::settings::EngineOptions;
+
+pub const LENGTH: usize = 16000;
+
+pub fn layout() -> PadLayout {
+    PadLayout {
+        resolution: 3,
+        pitches: vec![48, 60, 72],
+        length: LENGTH,
+    }
+}
+
+pub fn config() -> EngineConfig {
+    EngineConfig {
+        output_rate: 48000,
+        source_rate: 16000,
+        layout: layout(),
+        looping: true,
+        loop_start: 0.2,
+        loop_end: 0.41,
+        ramp_frames: 128,
+        options: EngineOptions::default(),
+        soft_limit: SOFT_LIMIT,
+        hard_limit: HARD_LIMIT,
+    }
+}
+
+/// Full volume and sustain, fastest envelope, notes from the start of the row.
+pub fn open_knobs() -> Knobs {
+    Knobs {
+        position: 0.0,
+        attack: 0.0,
+        decay: 0.0,
+        sustain: 1.0,
+        release: 0.0,
+        volume: 1.0,
+    }
+}
