@@ -1,0 +1,202 @@
+//! End-to-end runs of the `open-nsynth` binary: the demo, renders, and the errors users see.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn open_nsynth(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A folder with the demo (short rows, to keep the test quick).
+fn demo() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = open_nsynth(&["demo", "--dir", "demo", "--length", "4000"], dir.path());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let demo = dir.path().join("demo");
+    (dir, demo)
+}
+
+fn render(dir: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "render",
+        "--settings",
+        "demo/settings.json",
+        "--midi",
+        "demo/demo.mid",
+    ];
+    args.extend_from_slice(extra);
+    open_nsynth(&args, dir)
+}
+
+fn read_wav(path: &Path) -> (hound::WavSpec, Vec<i16>) {
+    let mut reader = hound::WavReader::open(path).unwrap();
+    let samples = reader.samples::<i16>().map(Result::unwrap).collect();
+    (reader.spec(), samples)
+}
+
+#[test]
+fn the_demo_renders_to_a_deterministic_stereo_wav() {
+    let (dir, demo) = demo();
+    assert!(demo
+        .join("demo-flute_demo-brass_demo-reed_demo-bell.bin")
+        .exists());
+    let first = render(dir.path(), &["--out", "a.wav"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(String::from_utf8_lossy(&first.stdout).contains("44 notes"));
+    let second = render(dir.path(), &["--out", "b.wav"]);
+    assert!(second.status.success());
+    let a = std::fs::read(dir.path().join("a.wav")).unwrap();
+    assert_eq!(
+        a,
+        std::fs::read(dir.path().join("b.wav")).unwrap(),
+        "same input, same bytes"
+    );
+
+    let (spec, samples) = read_wav(&dir.path().join("a.wav"));
+    assert_eq!(
+        (spec.channels, spec.sample_rate, spec.bits_per_sample),
+        (2, 48000, 16)
+    );
+    assert!(
+        samples.chunks(2).all(|frame| frame[0] == frame[1]),
+        "both channels carry the mono mix"
+    );
+    let seconds = samples.len() as f32 / 2.0 / 48000.0;
+    assert!((8.0..12.0).contains(&seconds), "{seconds} s");
+    // Sound during every second of the song, not just somewhere.
+    for second in samples.chunks(96000).take(8) {
+        assert!(second.iter().any(|&s| s.unsigned_abs() > 1000));
+    }
+}
+
+#[test]
+fn grid_and_knobs_change_the_sound_and_float_output_is_offered() {
+    let (dir, _demo) = demo();
+    render(dir.path(), &["--out", "centre.wav"]);
+    let corner = render(
+        dir.path(),
+        &[
+            "--out",
+            "corner.wav",
+            "--grid",
+            "0,0",
+            "--volume",
+            "1",
+            "--attack",
+            "0",
+        ],
+    );
+    assert!(corner.status.success(), "{}", stderr(&corner));
+    let (_, centre) = read_wav(&dir.path().join("centre.wav"));
+    let (_, corner) = read_wav(&dir.path().join("corner.wav"));
+    assert_ne!(centre, corner);
+    let float = render(dir.path(), &["--out", "f.wav", "--format", "float32"]);
+    assert!(float.status.success());
+    let reader = hound::WavReader::open(dir.path().join("f.wav")).unwrap();
+    assert_eq!(reader.spec().sample_format, hound::SampleFormat::Float);
+}
+
+#[test]
+fn a_truncated_pad_is_refused_with_both_sizes() {
+    let (dir, demo) = demo();
+    let pad = demo.join("demo-flute_demo-brass_demo-reed_demo-bell.bin");
+    let file = std::fs::OpenOptions::new().write(true).open(&pad).unwrap();
+    file.set_len(1000).unwrap();
+    let output = render(dir.path(), &["--out", "x.wav"]);
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(
+        message.contains("is 1000 bytes") && message.contains("exactly 10368000 bytes"),
+        "{message}"
+    );
+    assert!(
+        !dir.path().join("x.wav").exists(),
+        "no WAV that looks complete"
+    );
+}
+
+#[test]
+fn bad_settings_name_the_key_and_exit_non_zero() {
+    let (dir, demo) = demo();
+    let settings = std::fs::read_to_string(demo.join("settings.json")).unwrap();
+    let cases = [
+        (r#""loopEnd": 0.41"#, r#""loopEnd": 0.1"#, "nsynth.loopEnd"),
+        (
+            r#""resolution": 9"#,
+            r#""resolution": 0"#,
+            "nsynth.resolution",
+        ),
+        (r#""length": 4000"#, r#""length": "long""#, "nsynth.length"),
+    ];
+    for (from, to, key) in cases {
+        std::fs::write(demo.join("settings.json"), settings.replace(from, to)).unwrap();
+        let output = render(dir.path(), &["--out", "x.wav"]);
+        assert_eq!(output.status.code(), Some(1));
+        let message = stderr(&output);
+        assert!(
+            message.contains(key) && message.contains("settings.json"),
+            "{message}"
+        );
+    }
+    let empty = regex_free_replace(&settings, "\"pitches\": [", "]", "\"pitches\": []");
+    std::fs::write(demo.join("settings.json"), empty).unwrap();
+    let output = render(dir.path(), &["--out", "x.wav"]);
+    assert!(
+        stderr(&output).contains("nsynth.pitches"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Replaces the text from `start` up to and including the next `end` with `with`.
+fn regex_free_replace(text: &str, start: &str, end: &str, with: &str) -> String {
+    let from = text.find(start).unwrap();
+    let to = from + text[from..].find(end).unwrap() + end.len();
+    format!("{}{with}{}", &text[..from], &text[to..])
+}
+
+#[test]
+fn a_broken_midi_file_is_reported() {
+    let (dir, demo) = demo();
+    let song = std::fs::read(demo.join("demo.mid")).unwrap();
+    std::fs::write(demo.join("demo.mid"), &song[..song.len() - 20]).unwrap();
+    let output = render(dir.path(), &["--out", "x.wav"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("demo.mid"), "{}", stderr(&output));
+}
+
+#[test]
+fn knob_values_outside_0_1_are_refused() {
+    let (dir, _demo) = demo();
+    let output = render(dir.path(), &["--out", "x.wav", "--volume", "1.5"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("--volume 1.5 is outside 0–1"));
+    let output = render(dir.path(), &["--out", "x.wav", "--grid", "2,0"]);
+    assert!(!output.status.success());
+}
+
+#[test]
+fn settings_are_found_the_original_way() {
+    let (dir, demo) = demo();
+    let output = open_nsynth(&["render", "--midi", "demo.mid", "--out", "x.wav"], &demo);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let nowhere = tempfile::tempdir().unwrap();
+    let output = open_nsynth(
+        &["render", "--midi", "demo.mid", "--out", "x.wav"],
+        nowhere.path(),
+    );
+    assert!(
+        stderr(&output).contains("localSettings.json and settings.json"),
+        "{}",
+        stderr(&output)
+    );
+    drop(dir);
+}
