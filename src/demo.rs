@@ -77,8 +77,9 @@ pub fn pad_bytes(layout: &PadLayout) -> Vec<u8> {
             let (x, y) = (xi as f64 / span, yi as f64 / span);
             let weights = [(1.0 - x) * (1.0 - y), x * (1.0 - y), (1.0 - x) * y, x * y];
             for rows in &corner_rows {
-                for i in 0..layout.length {
-                    let value: f64 = (0..4).map(|c| rows[c][i] * weights[c]).sum();
+                let [a, b, c, d] = rows;
+                for (((a, b), c), d) in a.iter().zip(b).zip(c).zip(d) {
+                    let value = a * weights[0] + b * weights[1] + c * weights[2] + d * weights[3];
                     bytes.extend((value.round() as i16).to_le_bytes());
                 }
             }
@@ -138,9 +139,7 @@ fn instrument_row(corner: usize, pitch: u8, length: usize) -> Vec<f64> {
             }
         })
         .collect();
-    for i in 0..16.min(length) {
-        row[i] = 0.0;
-    }
+    row.iter_mut().take(16).for_each(|s| *s = 0.0);
     for k in 0..8.min(length) {
         let gain = k as f64 / 8.0;
         if 16 + k < length {

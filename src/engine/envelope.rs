@@ -68,6 +68,12 @@ impl EnvelopeShape {
         target.clamp(previous - self.slew, previous + self.slew)
     }
 
+    /// Whether a held voice at `time` with level `env` has settled on the sustain level, so that
+    /// every later frame while held has exactly that level.
+    pub fn settled(&self, time: u32, env: f32) -> bool {
+        env == self.sustain && time as f32 * self.seconds_per_frame >= self.attack + self.decay
+    }
+
     /// The level of a released voice `since` frames after its release, from the level `frozen`
     /// it had then; 0 or less means the voice is done. Not slew-limited, as in the original.
     #[inline(always)]

@@ -168,6 +168,8 @@ pub struct Engine {
     current: Option<usize>,
     voices: Vec<Voice>,
     mix: Vec<f32>,
+    /// Per-frame gains of the voice being rendered.
+    gains: Vec<f32>,
     knobs: Knobs,
     shape: EnvelopeShape,
     region: LoopRegion,
@@ -213,6 +215,7 @@ impl Engine {
             current: None,
             voices: Vec::with_capacity(VOICE_SLOTS),
             mix: vec![0.0; MAX_CHUNK],
+            gains: vec![0.0; MAX_CHUNK],
             knobs,
             region,
             frame: 0,
@@ -469,9 +472,9 @@ impl Engine {
                 continue;
             }
             if source.count == 1 && blend.weights[0] == 1.0 {
-                voice.render(&OneRow(blend.rows[0]), &ctx, mix);
+                voice.render(&OneRow(blend.rows[0]), &ctx, mix, &mut self.gains);
             } else {
-                voice.render(&blend, &ctx, mix);
+                voice.render(&blend, &ctx, mix, &mut self.gains);
             }
         }
         self.voices.retain(|v| !v.done);

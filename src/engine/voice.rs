@@ -27,9 +27,21 @@ fn lerp(row: &[i16], position: f64) -> f32 {
     sa + (sb - sa) * m
 }
 
+/// Interpolation at a position known to lie in `0 ..= len − 2`.
+#[inline(always)]
+fn lerp_inside(row: &[i16], position: f64) -> f32 {
+    let a = position as usize;
+    let m = (position - a as f64) as f32;
+    let (sa, sb) = (f32::from(row[a]), f32::from(row[a + 1]));
+    sa + (sb - sa) * m
+}
+
 /// Where a voice's samples come from at a given playhead.
 pub trait Taps {
+    /// The sample at any position (clamped to the row).
     fn read(&self, position: f64) -> f32;
+    /// The sample at a position inside the row (`0 ..= len − 2`), without clamping.
+    fn read_inside(&self, position: f64) -> f32;
 }
 
 /// A single row: every voice unless grid interpolation blends neighbours.
@@ -39,6 +51,11 @@ impl Taps for OneRow<'_> {
     #[inline(always)]
     fn read(&self, position: f64) -> f32 {
         lerp(self.0, position)
+    }
+
+    #[inline(always)]
+    fn read_inside(&self, position: f64) -> f32 {
+        lerp_inside(self.0, position)
     }
 }
 
@@ -54,6 +71,13 @@ impl Taps for Blend<'_> {
     fn read(&self, position: f64) -> f32 {
         (0..self.count)
             .map(|i| lerp(self.rows[i], position) * self.weights[i])
+            .sum()
+    }
+
+    #[inline(always)]
+    fn read_inside(&self, position: f64) -> f32 {
+        (0..self.count)
+            .map(|i| lerp_inside(self.rows[i], position) * self.weights[i])
             .sum()
     }
 }
@@ -271,70 +295,142 @@ impl Voice {
         Some(self.gain * level * fade)
     }
 
-    /// Adds this voice's next `mix.len()` frames to `mix`. Sets `done` when it ends.
-    pub fn render<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+    /// Adds this voice's next `mix.len()` frames to `mix`, using `gains` (same length) as
+    /// scratch. Sets `done` when it ends.
+    ///
+    /// Two passes: the envelope fills one gain per frame, then playback walks the row in runs
+    /// between loop events. Inside a run nothing can turn or jump and every read is inside the
+    /// row, so the inner loops carry no branches; each event frame is taken by a per-frame step
+    /// that follows the original's order of checks exactly.
+    pub fn render<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32], gains: &mut [f32]) {
+        let wanted = mix.len();
+        let (frames, held_until) = self.fill_gains(ctx.shape, &mut gains[..wanted]);
+        let (gains, mix) = (&gains[..frames], &mut mix[..frames]);
         match (ctx.looping, ctx.region.mode) {
-            (false, _) => self.render_one_shot(taps, ctx, mix),
-            (true, LoopMode::Original) => self.render_original_loop(taps, ctx, mix),
-            (true, LoopMode::Forward) => self.render_forward_loop(taps, ctx, mix),
+            (false, _) => self.play_one_shot(taps, ctx, gains, mix),
+            (true, LoopMode::Original) => {
+                self.play_original_loop(taps, ctx, gains, held_until, mix)
+            }
+            (true, LoopMode::Forward) => self.play_forward_loop(taps, ctx, gains, mix),
         }
+        if frames < wanted {
+            self.done = true;
+        }
+    }
+
+    /// The envelope pass: one gain per frame until the voice ends. Returns the frames that sound
+    /// and the first frame at which the voice is no longer held.
+    fn fill_gains(&mut self, shape: &EnvelopeShape, gains: &mut [f32]) -> (usize, usize) {
+        let frames = gains.len();
+        if self.stage == Stage::Held
+            && self.fade.is_none()
+            && self.deferred_release.is_none()
+            && shape.settled(self.time, self.env)
+        {
+            gains.fill(self.gain * self.env);
+            self.last = self.env;
+            self.time = self.time.wrapping_add(frames as u32);
+            return (frames, frames);
+        }
+        let mut held_until = if self.stage == Stage::Held { frames } else { 0 };
+        for (i, gain) in gains.iter_mut().enumerate() {
+            let was_held = self.stage == Stage::Held;
+            let Some(level) = self.level(shape) else {
+                return (i, held_until.min(i));
+            };
+            if was_held && self.stage != Stage::Held {
+                held_until = i;
+            }
+            *gain = level;
+            self.time = self.time.wrapping_add(1);
+        }
+        (frames, held_until)
     }
 
     /// The original's looping: forward to XE, jump to LE−1 and play backwards to XS, jump to LS,
     /// and so on, each jump smoothed by a second playhead fading out over CD+1 frames.
-    fn render_original_loop<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+    fn play_original_loop<T: Taps>(
+        &mut self,
+        taps: &T,
+        ctx: &Context,
+        gains: &[f32],
+        held_until: usize,
+        mix: &mut [f32],
+    ) {
         let region = ctx.region;
-        let crossfade_frames = f64::from(region.crossfade.max(1));
-        for out in mix.iter_mut() {
-            if self.done {
-                return;
+        let mut i = 0;
+        while i < mix.len() {
+            let held = i < held_until;
+            let limit = if held { held_until - i } else { mix.len() - i };
+            let run = self.original_run(ctx, held).min(limit).min(mix.len() - i);
+            if run > 0 {
+                self.run(taps, 1.0, &gains[i..i + run], &mut mix[i..i + run]);
+                i += run;
+                continue;
             }
-            let Some(gain) = self.level(ctx.shape) else {
-                self.done = true;
-                return;
-            };
             let position = self.playhead;
-            if self.direction > 0.0 && self.stage == Stage::Held && position.trunc() >= region.end {
+            if self.direction > 0.0 && held && position.trunc() >= region.end {
                 self.direction = -1.0;
             }
             if self.direction > 0.0 && position >= region.forward_at {
-                self.start_crossfade(position, crossfade_frames);
+                self.start_crossfade(position, f64::from(region.crossfade.max(1)));
                 self.direction = -1.0;
                 self.playhead = region.end - 1.0;
             } else if self.direction < 0.0 && position <= region.back_at {
-                self.start_crossfade(position, crossfade_frames);
+                self.start_crossfade(position, f64::from(region.crossfade.max(1)));
                 self.direction = 1.0;
                 self.playhead = region.start;
             }
-            let mut sample = taps.read(position);
-            if let Some(fade) = &mut self.crossfade {
-                let pos = (fade.progress / fade.length) as f32;
-                sample =
-                    sample * sqrt_curve(pos) + taps.read(fade.playhead) * sqrt_curve(1.0 - pos);
-                fade.progress += 1.0;
-                fade.playhead += self.speed * fade.direction;
-                if fade.progress > fade.length {
-                    self.crossfade = None;
-                }
-            }
-            *out += sample * gain;
+            mix[i] += self.crossfaded(taps, position, 1.0) * gains[i];
             self.playhead += self.speed * self.direction;
-            self.time = self.time.wrapping_add(1);
+            i += 1;
         }
     }
 
+    /// Frames from here with no loop event and every read (both playheads) inside the row.
+    fn original_run(&self, ctx: &Context, held: bool) -> usize {
+        let region = ctx.region;
+        let inside = ctx.length - 2.0;
+        let position = self.playhead;
+        if !(0.0..=inside).contains(&position) {
+            return 0;
+        }
+        let room = if self.direction > 0.0 {
+            let turn = if held { region.end } else { f64::INFINITY };
+            region.forward_at.min(turn).min(inside) - position
+        } else {
+            position - region.back_at.max(0.0)
+        };
+        self.crossfade_room(ctx, 1.0)
+            .min(steps_within(room, self.speed))
+    }
+
     /// Forward-only looping: at LE, continue from LS, crossfading over a length in source samples.
-    fn render_forward_loop<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+    fn play_forward_loop<T: Taps>(
+        &mut self,
+        taps: &T,
+        ctx: &Context,
+        gains: &[f32],
+        mix: &mut [f32],
+    ) {
         let region = ctx.region;
         let loop_length = region.end - region.start;
-        for out in mix.iter_mut() {
-            if self.done {
-                return;
-            }
-            let Some(gain) = self.level(ctx.shape) else {
-                self.done = true;
-                return;
+        let inside = ctx.length - 2.0;
+        let mut i = 0;
+        while i < mix.len() {
+            let room = region.end.min(inside) - self.playhead;
+            let run = if self.playhead >= 0.0 {
+                self.crossfade_room(ctx, self.speed)
+                    .min(steps_within(room, self.speed))
+            } else {
+                0
             };
+            let run = run.min(mix.len() - i);
+            if run > 0 {
+                self.run(taps, self.speed, &gains[i..i + run], &mut mix[i..i + run]);
+                i += run;
+                continue;
+            }
             if self.playhead >= region.end {
                 let overshoot = (self.playhead - region.end) % loop_length;
                 self.crossfade = Some(LoopCrossfade {
@@ -345,46 +441,103 @@ impl Voice {
                 });
                 self.playhead = region.start + overshoot;
             }
-            let mut sample = taps.read(self.playhead);
-            if let Some(fade) = &mut self.crossfade {
-                let pos = (fade.progress / fade.length).min(1.0) as f32;
-                sample =
-                    sample * sqrt_curve(pos) + taps.read(fade.playhead) * sqrt_curve(1.0 - pos);
-                fade.progress += self.speed;
-                fade.playhead += self.speed;
-                if fade.progress > fade.length {
-                    self.crossfade = None;
-                }
-            }
-            *out += sample * gain;
+            mix[i] += self.crossfaded(taps, self.playhead, self.speed) * gains[i];
             self.playhead += self.speed;
-            self.time = self.time.wrapping_add(1);
+            i += 1;
         }
     }
 
     /// One-shot playback to the end of the row, tapered over its last 100 samples.
-    fn render_one_shot<T: Taps>(&mut self, taps: &T, ctx: &Context, mix: &mut [f32]) {
+    fn play_one_shot<T: Taps>(&mut self, taps: &T, ctx: &Context, gains: &[f32], mix: &mut [f32]) {
         let length = ctx.length;
-        for out in mix.iter_mut() {
-            if self.done {
-                return;
+        let mut i = 0;
+        while i < mix.len() {
+            let run = steps_within(length - 101.0 - self.playhead, self.speed).min(mix.len() - i);
+            if run > 0 {
+                self.run(taps, 1.0, &gains[i..i + run], &mut mix[i..i + run]);
+                i += run;
+                continue;
             }
-            let Some(mut gain) = self.level(ctx.shape) else {
-                self.done = true;
-                return;
-            };
             let b = self.playhead.trunc() + 1.0;
-            if b >= length - 100.0 {
-                gain *= ((length - 1.0 - b) / 99.0).clamp(0.0, 1.0) as f32;
-            }
+            let taper = if b >= length - 100.0 {
+                ((length - 1.0 - b) / 99.0).clamp(0.0, 1.0) as f32
+            } else {
+                1.0
+            };
             if b >= length {
                 self.done = true;
                 return;
             }
-            *out += taps.read(self.playhead) * gain;
+            mix[i] += taps.read(self.playhead) * gains[i] * taper;
             self.playhead += self.speed;
-            self.time = self.time.wrapping_add(1);
+            i += 1;
         }
+    }
+
+    /// Frames the loop crossfade (if any) can run without its playhead leaving the row, stopping
+    /// one short of its end so the ending frame is taken by the per-frame step. `per_frame` is its
+    /// progress per frame.
+    fn crossfade_room(&self, ctx: &Context, per_frame: f64) -> usize {
+        let Some(fade) = &self.crossfade else {
+            return usize::MAX;
+        };
+        let inside = ctx.length - 2.0;
+        if !(0.0..=inside).contains(&fade.playhead) {
+            return 0;
+        }
+        let room = if fade.direction > 0.0 {
+            inside - fade.playhead
+        } else {
+            fade.playhead
+        };
+        steps_within(room, self.speed).min(steps_within(fade.length - fade.progress, per_frame))
+    }
+
+    /// A branch-free run: every frame reads inside the row and no loop event falls in it.
+    fn run<T: Taps>(&mut self, taps: &T, per_frame: f64, gains: &[f32], mix: &mut [f32]) {
+        let step = self.speed * self.direction;
+        let mut position = self.playhead;
+        match &mut self.crossfade {
+            None => {
+                for (out, &gain) in mix.iter_mut().zip(gains) {
+                    *out += taps.read_inside(position) * gain;
+                    position += step;
+                }
+            }
+            Some(fade) => {
+                let fade_step = self.speed * fade.direction;
+                let (mut other, mut progress) = (fade.playhead, fade.progress);
+                for (out, &gain) in mix.iter_mut().zip(gains) {
+                    let pos = (progress / fade.length) as f32;
+                    let sample = taps.read_inside(position) * sqrt_curve(pos)
+                        + taps.read_inside(other) * sqrt_curve(1.0 - pos);
+                    *out += sample * gain;
+                    progress += per_frame;
+                    other += fade_step;
+                    position += step;
+                }
+                fade.playhead = other;
+                fade.progress = progress;
+            }
+        }
+        self.playhead = position;
+    }
+
+    /// The sample at `position`, mixed with the loop crossfade's playhead if one is running, which
+    /// then advances (`per_frame` progress) and ends once past its length.
+    fn crossfaded<T: Taps>(&mut self, taps: &T, position: f64, per_frame: f64) -> f32 {
+        let sample = taps.read(position);
+        let Some(fade) = &mut self.crossfade else {
+            return sample;
+        };
+        let pos = (fade.progress / fade.length).min(1.0) as f32;
+        let mixed = sample * sqrt_curve(pos) + taps.read(fade.playhead) * sqrt_curve(1.0 - pos);
+        fade.progress += per_frame;
+        fade.playhead += self.speed * fade.direction;
+        if fade.progress > fade.length {
+            self.crossfade = None;
+        }
+        mixed
     }
 
     fn start_crossfade(&mut self, position: f64, frames: f64) {
@@ -395,4 +548,13 @@ impl Voice {
             length: frames,
         });
     }
+}
+
+/// Whole steps of `step` that surely stay short of `room`, keeping one step of margin for the
+/// rounding of repeated additions.
+fn steps_within(room: f64, step: f64) -> usize {
+    if room <= 0.0 || step <= 0.0 {
+        return 0;
+    }
+    ((room / step).floor() as usize).saturating_sub(1)
 }
