@@ -75,7 +75,10 @@ step() {
     current="$1"
     shift
     header "[$((passed + 1))] $current"
-    printf '$ %s\n' "$*"
+    # Shell functions print the commands they run themselves.
+    if [[ "$(type -t "$1")" != function ]]; then
+        printf '$ %s\n' "$*"
+    fi
     local t0
     t0="$(now_s)"
     "$@"
@@ -164,6 +167,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/open-nsynth-test.XXXXXX")"
 demo="$work/demo"
 
 make_demo() {
+    printf '$ %s\n' "$native_bin demo --dir $demo"
     "$native_bin" demo --dir "$demo"
     require_file "$demo/settings.json"
     require_file "$demo/demo.mid"
