@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::engine::Knobs;
-use crate::render::{ChannelFilter, RenderOptions, WavFormat};
+use crate::render::{ChannelFilter, SongOptions, WavFormat};
 use crate::settings::Settings;
 
 /// Open NSynth Super: plays NSynth pads from MIDI, on the instrument or on a desktop.
@@ -26,6 +26,9 @@ enum Command {
     /// Plays the pad made of the first instrument of every corner, at one grid position with
     /// fixed knobs, and ends when the last note has faded (or --tail seconds after the last event).
     Render(RenderArgs),
+    /// Play a Standard MIDI File through the sound card, as `render` would render it.
+    #[cfg(feature = "audio")]
+    Play(SongArgs),
     /// Write a synthetic demo pad set, its settings.json and a short song (demo.mid).
     ///
     /// Then: open-nsynth render --settings DIR/settings.json --midi DIR/demo.mid --out demo.wav
@@ -40,20 +43,17 @@ enum Command {
 }
 
 #[derive(Debug, clap::Args)]
-struct RenderArgs {
+struct SongArgs {
     /// Settings file [default: localSettings.json, then settings.json, in the current folder].
     #[arg(long)]
     settings: Option<PathBuf>,
     /// The song: a Standard MIDI File, format 0 or 1.
     #[arg(long)]
     midi: PathBuf,
-    /// The WAV file to write (stereo, at audio.sampleRate).
-    #[arg(long)]
-    out: PathBuf,
     /// Grid position X,Y as fractions 0–1 across the pad; 0,0 is the top-left corner's instrument.
     #[arg(long, value_parser = parse_grid, default_value = "0.5,0.5")]
     grid: (f32, f32),
-    /// Position knob 0–1: where in the sound notes start.
+    /// Position knob 0–1: where in the sound notes start [default: 127/255, as at power-on].
     #[arg(long)]
     position: Option<f32>,
     /// Attack knob 0–1.
@@ -71,15 +71,45 @@ struct RenderArgs {
     /// Volume knob 0–1 (a linear gain).
     #[arg(long)]
     volume: Option<f32>,
-    /// Sample format of the WAV.
-    #[arg(long, value_enum, default_value_t = WavFormat::Int16)]
-    format: WavFormat,
     /// Play only this MIDI channel (1–16) [default: all channels].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
     channel: Option<u8>,
     /// At most this many seconds after the last event, for release tails.
     #[arg(long, default_value_t = 10.0)]
     tail: f32,
+}
+
+impl SongArgs {
+    fn options(&self) -> anyhow::Result<SongOptions> {
+        let start = Knobs::default();
+        Ok(SongOptions {
+            grid: self.grid,
+            knobs: Knobs {
+                position: knob("position", self.position, start.position)?,
+                attack: knob("attack", self.attack, start.attack)?,
+                decay: knob("decay", self.decay, start.decay)?,
+                sustain: knob("sustain", self.sustain, start.sustain)?,
+                release: knob("release", self.release, start.release)?,
+                volume: knob("volume", self.volume, start.volume)?,
+            },
+            channels: self
+                .channel
+                .map_or(ChannelFilter::Omni, ChannelFilter::Only),
+            tail_seconds: self.tail,
+        })
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    #[command(flatten)]
+    song: SongArgs,
+    /// The WAV file to write (stereo, at audio.sampleRate).
+    #[arg(long)]
+    out: PathBuf,
+    /// Sample format of the WAV.
+    #[arg(long, value_enum, default_value_t = WavFormat::Int16)]
+    format: WavFormat,
 }
 
 fn parse_grid(text: &str) -> Result<(f32, f32), String> {
@@ -105,6 +135,14 @@ fn knob(name: &str, value: Option<f32>, default: f32) -> anyhow::Result<f32> {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Render(args) => render(args),
+        #[cfg(feature = "audio")]
+        Command::Play(args) => {
+            let settings = load_settings(args.settings.as_deref())?;
+            let device = crate::play::play(&settings, &args.midi, &args.options()?)
+                .with_context(|| format!("playing {}", args.midi.display()))?;
+            println!("played {} on {device}", args.midi.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo { dir, length } => {
             let files = crate::demo::write_demo(&dir, length)?;
             println!("wrote {}", files.pad.display());
@@ -130,26 +168,11 @@ pub fn load_settings(explicit: Option<&Path>) -> anyhow::Result<Settings> {
 }
 
 fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
-    let settings = load_settings(args.settings.as_deref())?;
-    let start = Knobs::default();
-    let options = RenderOptions {
-        grid: args.grid,
-        knobs: Knobs {
-            position: knob("position", args.position, start.position)?,
-            attack: knob("attack", args.attack, start.attack)?,
-            decay: knob("decay", args.decay, start.decay)?,
-            sustain: knob("sustain", args.sustain, start.sustain)?,
-            release: knob("release", args.release, start.release)?,
-            volume: knob("volume", args.volume, start.volume)?,
-        },
-        format: args.format,
-        channels: args
-            .channel
-            .map_or(ChannelFilter::Omni, ChannelFilter::Only),
-        tail_seconds: args.tail,
-    };
-    let report = crate::render::render(&settings, &args.midi, &args.out, &options)
-        .with_context(|| format!("rendering {}", args.midi.display()))?;
+    let settings = load_settings(args.song.settings.as_deref())?;
+    let options = args.song.options()?;
+    let midi = &args.song.midi;
+    let report = crate::render::render(&settings, midi, &args.out, &options, args.format)
+        .with_context(|| format!("rendering {}", midi.display()))?;
     let seconds = report.frames as f64 / f64::from(settings.audio.sample_rate);
     println!(
         "wrote {}: {seconds:.2} s, {} notes, peak {:.1} dBFS, pad {}",

@@ -2,9 +2,13 @@
 //! renderer and the built-in demo. Everything here compiles and tests on a desktop; the sound
 //! card sits behind the `audio` feature.
 
+#[cfg(feature = "audio")]
+pub mod audio;
 pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod pad;
+#[cfg(feature = "audio")]
+pub mod play;
 pub mod render;
 pub mod settings;

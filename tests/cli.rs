@@ -200,3 +200,73 @@ fn settings_are_found_the_original_way() {
     );
     drop(dir);
 }
+
+/// `play` through the real audio path into ALSA's `file` plugin (no sound card needed): the
+/// callback runs the engine and the song comes out.
+#[cfg(feature = "audio")]
+#[test]
+fn play_sends_the_song_through_the_sound_card_path() {
+    let (dir, _demo) = demo();
+    let capture = dir.path().join("captured.raw");
+    let asoundrc = format!(
+        "pcm.!default {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n}}\n",
+        capture.display()
+    );
+    std::fs::write(dir.path().join(".asoundrc"), asoundrc).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args([
+            "play",
+            "--settings",
+            "demo/settings.json",
+            "--midi",
+            "demo/demo.mid",
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let bytes = std::fs::read(&capture).unwrap();
+    // Stereo 32-bit float frames, both channels equal, well over the song's 9 s.
+    let samples: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert!(
+        samples.len() / 2 > 9 * 48000,
+        "{} frames",
+        samples.len() / 2
+    );
+    assert!(samples.chunks_exact(2).all(|f| f[0] == f[1]));
+    let peak = samples.iter().fold(0.0f32, |p, s| p.max(s.abs()));
+    assert!(peak > 0.05 && peak < 1.0, "peak {peak}");
+}
+
+#[cfg(feature = "audio")]
+#[test]
+fn play_without_a_sound_card_says_so() {
+    let (dir, _demo) = demo();
+    std::fs::write(
+        dir.path().join(".asoundrc"),
+        "pcm.!default { type hw card 99 }\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args([
+            "play",
+            "--settings",
+            "demo/settings.json",
+            "--midi",
+            "demo/demo.mid",
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("error: playing demo/demo.mid: audio device"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -28,24 +28,22 @@ pub enum WavFormat {
     Float32,
 }
 
-/// How to play the song.
+/// How to play a song.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RenderOptions {
+pub struct SongOptions {
     /// Position on the pad, fractions 0–1 (0,0 is the first corner's position).
     pub grid: (f32, f32),
     pub knobs: Knobs,
-    pub format: WavFormat,
     pub channels: ChannelFilter,
     /// Seconds rendered after the last event at most, for release tails.
     pub tail_seconds: f32,
 }
 
-impl Default for RenderOptions {
+impl Default for SongOptions {
     fn default() -> Self {
         Self {
             grid: (0.5, 0.5),
             knobs: Knobs::default(),
-            format: WavFormat::Int16,
             channels: ChannelFilter::Omni,
             tail_seconds: 10.0,
         }
@@ -67,24 +65,42 @@ pub fn render(
     settings: &Settings,
     midi: &Path,
     out: &Path,
-    options: &RenderOptions,
+    options: &SongOptions,
+    format: WavFormat,
 ) -> anyhow::Result<RenderReport> {
-    let bytes =
-        std::fs::read(midi).with_context(|| format!("cannot read MIDI file {}", midi.display()))?;
-    let actions = midi_file::read(&bytes, settings.audio.sample_rate, options.channels)
-        .with_context(|| format!("MIDI file {}", midi.display()))?;
+    let actions = read_song(midi, settings.audio.sample_rate, options.channels)?;
     let samples = render_actions(settings, &actions, options)?;
     let notes = actions
         .iter()
         .filter(|a| matches!(a.action, crate::engine::Action::NoteOn { .. }))
         .count();
-    write_wav(out, &samples, settings.audio.sample_rate, options.format)?;
+    write_wav(out, &samples, settings.audio.sample_rate, format)?;
     Ok(RenderReport {
         pad: settings.pad.data_directory.join(startup_pad(settings)),
         frames: samples.len() as u64,
         notes,
         peak: samples.iter().fold(0.0, |peak, s| peak.max(s.abs())),
     })
+}
+
+/// Reads a MIDI file into actions timed at `rate` frames per second.
+pub fn read_song(
+    midi: &Path,
+    rate: u32,
+    channels: ChannelFilter,
+) -> anyhow::Result<Vec<TimedAction>> {
+    let bytes =
+        std::fs::read(midi).with_context(|| format!("cannot read MIDI file {}", midi.display()))?;
+    midi_file::read(&bytes, rate, channels).with_context(|| format!("MIDI file {}", midi.display()))
+}
+
+/// Where the song plays on the pad: the startup pad at the options' grid position.
+pub fn song_target(settings: &Settings, options: &SongOptions) -> Target {
+    Target {
+        pad: startup_pad(settings),
+        x: options.grid.0,
+        y: options.grid.1,
+    }
 }
 
 /// The pad the device starts with: the first instrument of every corner.
@@ -101,19 +117,14 @@ pub fn startup_pad(settings: &Settings) -> String {
 pub fn render_actions(
     settings: &Settings,
     actions: &[TimedAction],
-    options: &RenderOptions,
+    options: &SongOptions,
 ) -> anyhow::Result<Vec<f32>> {
     let mut loader = Loader::for_directory(
         settings.pad.layout.clone(),
         settings.engine.grid_interpolation,
         settings.pad.data_directory.clone(),
     );
-    let target = Target {
-        pad: startup_pad(settings),
-        x: options.grid.0,
-        y: options.grid.1,
-    };
-    let bank = loader.prepare(&target)?;
+    let bank = loader.prepare(&song_target(settings, options))?;
     let (mut engine, mut link) = Engine::new(EngineConfig::from_settings(settings), options.knobs);
     let mut commands = engine.command_sender(QUEUE);
     if link.banks.push(bank).is_err() {

@@ -1,0 +1,82 @@
+//! The sound card: opens the output stream and runs the engine in its callback.
+//!
+//! This is the one choke point between ALSA and the engine. [`start`] allocates everything the
+//! callback needs; the callback itself only calls [`Engine::process`] into a preallocated mono
+//! buffer and copies it to every channel: no allocation, lock, log or I/O.
+
+use anyhow::{anyhow, Context as _};
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+
+use crate::engine::Engine;
+use crate::settings::AudioSettings;
+
+/// Largest block the callback renders at once; longer periods are rendered in several blocks.
+const SCRATCH_FRAMES: usize = 4096;
+
+/// A running output stream; dropping it stops the sound.
+pub struct AudioOutput {
+    _stream: cpal::Stream,
+    /// The device's name, for the log.
+    pub device: String,
+}
+
+/// Opens the configured output device at the configured rate and buffer size and starts
+/// rendering `engine` into it.
+pub fn start(mut engine: Engine, settings: &AudioSettings) -> anyhow::Result<AudioOutput> {
+    let host = cpal::default_host();
+    let device = match settings.device_id {
+        None => host
+            .default_output_device()
+            .ok_or_else(|| anyhow!("no audio output device"))?,
+        Some(index) => host
+            .output_devices()
+            .context("cannot list audio output devices")?
+            .nth(index)
+            .ok_or_else(|| {
+                anyhow!("audio.deviceId {index}: there is no output device with that index")
+            })?,
+    };
+    let name = device.name().unwrap_or_else(|_| "unnamed device".into());
+    let channels = device
+        .default_output_config()
+        .with_context(|| format!("audio device {name} has no output configuration"))?
+        .channels()
+        .max(1);
+    let config = cpal::StreamConfig {
+        channels,
+        sample_rate: cpal::SampleRate(settings.sample_rate),
+        buffer_size: cpal::BufferSize::Fixed(settings.buffer_size as u32),
+    };
+    let mut mono = vec![0.0f32; SCRATCH_FRAMES];
+    let channels = usize::from(channels);
+    let callback = move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
+        for period in data.chunks_mut(SCRATCH_FRAMES * channels) {
+            let frames = period.len() / channels;
+            let mono = &mut mono[..frames];
+            engine.process(mono);
+            for (frame, &sample) in period.chunks_exact_mut(channels).zip(mono.iter()) {
+                frame.fill(sample);
+            }
+        }
+    };
+    let stream = device
+        .build_output_stream(
+            &config,
+            callback,
+            |error| tracing::error!("audio output: {error}"),
+            None,
+        )
+        .with_context(|| {
+            format!(
+                "cannot open audio device {name} at {} Hz with {}-frame buffers (audio.sampleRate, audio.bufferSize)",
+                settings.sample_rate, settings.buffer_size
+            )
+        })?;
+    stream
+        .play()
+        .with_context(|| format!("cannot start audio device {name}"))?;
+    Ok(AudioOutput {
+        _stream: stream,
+        device: name,
+    })
+}
