@@ -38,12 +38,31 @@ fn lerp_inside(row: &[i16], position: f64) -> f32 {
     sa + (sb - sa) * m
 }
 
+/// One sample in 32.32 fixed point.
+const FIXED_ONE: f64 = (1u64 << 32) as f64;
+
+fn to_fixed(position: f64) -> i64 {
+    (position * FIXED_ONE).round() as i64
+}
+
+/// Interpolation at a 32.32 fixed-point position known to lie in `0 ..= len − 2`.
+#[inline(always)]
+fn lerp_fixed(row: &[i16], position: i64) -> f32 {
+    let a = (position >> 32) as usize;
+    let m = (position as u32) as f32 * (1.0 / FIXED_ONE as f32);
+    let pair = &row[a..a + 2];
+    let (sa, sb) = (f32::from(pair[0]), f32::from(pair[1]));
+    sa + (sb - sa) * m
+}
+
 /// Where a voice's samples come from at a given playhead.
 pub trait Taps {
     /// The sample at any position (clamped to the row).
     fn read(&self, position: f64) -> f32;
     /// The sample at a position inside the row (`0 ..= len − 2`), without clamping.
     fn read_inside(&self, position: f64) -> f32;
+    /// The same at a 32.32 fixed-point position.
+    fn read_fixed(&self, position: i64) -> f32;
 }
 
 /// A single row: every voice unless grid interpolation blends neighbours.
@@ -58,6 +77,11 @@ impl Taps for OneRow<'_> {
     #[inline(always)]
     fn read_inside(&self, position: f64) -> f32 {
         lerp_inside(self.0, position)
+    }
+
+    #[inline(always)]
+    fn read_fixed(&self, position: i64) -> f32 {
+        lerp_fixed(self.0, position)
     }
 }
 
@@ -80,6 +104,13 @@ impl Taps for Blend<'_> {
     fn read_inside(&self, position: f64) -> f32 {
         (0..self.count)
             .map(|i| lerp_inside(self.rows[i], position) * self.weights[i])
+            .sum()
+    }
+
+    #[inline(always)]
+    fn read_fixed(&self, position: i64) -> f32 {
+        (0..self.count)
+            .map(|i| lerp_fixed(self.rows[i], position) * self.weights[i])
             .sum()
     }
 }
@@ -501,10 +532,14 @@ impl Voice {
         let mut position = self.playhead;
         match &mut self.crossfade {
             None => {
+                // 32.32 fixed point: the index is a shift and the fraction a mask, cheaper than
+                // converting a float position twice per frame.
+                let (mut fixed, fixed_step) = (to_fixed(position), to_fixed(step));
                 for (out, &gain) in mix.iter_mut().zip(gains) {
-                    *out += taps.read_inside(position) * gain;
-                    position += step;
+                    *out += taps.read_fixed(fixed) * gain;
+                    fixed += fixed_step;
                 }
+                position = fixed as f64 / FIXED_ONE;
             }
             Some(fade) => {
                 let fade_step = self.speed * fade.direction;
