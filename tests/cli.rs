@@ -105,6 +105,40 @@ fn grid_and_knobs_change_the_sound_and_float_output_is_offered() {
 }
 
 #[test]
+fn grid_interpolation_blends_between_grid_points() {
+    let (dir, demo) = demo();
+    let between = ["--grid", "0.3,0.3"];
+    render(
+        dir.path(),
+        &[&["--out", "nearest.wav"][..], &between].concat(),
+    );
+    let settings = std::fs::read_to_string(demo.join("settings.json")).unwrap();
+    let blended = settings.replacen(
+        "\"nsynth\"",
+        "\"engine\": {\"gridInterpolation\": true},\n  \"nsynth\"",
+        1,
+    );
+    std::fs::write(demo.join("settings.json"), blended).unwrap();
+    render(
+        dir.path(),
+        &[&["--out", "blended.wav"][..], &between].concat(),
+    );
+    // On a grid point the blend is that point alone, so both settings sound the same there.
+    render(
+        dir.path(),
+        &["--out", "on-point.wav", "--grid", "0.25,0.25"],
+    );
+    std::fs::write(demo.join("settings.json"), settings).unwrap();
+    render(
+        dir.path(),
+        &["--out", "on-point-nearest.wav", "--grid", "0.25,0.25"],
+    );
+    let wav = |name: &str| read_wav(&dir.path().join(name)).1;
+    assert_ne!(wav("nearest.wav"), wav("blended.wav"));
+    assert_eq!(wav("on-point.wav"), wav("on-point-nearest.wav"));
+}
+
+#[test]
 fn a_truncated_pad_is_refused_with_both_sizes() {
     let (dir, demo) = demo();
     let pad = demo.join("demo-flute_demo-brass_demo-reed_demo-bell.bin");

@@ -193,6 +193,20 @@ mod tests {
     }
 
     #[test]
+    fn reads_format_0_files() {
+        let mut bytes = b"MThd\0\0\0\x06\0\0\0\x01\0\x60".to_vec(); // one track, 96 ticks per quarter
+        let track = [
+            0x00, 0x90, 60, 64, 0x60, 0x80, 60, 0, 0x00, 0xFF, 0x2F, 0x00,
+        ];
+        bytes.extend(b"MTrk");
+        bytes.extend((track.len() as u32).to_be_bytes());
+        bytes.extend(track);
+        let actions = read(&bytes, 1000, ChannelFilter::Omni).unwrap();
+        let frames: Vec<u64> = actions.iter().map(|a| a.frame).collect();
+        assert_eq!(frames, [0, 500], "a quarter note at the default 120 bpm");
+    }
+
+    #[test]
     fn a_channel_filter_keeps_only_that_channel() {
         assert!(read(&song(), 1000, ChannelFilter::Only(2))
             .unwrap()
