@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use open_nsynth::demo::{demo_layout, pad_bytes};
 use open_nsynth::engine::{Action, Command, Engine, EngineConfig, Knobs};
 use open_nsynth::pad::{Bank, LoadEvent, Loader, PadStreamer, PointRows, Selection, Target};
-use open_nsynth::settings::EngineOptions;
 
 const RATE: u32 = 48000;
 const BLOCK: usize = 128;
@@ -20,16 +19,9 @@ const RUNS: usize = 9;
 
 fn config(length: usize) -> EngineConfig {
     EngineConfig {
-        output_rate: RATE,
-        source_rate: 16000,
-        layout: demo_layout(length),
-        looping: true,
-        loop_start: 0.2,
-        loop_end: 0.41,
-        ramp_frames: BLOCK as u32,
-        options: EngineOptions::default(),
         soft_limit: 64,
         hard_limit: 64,
+        ..EngineConfig::new(demo_layout(length), 16000, RATE)
     }
 }
 

@@ -235,6 +235,24 @@ fn settings_are_found_the_original_way() {
     drop(dir);
 }
 
+/// Runs `play` on the demo with `asoundrc` as the user's ALSA configuration.
+#[cfg(feature = "audio")]
+fn play_with_alsa_config(dir: &Path, asoundrc: &str) -> Output {
+    std::fs::write(dir.join(".asoundrc"), asoundrc).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args([
+            "play",
+            "--settings",
+            "demo/settings.json",
+            "--midi",
+            "demo/demo.mid",
+        ])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .unwrap()
+}
+
 /// `play` through the real audio path into ALSA's `file` plugin (no sound card needed): the
 /// callback runs the engine and the song comes out.
 #[cfg(feature = "audio")]
@@ -246,19 +264,7 @@ fn play_sends_the_song_through_the_sound_card_path() {
         "pcm.!default {{\n type file\n slave.pcm \"null\"\n file \"{}\"\n format \"raw\"\n}}\n",
         capture.display()
     );
-    std::fs::write(dir.path().join(".asoundrc"), asoundrc).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
-        .args([
-            "play",
-            "--settings",
-            "demo/settings.json",
-            "--midi",
-            "demo/demo.mid",
-        ])
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
+    let output = play_with_alsa_config(dir.path(), &asoundrc);
     assert!(output.status.success(), "{}", stderr(&output));
     let bytes = std::fs::read(&capture).unwrap();
     // Stereo 32-bit float frames, both channels equal, well over the song's 9 s.
@@ -280,23 +286,7 @@ fn play_sends_the_song_through_the_sound_card_path() {
 #[test]
 fn play_without_a_sound_card_says_so() {
     let (dir, _demo) = demo();
-    std::fs::write(
-        dir.path().join(".asoundrc"),
-        "pcm.!default { type hw card 99 }\n",
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
-        .args([
-            "play",
-            "--settings",
-            "demo/settings.json",
-            "--midi",
-            "demo/demo.mid",
-        ])
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .output()
-        .unwrap();
+    let output = play_with_alsa_config(dir.path(), "pcm.!default { type hw card 99 }\n");
     assert_eq!(output.status.code(), Some(1));
     assert!(
         stderr(&output).contains("error: playing demo/demo.mid: audio device"),

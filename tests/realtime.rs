@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use open_nsynth::engine::{Action, Command, Engine, Param};
-use open_nsynth::pad::{Bank, PointRows, Selection, Tap};
+use open_nsynth::pad::{Bank, PointRows, Selection};
 
 /// Counts allocations and frees made on a thread while its `WATCHING` flag is set.
 struct CountingAllocator;
@@ -78,27 +78,7 @@ fn the_counting_allocator_sees_allocations() {
 fn process_never_allocates_or_frees() {
     let (mut engine, mut link) = Engine::new(support::config(), support::open_knobs());
     let mut commands = engine.command_sender(1024);
-    let blended = Selection {
-        taps: [
-            Tap {
-                point: 0,
-                weight: 0.5,
-            },
-            Tap {
-                point: 4,
-                weight: 0.5,
-            },
-            Tap {
-                point: 0,
-                weight: 0.0,
-            },
-            Tap {
-                point: 0,
-                weight: 0.0,
-            },
-        ],
-        count: 2,
-    };
+    let blended = Selection::blend(&[(0, 0.5), (4, 0.5)]);
     let banks: Vec<Arc<Bank>> = (1..=12)
         .map(|g| {
             bank(

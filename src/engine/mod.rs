@@ -62,6 +62,23 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// The original's defaults for pads of `layout`: looping with the shipped loop points,
+    /// 128-frame volume ramps, the original's sound and voice limits.
+    pub fn new(layout: PadLayout, source_rate: u32, output_rate: u32) -> Self {
+        Self {
+            output_rate,
+            source_rate,
+            layout,
+            looping: true,
+            loop_start: 0.2,
+            loop_end: 0.41,
+            ramp_frames: 128,
+            options: EngineOptions::default(),
+            soft_limit: SOFT_LIMIT,
+            hard_limit: HARD_LIMIT,
+        }
+    }
+
     pub fn from_settings(settings: &Settings) -> Self {
         Self {
             output_rate: settings.audio.sample_rate,

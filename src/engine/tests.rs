@@ -1,26 +1,16 @@
 use super::*;
-use crate::pad::{PointRows, Selection, Tap};
+use crate::pad::{PointRows, Selection};
 use crate::settings::{EnvelopeTimeBase, LoopMode};
 
 const LENGTH: usize = 60000;
 
 fn config() -> EngineConfig {
-    EngineConfig {
-        output_rate: 48000,
-        source_rate: 16000,
-        layout: PadLayout {
-            resolution: 2,
-            pitches: vec![48, 60],
-            length: LENGTH,
-        },
-        looping: true,
-        loop_start: 0.2,
-        loop_end: 0.41,
-        ramp_frames: 128,
-        options: EngineOptions::default(),
-        soft_limit: SOFT_LIMIT,
-        hard_limit: HARD_LIMIT,
-    }
+    let layout = PadLayout {
+        resolution: 2,
+        pitches: vec![48, 60],
+        length: LENGTH,
+    };
+    EngineConfig::new(layout, 16000, 48000)
 }
 
 /// Full volume, instant attack (slew-limited), full sustain, position 0.
@@ -380,27 +370,7 @@ fn grid_interpolation_blends_the_selected_points() {
         1,
         |point, _, _| if point == 0 { DC } else { 0 },
     );
-    Arc::get_mut(&mut blended).unwrap().selection = Selection {
-        taps: [
-            Tap {
-                point: 0,
-                weight: 0.25,
-            },
-            Tap {
-                point: 1,
-                weight: 0.75,
-            },
-            Tap {
-                point: 0,
-                weight: 0.0,
-            },
-            Tap {
-                point: 0,
-                weight: 0.0,
-            },
-        ],
-        count: 2,
-    };
+    Arc::get_mut(&mut blended).unwrap().selection = Selection::blend(&[(0, 0.25), (1, 0.75)]);
     rig.link.banks.push(blended).unwrap();
     rig.send(0, note_on(60));
     let out = rig.run(2048);

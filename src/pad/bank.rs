@@ -45,6 +45,19 @@ impl Selection {
         selection
     }
 
+    /// Up to four (grid point, weight) pairs; points of weight 0 are left out.
+    pub fn blend(points: &[(usize, f32)]) -> Self {
+        let mut selection = Self::NONE;
+        for &(point, weight) in points.iter().filter(|(_, w)| *w > 0.0).take(4) {
+            selection.taps[selection.count] = Tap {
+                point: point as u32,
+                weight,
+            };
+            selection.count += 1;
+        }
+        selection
+    }
+
     pub fn taps(&self) -> &[Tap] {
         &self.taps[..self.count]
     }

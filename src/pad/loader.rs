@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::file::{PadError, PadFile, PadSource};
-use super::{Bank, PadLayout, PointRows, Selection, Tap};
+use super::{Bank, PadLayout, PointRows, Selection};
 
 /// Grid points kept resident per pad (about 46 MB with the shipped layout); the farthest from
 /// the selection go first.
@@ -81,21 +81,12 @@ impl Loader {
         }
         let (x0, x1, wx) = layout.bracket(x);
         let (y0, y1, wy) = layout.bracket(y);
-        let corners = [
-            (x0, y0, (1.0 - wx) * (1.0 - wy)),
-            (x1, y0, wx * (1.0 - wy)),
-            (x0, y1, (1.0 - wx) * wy),
-            (x1, y1, wx * wy),
-        ];
-        let mut selection = Selection::NONE;
-        for (xi, yi, weight) in corners.into_iter().filter(|c| c.2 > 0.0) {
-            selection.taps[selection.count] = Tap {
-                point: layout.point(xi, yi) as u32,
-                weight,
-            };
-            selection.count += 1;
-        }
-        selection
+        Selection::blend(&[
+            (layout.point(x0, y0), (1.0 - wx) * (1.0 - wy)),
+            (layout.point(x1, y0), wx * (1.0 - wy)),
+            (layout.point(x0, y1), (1.0 - wx) * wy),
+            (layout.point(x1, y1), wx * wy),
+        ])
     }
 
     /// Opens the target's pad if it is not the open one, makes the target's points resident and

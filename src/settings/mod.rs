@@ -442,6 +442,29 @@ impl Validator<'_> {
         })
     }
 
+    /// One of the named `choices`; a missing key takes the first.
+    fn choice<T: Copy>(
+        &self,
+        key: &str,
+        value: Option<String>,
+        choices: &[(&str, T)],
+    ) -> Result<T, SettingsError> {
+        let Some(value) = value else {
+            return Ok(choices[0].1);
+        };
+        choices
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, choice)| *choice)
+            .ok_or_else(|| {
+                let names: Vec<String> = choices
+                    .iter()
+                    .map(|(name, _)| format!("\"{name}\""))
+                    .collect();
+                self.invalid(key, format!("`{value}` is not one of {}", names.join(", ")))
+            })
+    }
+
     fn audio(&mut self, raw: raw::RawAudio) -> Result<AudioSettings, SettingsError> {
         let sample_rate = match raw.sample_rate {
             Some(rate) => rate,
@@ -483,26 +506,20 @@ impl Validator<'_> {
     }
 
     fn engine(&self, raw: raw::RawEngine) -> Result<EngineOptions, SettingsError> {
-        let envelope_time_base = match raw.envelope_time_base.as_deref() {
-            None | Some("original") => EnvelopeTimeBase::Original,
-            Some("seconds") => EnvelopeTimeBase::Seconds,
-            Some(other) => {
-                return Err(self.invalid(
-                    "engine.envelopeTimeBase",
-                    format!("`{other}` is not one of \"original\", \"seconds\""),
-                ))
-            }
-        };
-        let loop_mode = match raw.loop_mode.as_deref() {
-            None | Some("original") => LoopMode::Original,
-            Some("forward") => LoopMode::Forward,
-            Some(other) => {
-                return Err(self.invalid(
-                    "engine.loopMode",
-                    format!("`{other}` is not one of \"original\", \"forward\""),
-                ))
-            }
-        };
+        use EnvelopeTimeBase::{Original, Seconds};
+        let envelope_time_base = self.choice(
+            "engine.envelopeTimeBase",
+            raw.envelope_time_base,
+            &[("original", Original), ("seconds", Seconds)],
+        )?;
+        let loop_mode = self.choice(
+            "engine.loopMode",
+            raw.loop_mode,
+            &[
+                ("original", LoopMode::Original),
+                ("forward", LoopMode::Forward),
+            ],
+        )?;
         Ok(EngineOptions {
             envelope_time_base,
             loop_mode,

@@ -3,9 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
-use open_nsynth::engine::{EngineConfig, Knobs, HARD_LIMIT, SOFT_LIMIT};
+use open_nsynth::engine::{EngineConfig, Knobs};
 use open_nsynth::pad::PadLayout;
-use open_nsynth::settings::EngineOptions;
 
 pub const LENGTH: usize = 16000;
 
@@ -18,18 +17,7 @@ pub fn layout() -> PadLayout {
 }
 
 pub fn config() -> EngineConfig {
-    EngineConfig {
-        output_rate: 48000,
-        source_rate: 16000,
-        layout: layout(),
-        looping: true,
-        loop_start: 0.2,
-        loop_end: 0.41,
-        ramp_frames: 128,
-        options: EngineOptions::default(),
-        soft_limit: SOFT_LIMIT,
-        hard_limit: HARD_LIMIT,
-    }
+    EngineConfig::new(layout(), 16000, 48000)
 }
 
 /// Full volume and sustain, fastest envelope, notes from the start of the row.
