@@ -27,7 +27,7 @@ enum Command {
     /// fixed knobs, and ends when the last note has faded (or --tail seconds after the last event).
     Render(RenderArgs),
     /// Play a Standard MIDI File through the sound card, as `render` would render it.
-    #[cfg(feature = "audio")]
+    #[cfg(feature = "device")]
     Play(SongArgs),
     /// Write a synthetic demo pad set, its settings.json and a short song (demo.mid).
     ///
@@ -135,7 +135,7 @@ fn knob(name: &str, value: Option<f32>, default: f32) -> anyhow::Result<f32> {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Render(args) => render(args),
-        #[cfg(feature = "audio")]
+        #[cfg(feature = "device")]
         Command::Play(args) => {
             let settings = load_settings(args.settings.as_deref())?;
             let device = crate::play::play(&settings, &args.midi, &args.options()?)

@@ -2,13 +2,15 @@
 //! renderer and the built-in demo. Everything here compiles and tests on a desktop; the sound
 //! card sits behind the `audio` feature.
 
-#[cfg(feature = "audio")]
+#[cfg(feature = "device")]
 pub mod audio;
 pub mod cli;
 pub mod demo;
 pub mod engine;
+pub mod input;
 pub mod pad;
-#[cfg(feature = "audio")]
+#[cfg(feature = "device")]
 pub mod play;
 pub mod render;
 pub mod settings;
+pub mod ui;

@@ -236,7 +236,7 @@ fn settings_are_found_the_original_way() {
 }
 
 /// Runs `play` on the demo with `asoundrc` as the user's ALSA configuration.
-#[cfg(feature = "audio")]
+#[cfg(feature = "device")]
 fn play_with_alsa_config(dir: &Path, asoundrc: &str) -> Output {
     std::fs::write(dir.join(".asoundrc"), asoundrc).unwrap();
     Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
@@ -255,7 +255,7 @@ fn play_with_alsa_config(dir: &Path, asoundrc: &str) -> Output {
 
 /// `play` through the real audio path into ALSA's `file` plugin (no sound card needed): the
 /// callback runs the engine and the song comes out.
-#[cfg(feature = "audio")]
+#[cfg(feature = "device")]
 #[test]
 fn play_sends_the_song_through_the_sound_card_path() {
     let (dir, _demo) = demo();
@@ -282,7 +282,7 @@ fn play_sends_the_song_through_the_sound_card_path() {
     assert!(peak > 0.05 && peak < 1.0, "peak {peak}");
 }
 
-#[cfg(feature = "audio")]
+#[cfg(feature = "device")]
 #[test]
 fn play_without_a_sound_card_says_so() {
     let (dir, _demo) = demo();

@@ -26,6 +26,12 @@ pub enum Action {
     Set(Param, f32),
     /// Release every held voice.
     AllNotesOff,
+    /// Sustain pedal: while down, note-offs leave their voices held until it comes up.
+    Sustain(bool),
+    /// Pitch bend of every voice, in semitones (clamped to ±24).
+    PitchBend(f32),
+    /// New loop points as fractions of the row (clamped to 0–1; swapped if reversed).
+    Loop { start: f32, end: f32 },
     /// Fade every voice out at once (about 3 ms).
     AllSoundOff,
 }

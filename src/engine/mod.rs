@@ -193,6 +193,10 @@ pub struct Engine {
     volume: Ramp,
     frame: u64,
     next_id: u64,
+    /// Sustain pedal down.
+    sustain: bool,
+    /// Pitch-bend factor applied to every voice's speed.
+    bend: f64,
     status: Arc<EngineStatus>,
 }
 
@@ -237,6 +241,8 @@ impl Engine {
             region,
             frame: 0,
             next_id: 0,
+            sustain: false,
+            bend: 1.0,
             status: Arc::clone(&status),
             config,
         };
@@ -318,6 +324,40 @@ impl Engine {
                     .for_each(|v| v.release(min_frames));
             }
             Action::AllSoundOff => self.voices.iter_mut().for_each(Voice::kill),
+            Action::Sustain(down) => {
+                self.sustain = down;
+                if !down {
+                    let min_frames = self.config.ramp_frames;
+                    self.voices
+                        .iter_mut()
+                        .filter(|v| v.pedal_held)
+                        .for_each(|v| {
+                            v.pedal_held = false;
+                            v.release(min_frames);
+                        });
+                }
+            }
+            Action::PitchBend(semitones) => {
+                let semitones = if semitones.is_nan() {
+                    0.0
+                } else {
+                    semitones.clamp(-24.0, 24.0)
+                };
+                self.bend = 2f64.powf(f64::from(semitones) / 12.0);
+                let bend = self.bend;
+                self.voices.iter_mut().for_each(|v| v.bend(bend));
+            }
+            Action::Loop { start, end } => {
+                let clamp = |v: f32| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
+                let speed_base =
+                    f64::from(self.config.source_rate) / f64::from(self.config.output_rate);
+                self.region.adjust(
+                    clamp(start),
+                    clamp(end),
+                    self.config.layout.length,
+                    speed_base,
+                );
+            }
         }
     }
 
@@ -366,14 +406,18 @@ impl Engine {
     }
 
     fn note_off(&mut self, note: u8) {
-        let min_frames = self.config.ramp_frames;
+        let (min_frames, sustain) = (self.config.ramp_frames, self.sustain);
         if let Some(voice) = self
             .voices
             .iter_mut()
-            .filter(|v| v.note == note && v.is_held())
+            .filter(|v| v.note == note && v.is_held() && !v.pedal_held)
             .min_by_key(|v| v.id)
         {
-            voice.release(min_frames);
+            if sustain {
+                voice.pedal_held = true;
+            } else {
+                voice.release(min_frames);
+            }
         }
     }
 

@@ -398,3 +398,51 @@ fn seconds_time_base_and_forward_loop_are_options() {
         position(later)
     );
 }
+
+#[test]
+fn the_sustain_pedal_holds_released_notes_until_it_comes_up() {
+    let mut rig = Rig::new(config(), open_knobs(), |_, _, _| DC);
+    rig.send(0, Action::Sustain(true));
+    rig.send(0, note_on(60));
+    rig.send(1000, Action::NoteOff { note: 60 });
+    rig.run(4096);
+    assert_eq!(rig.voices(), 1, "held by the pedal");
+    rig.send(0, Action::Sustain(false));
+    rig.run(2048);
+    assert_eq!(rig.voices(), 0);
+}
+
+#[test]
+fn pitch_bend_changes_the_speed_of_sounding_voices() {
+    // A row holding half its index reads back the playhead; a bend of +12 doubles its speed.
+    let mut rig = Rig::new(config(), open_knobs(), |_, _, i| (i / 2) as i16);
+    rig.send(0, note_on(60));
+    rig.send(3000, Action::PitchBend(12.0));
+    let out = rig.run(6000);
+    let position = |frame: usize| out[frame] * 32767.0 * 2.0;
+    let expected = 1000.0 + 2000.0 * 2.0 / 3.0;
+    assert!(
+        (position(5000) - expected).abs() < 2.0,
+        "{} vs {expected}",
+        position(5000)
+    );
+}
+
+#[test]
+fn loop_points_can_move_while_playing() {
+    let mut rig = Rig::new(config(), open_knobs(), |_, _, _| DC);
+    let before = rig.engine.region;
+    rig.send(
+        0,
+        Action::Loop {
+            start: 0.5,
+            end: 0.3,
+        },
+    );
+    rig.run(128);
+    assert_eq!(
+        (rig.engine.region.start, rig.engine.region.end),
+        (18000.0, 30000.0)
+    );
+    assert_ne!(rig.engine.region, before);
+}

@@ -175,7 +175,8 @@ pub struct Voice {
     pub id: u64,
     pub note: u8,
     pub source: Source,
-    /// Source samples per output frame.
+    /// Source samples per output frame without pitch bend, and with it.
+    base_speed: f64,
     speed: f64,
     playhead: f64,
     direction: f64,
@@ -194,6 +195,8 @@ pub struct Voice {
     deferred_release: Option<u32>,
     /// Fading out after a handover to another pad: neither counted nor released by note-offs.
     pub leaving: bool,
+    /// Its note-off came while the sustain pedal was down: released when the pedal comes up.
+    pub pedal_held: bool,
     pub done: bool,
 }
 
@@ -203,6 +206,7 @@ impl Voice {
             id,
             note,
             source,
+            base_speed: speed,
             speed,
             playhead: offset,
             direction: 1.0,
@@ -215,8 +219,14 @@ impl Voice {
             fade: None,
             deferred_release: None,
             leaving: false,
+            pedal_held: false,
             done: false,
         }
+    }
+
+    /// Applies a pitch-bend factor to the voice's speed.
+    pub fn bend(&mut self, factor: f64) {
+        self.speed = self.base_speed * factor;
     }
 
     /// Held (not released, not being killed).

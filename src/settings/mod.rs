@@ -115,13 +115,17 @@ pub struct AudioSettings {
     pub device_id: Option<usize>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MidiSettings {
     /// Serial MIDI device.
     pub device: String,
     /// MIDI channel 1–16, or `None` when the configured value matches no channel (as in the
     /// original, MIDI notes are then ignored).
     pub channel: Option<u8>,
+    /// Listen on every channel regardless of `channel`.
+    pub omni: bool,
+    /// Pitch-bend range in semitones each way.
+    pub pitch_bend_range: f32,
 }
 
 /// Validated settings; every field holds a usable value.
@@ -134,8 +138,11 @@ pub struct Settings {
     pub corners: [Vec<Instrument>; 4],
     pub audio: AudioSettings,
     pub midi: MidiSettings,
-    /// UDP port for OSC input.
+    /// UDP port and address for OSC input.
     pub osc_port: u16,
+    pub osc_address: std::net::IpAddr,
+    /// Board description name (`boards/NAME.toml`).
+    pub board: String,
     /// The patch store, resolved against the settings file's folder.
     pub patch_file: PathBuf,
     pub engine: EngineOptions,
@@ -263,9 +270,19 @@ impl Validator<'_> {
         let pad = self.pad(raw.nsynth.unwrap_or_default())?;
         let corners = self.corners(raw.corners)?;
         let audio = self.audio(raw.audio.unwrap_or_default())?;
-        let midi = self.midi(raw.midi.unwrap_or_default());
+        let midi = self.midi(raw.midi.unwrap_or_default())?;
         let osc_in = raw.osc.unwrap_or_default().input.unwrap_or_default();
         let osc_port = osc_in.port.or(osc_in.port_number).unwrap_or(8000);
+        let osc_address = match osc_in.address {
+            None => std::net::IpAddr::from([0, 0, 0, 0]),
+            Some(text) => text.parse().map_err(|_| {
+                self.invalid(
+                    "osc.in.address",
+                    format!("`{text}` is not an IP address such as 0.0.0.0 or 127.0.0.1"),
+                )
+            })?,
+        };
+        let board = raw.board.unwrap_or_else(|| "rpi3".into());
         let patch_file = self.folder().join(
             raw.patch_file
                 .filter(|file| !file.is_empty())
@@ -279,6 +296,8 @@ impl Validator<'_> {
             audio,
             midi,
             osc_port,
+            osc_address,
+            board,
             patch_file,
             engine,
             warnings: Vec::new(),
@@ -487,7 +506,7 @@ impl Validator<'_> {
         })
     }
 
-    fn midi(&mut self, raw: raw::RawMidi) -> MidiSettings {
+    fn midi(&mut self, raw: raw::RawMidi) -> Result<MidiSettings, SettingsError> {
         let channel = raw.channel.unwrap_or(7);
         let channel = match u8::try_from(channel) {
             Ok(channel @ 1..=16) => Some(channel),
@@ -499,10 +518,19 @@ impl Validator<'_> {
                 None
             }
         };
-        MidiSettings {
+        let pitch_bend_range = raw.pitch_bend_range.unwrap_or(2.0);
+        if !(0.0..=24.0).contains(&pitch_bend_range) {
+            return Err(self.invalid(
+                "midi.pitchBendRange",
+                format!("{pitch_bend_range} is outside 0–24 semitones"),
+            ));
+        }
+        Ok(MidiSettings {
             device: raw.device.unwrap_or_else(|| "/dev/ttyAMA0".into()),
             channel,
-        }
+            omni: raw.omni.unwrap_or(false),
+            pitch_bend_range: pitch_bend_range as f32,
+        })
     }
 
     fn engine(&self, raw: raw::RawEngine) -> Result<EngineOptions, SettingsError> {

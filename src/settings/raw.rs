@@ -16,6 +16,8 @@ pub struct RawSettings {
     #[serde(rename = "patchFile")]
     pub patch_file: Option<String>,
     pub engine: Option<RawEngine>,
+    /// The board description to use (`boards/NAME.toml`).
+    pub board: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,9 +54,14 @@ pub struct RawAudio {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RawMidi {
     pub device: Option<String>,
     pub channel: Option<i64>,
+    /// Listen on every channel.
+    pub omni: Option<bool>,
+    /// Pitch-bend range in semitones each way.
+    pub pitch_bend_range: Option<f64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +76,8 @@ pub struct RawOscIn {
     pub port: Option<u16>,
     /// The key the shipped file uses; the original never read it.
     pub port_number: Option<u16>,
+    /// Address to bind; the original listened on all interfaces.
+    pub address: Option<String>,
 }
 
 /// Options this runtime adds; every one defaults to the original's sound.

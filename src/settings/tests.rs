@@ -233,3 +233,25 @@ fn relative_paths_resolve_against_the_settings_folder() {
     assert_eq!(settings.pad.data_directory, Path::new("/sd/pads"));
     assert_eq!(settings.patch_file, Path::new("/sd/p.json"));
 }
+
+#[test]
+fn device_keys_have_defaults_and_are_checked() {
+    let settings = load(MINIMAL).unwrap();
+    assert_eq!(settings.board, "rpi3");
+    assert!(!settings.midi.omni);
+    assert_eq!(settings.midi.pitch_bend_range, 2.0);
+    assert_eq!(settings.osc_address.to_string(), "0.0.0.0");
+    let with = |extra: &str| MINIMAL.replace(r#""audio""#, &format!("{extra}, \"audio\""));
+    let custom = load(&with(r#""board": "rpi4", "midi": {"omni": true, "pitchBendRange": 12}, "osc": {"in": {"address": "127.0.0.1"}}"#)).unwrap();
+    assert_eq!(
+        (
+            custom.board.as_str(),
+            custom.midi.omni,
+            custom.midi.pitch_bend_range
+        ),
+        ("rpi4", true, 12.0)
+    );
+    assert_eq!(custom.osc_address.to_string(), "127.0.0.1");
+    assert!(error(&with(r#""osc": {"in": {"address": "everywhere"}}"#)).contains("osc.in.address"));
+    assert!(error(&with(r#""midi": {"pitchBendRange": 48}"#)).contains("midi.pitchBendRange"));
+}
