@@ -13,4 +13,5 @@ pub mod pad;
 pub mod play;
 pub mod render;
 pub mod settings;
+pub mod sim;
 pub mod ui;
