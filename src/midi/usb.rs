@@ -61,7 +61,7 @@ pub struct Rescan {
 /// The ports connected now.
 #[derive(Debug)]
 pub struct Connections<C> {
-    own_client: String,
+    own_prefix: String,
     open: Vec<(ListedPort, C)>,
     failing: Vec<ListedPort>,
 }
@@ -71,7 +71,7 @@ impl<C> Connections<C> {
     /// never inputs.
     pub fn new(own_client: &str) -> Self {
         Self {
-            own_client: format!("{own_client}:"),
+            own_prefix: format!("{own_client}:"),
             open: Vec::new(),
             failing: Vec::new(),
         }
@@ -121,7 +121,7 @@ impl<C> Connections<C> {
     }
 
     fn wanted(&self, port: &ListedPort) -> bool {
-        !port.name.starts_with(MIDI_THROUGH) && !port.name.starts_with(&self.own_client)
+        !port.name.starts_with(MIDI_THROUGH) && !port.name.starts_with(&self.own_prefix)
     }
 }
 
