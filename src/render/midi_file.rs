@@ -4,6 +4,7 @@
 use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 
 use crate::engine::Action;
+use crate::midi::ChannelFilter;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MidiFileError {
@@ -20,13 +21,6 @@ pub enum MidiFileError {
 pub struct TimedAction {
     pub frame: u64,
     pub action: Action,
-}
-
-/// Which MIDI channels play: all, or one (1–16).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChannelFilter {
-    Omni,
-    Only(u8),
 }
 
 /// Reads `bytes` as an SMF and returns its note actions in time order at `rate` frames per second.
@@ -57,11 +51,9 @@ pub fn read(
         match kind {
             TrackEventKind::Meta(MetaMessage::Tempo(micros)) => tempo.change(tick, micros.as_int()),
             TrackEventKind::Midi { channel, message } => {
-                let wanted = match channels {
-                    ChannelFilter::Omni => true,
-                    ChannelFilter::Only(c) => channel.as_int() + 1 == c,
-                };
-                if let (true, Some(action)) = (wanted, action_of(message)) {
+                if let (true, Some(action)) =
+                    (channels.accepts(channel.as_int()), action_of(message))
+                {
                     let frame = (tempo.seconds(tick) * f64::from(rate)).round() as u64;
                     actions.push(TimedAction { frame, action });
                 }

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
-pub use midi_file::{ChannelFilter, MidiFileError, TimedAction};
+pub use midi_file::{MidiFileError, TimedAction};
+
+pub use crate::midi::ChannelFilter;
 
 use crate::engine::{Command, Engine, EngineConfig, Knobs};
 use crate::pad::{pad_file_name, Loader, Target};
