@@ -5,11 +5,13 @@
 #[cfg(feature = "device")]
 pub mod audio;
 pub mod cli;
+pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod input;
 pub mod midi;
 pub mod pad;
+pub mod patch;
 #[cfg(feature = "device")]
 pub mod play;
 pub mod render;
