@@ -10,6 +10,7 @@ pub mod demo;
 pub mod engine;
 pub mod input;
 pub mod midi;
+pub mod osc;
 pub mod pad;
 pub mod patch;
 #[cfg(feature = "device")]

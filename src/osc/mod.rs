@@ -1,0 +1,299 @@
+//! OSC input: a UDP server thread that decodes messages and bundles into typed requests and
+//! routes them at once: notes into an engine command ring, controls to the controller, state
+//! queries answered to their sender. It owns the OSC address space and its checks; it never
+//! touches the engine or the controller except through [`OscHandler`], and never panics on
+//! what arrives: bad datagrams and messages are counted and dropped.
+
+mod packet;
+mod request;
+mod server;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use rosc::{OscMessage, OscType};
+
+use crate::engine::{Action, Command, CommandSender, Knobs};
+use crate::input::{Input, ENCODERS};
+
+pub use server::{OscError, OscServer};
+
+use request::Rejected;
+
+/// Where the OSC thread sends what it decodes. Called on the OSC thread, one message at a time.
+pub trait OscHandler: Send {
+    /// An engine action (`/on`, `/off`, and the two actions of `/panic`).
+    fn note(&mut self, action: Action) -> Result<(), Undelivered>;
+    /// A controller input (knobs, `/grid`, `/instrument`, `/patch/load`, `/patch/save`).
+    fn control(&mut self, input: Input) -> Result<(), Undelivered>;
+    /// The state to answer `/state` with.
+    fn state(&self) -> StateReport;
+}
+
+/// A request that its queue had no room for, or whose receiver has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("request not delivered: its queue is full or its receiver has gone")]
+pub struct Undelivered;
+
+/// The state the app provides on demand.
+pub type StateSource = Box<dyn Fn() -> StateReport + Send>;
+
+/// The usual wiring: notes straight into an engine command ring owned by the OSC thread,
+/// controls into the controller's channel, state from a snapshot the app keeps.
+pub struct Routes {
+    pub commands: CommandSender,
+    pub controls: mpsc::Sender<Input>,
+    pub state: StateSource,
+}
+
+impl OscHandler for Routes {
+    fn note(&mut self, action: Action) -> Result<(), Undelivered> {
+        self.commands
+            .push(Command::now(action))
+            .map_err(|_| Undelivered)
+    }
+
+    fn control(&mut self, input: Input) -> Result<(), Undelivered> {
+        self.controls.send(input).map_err(|_| Undelivered)
+    }
+
+    fn state(&self) -> StateReport {
+        (self.state)()
+    }
+}
+
+/// What `/state` reports; the app fills it from the controller and the engine's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateReport {
+    /// The grid position, fractions 0–1 (x, y).
+    pub grid: [f32; 2],
+    pub knobs: Knobs,
+    /// The `name` of each corner's selected instrument, in corner order.
+    pub corners: [String; ENCODERS],
+    /// Voices sounding.
+    pub voices: u32,
+}
+
+impl StateReport {
+    /// The four reply messages, in the order they are sent.
+    pub fn messages(&self) -> [OscMessage; 4] {
+        let knobs = &self.knobs;
+        let reply = |address: &str, args: Vec<OscType>| OscMessage {
+            addr: address.into(),
+            args,
+        };
+        [
+            reply("/state/grid", self.grid.map(OscType::Float).to_vec()),
+            reply(
+                "/state/knobs",
+                [
+                    knobs.position,
+                    knobs.attack,
+                    knobs.decay,
+                    knobs.sustain,
+                    knobs.release,
+                    knobs.volume,
+                ]
+                .map(OscType::Float)
+                .to_vec(),
+            ),
+            reply(
+                "/state/corners",
+                self.corners.clone().map(OscType::String).to_vec(),
+            ),
+            reply(
+                "/state/voices",
+                vec![OscType::Int(i32::try_from(self.voices).unwrap_or(i32::MAX))],
+            ),
+        ]
+    }
+}
+
+/// What the OSC thread has done so far, for the log.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OscCounts {
+    /// Messages acted on.
+    pub handled: u64,
+    /// Datagrams that are not OSC (or nest too deep); a whole datagram counts once.
+    pub malformed: u64,
+    pub unknown_address: u64,
+    pub argument_count: u64,
+    pub argument_type: u64,
+    pub out_of_range: u64,
+    /// Valid requests whose queue was full or whose receiver had gone.
+    pub undelivered: u64,
+    /// Receives that failed at the socket.
+    pub receive_errors: u64,
+    /// `/state` replies that could not be encoded or sent.
+    pub reply_errors: u64,
+}
+
+impl OscCounts {
+    /// Everything dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.malformed
+            + self.unknown_address
+            + self.argument_count
+            + self.argument_type
+            + self.out_of_range
+            + self.undelivered
+            + self.receive_errors
+            + self.reply_errors
+    }
+}
+
+impl std::fmt::Display for OscCounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} handled, {} malformed, {} unknown address, {} wrong argument count, {} wrong \
+             argument type, {} out of range, {} undelivered, {} receive errors, {} reply errors",
+            self.handled,
+            self.malformed,
+            self.unknown_address,
+            self.argument_count,
+            self.argument_type,
+            self.out_of_range,
+            self.undelivered,
+            self.receive_errors,
+            self.reply_errors
+        )
+    }
+}
+
+/// One thing the OSC thread counts.
+#[derive(Debug, Clone, Copy)]
+enum Tally {
+    Handled,
+    Malformed,
+    UnknownAddress,
+    ArgumentCount,
+    ArgumentType,
+    OutOfRange,
+    Undelivered,
+    ReceiveError,
+    ReplyError,
+}
+
+impl Tally {
+    const KINDS: usize = Tally::ReplyError as usize + 1;
+}
+
+impl From<&Rejected> for Tally {
+    fn from(rejected: &Rejected) -> Self {
+        match rejected {
+            Rejected::UnknownAddress(_) => Tally::UnknownAddress,
+            Rejected::ArgumentCount { .. } => Tally::ArgumentCount,
+            Rejected::ArgumentType { .. } => Tally::ArgumentType,
+            Rejected::OutOfRange { .. } => Tally::OutOfRange,
+        }
+    }
+}
+
+/// The counts, shared between the OSC thread and whoever reads them.
+#[derive(Debug, Default)]
+struct Counters([AtomicU64; Tally::KINDS]);
+
+impl Counters {
+    fn add(&self, tally: Tally) {
+        self.0[tally as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> OscCounts {
+        let count = |tally: Tally| self.0[tally as usize].load(Ordering::Relaxed);
+        OscCounts {
+            handled: count(Tally::Handled),
+            malformed: count(Tally::Malformed),
+            unknown_address: count(Tally::UnknownAddress),
+            argument_count: count(Tally::ArgumentCount),
+            argument_type: count(Tally::ArgumentType),
+            out_of_range: count(Tally::OutOfRange),
+            undelivered: count(Tally::Undelivered),
+            receive_errors: count(Tally::ReceiveError),
+            reply_errors: count(Tally::ReplyError),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> StateReport {
+        StateReport {
+            grid: [0.25, 1.0],
+            knobs: Knobs {
+                position: 0.0,
+                attack: 0.1,
+                decay: 0.2,
+                sustain: 0.3,
+                release: 0.4,
+                volume: 0.5,
+            },
+            corners: ["bass", "flute", "organ", "snare"].map(String::from),
+            voices: 7,
+        }
+    }
+
+    #[test]
+    fn the_report_becomes_grid_knobs_corners_and_voices() {
+        use OscType::{Float, Int};
+        let [grid, knobs, corners, voices] = report().messages();
+        assert_eq!(grid.addr, "/state/grid");
+        assert_eq!(grid.args, [Float(0.25), Float(1.0)]);
+        assert_eq!(knobs.addr, "/state/knobs");
+        assert_eq!(
+            knobs.args,
+            [0.0, 0.1, 0.2, 0.3, 0.4, 0.5].map(Float).to_vec()
+        );
+        assert_eq!(corners.addr, "/state/corners");
+        assert_eq!(
+            corners.args,
+            ["bass", "flute", "organ", "snare"].map(|name| OscType::String(name.into()))
+        );
+        assert_eq!(voices.addr, "/state/voices");
+        assert_eq!(voices.args, [Int(7)]);
+    }
+
+    #[test]
+    fn routes_refuse_when_the_ring_is_full_or_the_controller_gone() {
+        let (commands, mut engine_side) = rtrb::RingBuffer::new(1);
+        let (controls, controller) = mpsc::channel();
+        let mut routes = Routes {
+            commands,
+            controls,
+            state: Box::new(report),
+        };
+        assert_eq!(routes.note(Action::AllNotesOff), Ok(()));
+        assert_eq!(routes.note(Action::AllSoundOff), Err(Undelivered));
+        assert_eq!(
+            engine_side.pop().map(|command| command.action),
+            Ok(Action::AllNotesOff)
+        );
+
+        assert_eq!(routes.control(Input::PatchLoad(1)), Ok(()));
+        assert_eq!(controller.try_recv(), Ok(Input::PatchLoad(1)));
+        drop(controller);
+        assert_eq!(routes.control(Input::PatchLoad(2)), Err(Undelivered));
+        assert_eq!(routes.state(), report());
+    }
+
+    #[test]
+    fn dropped_adds_every_kind_but_handled() {
+        let counts = OscCounts {
+            handled: 100,
+            malformed: 1,
+            unknown_address: 2,
+            argument_count: 3,
+            argument_type: 4,
+            out_of_range: 5,
+            undelivered: 6,
+            receive_errors: 7,
+            reply_errors: 8,
+        };
+        assert_eq!(counts.dropped(), 36);
+        assert!(counts
+            .to_string()
+            .starts_with("100 handled, 1 malformed, 2 unknown address"));
+    }
+}

@@ -1,0 +1,419 @@
+//! OSC messages to typed requests: the address space, argument counts and types, and ranges.
+//! Pure functions of one message; never touches a socket, the engine or the controller.
+
+use rosc::{OscMessage, OscType};
+
+use crate::engine::Action;
+use crate::input::{Input, BUTTONS, ENCODERS, POTS};
+
+/// The knob addresses, in pot order (the order of [`Input::Pot`] and of `/state/knobs`).
+pub const KNOB_ADDRESSES: [&str; POTS] = [
+    "/position",
+    "/attack",
+    "/decay",
+    "/sustain",
+    "/release",
+    "/volume",
+];
+
+const HIGHEST_NOTE: u32 = 127;
+const HIGHEST_CORNER: u32 = ENCODERS as u32 - 1;
+const HIGHEST_SLOT: u32 = BUTTONS as u32 - 1;
+/// Instrument indexes are checked against each corner's list by the controller; here only the
+/// largest value an OSC int can carry.
+const HIGHEST_INSTRUMENT: u32 = i32::MAX as u32;
+
+/// What a valid message asks for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Request {
+    /// For the engine's command ring (`/on`, `/off`).
+    Note(Action),
+    /// For the controller (knobs, grid, instruments, patches).
+    Control(Input),
+    /// Silence everything at once and lift the sustain pedal.
+    Panic,
+    /// Reply to the sender with the state.
+    State,
+}
+
+/// Why a message was dropped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejected {
+    #[error("unknown OSC address {0}")]
+    UnknownAddress(String),
+    #[error("{address} takes {expected} argument(s), got {found}")]
+    ArgumentCount {
+        address: String,
+        expected: usize,
+        found: usize,
+    },
+    #[error("argument {index} of {address} must be a number (int or float), got {found}")]
+    ArgumentType {
+        address: String,
+        index: usize,
+        found: &'static str,
+    },
+    #[error("argument {index} of {address} is {value}, outside 0–{highest}")]
+    OutOfRange {
+        address: String,
+        index: usize,
+        value: f64,
+        highest: f64,
+    },
+}
+
+/// Reads one message: the address must match exactly, the argument count must be exact, and
+/// numbers may be ints or floats, converted into each other as the original's OSC library did
+/// (a float where an int is expected is truncated).
+pub fn decode(message: &OscMessage) -> Result<Request, Rejected> {
+    let address = message.addr.as_str();
+    if let Some(pot) = KNOB_ADDRESSES.iter().position(|&knob| knob == address) {
+        let value = Arguments::exactly(message, 1)?.fraction(0)?;
+        return Ok(Request::Control(Input::Pot {
+            pot,
+            value: pot_value(value),
+        }));
+    }
+    let request = match address {
+        "/on" => {
+            let args = Arguments::exactly(message, 2)?;
+            Request::Note(Action::NoteOn {
+                note: args.note(0)?,
+                velocity: args.fraction(1)?,
+            })
+        }
+        "/off" => Request::Note(Action::NoteOff {
+            note: Arguments::exactly(message, 1)?.note(0)?,
+        }),
+        "/grid" => {
+            let args = Arguments::exactly(message, 2)?;
+            Request::Control(Input::Grid {
+                x: args.fraction(0)?,
+                y: args.fraction(1)?,
+            })
+        }
+        "/instrument" => {
+            let args = Arguments::exactly(message, 2)?;
+            Request::Control(Input::Instrument {
+                corner: args.index(0, HIGHEST_CORNER)?,
+                index: args.index(1, HIGHEST_INSTRUMENT)?,
+            })
+        }
+        "/patch/load" => Request::Control(Input::PatchLoad(
+            Arguments::exactly(message, 1)?.index(0, HIGHEST_SLOT)?,
+        )),
+        "/patch/save" => Request::Control(Input::PatchSave(
+            Arguments::exactly(message, 1)?.index(0, HIGHEST_SLOT)?,
+        )),
+        "/panic" => {
+            Arguments::exactly(message, 0)?;
+            Request::Panic
+        }
+        "/state" => {
+            Arguments::exactly(message, 0)?;
+            Request::State
+        }
+        _ => return Err(Rejected::UnknownAddress(message.addr.clone())),
+    };
+    Ok(request)
+}
+
+/// A normalised value as a software pot reading, `clamp(trunc(v·255), 0, 255)` as the original.
+fn pot_value(fraction: f32) -> u8 {
+    (fraction * 255.0).trunc().clamp(0.0, 255.0) as u8
+}
+
+/// A message's arguments, their count already checked.
+struct Arguments<'a> {
+    message: &'a OscMessage,
+}
+
+impl<'a> Arguments<'a> {
+    fn exactly(message: &'a OscMessage, expected: usize) -> Result<Self, Rejected> {
+        if message.args.len() == expected {
+            Ok(Self { message })
+        } else {
+            Err(Rejected::ArgumentCount {
+                address: message.addr.clone(),
+                expected,
+                found: message.args.len(),
+            })
+        }
+    }
+
+    fn number(&self, index: usize) -> Result<f64, Rejected> {
+        match self.message.args[index] {
+            OscType::Int(value) => Ok(f64::from(value)),
+            OscType::Float(value) => Ok(f64::from(value)),
+            // Wider than the int and float the original took, but as plainly numbers.
+            OscType::Long(value) => Ok(value as f64),
+            OscType::Double(value) => Ok(value),
+            ref other => Err(Rejected::ArgumentType {
+                address: self.message.addr.clone(),
+                index,
+                found: type_name(other),
+            }),
+        }
+    }
+
+    /// A number that must lie in 0..=`highest` (NaN never does).
+    fn within(&self, index: usize, value: f64, highest: f64) -> Result<f64, Rejected> {
+        if (0.0..=highest).contains(&value) {
+            Ok(value)
+        } else {
+            Err(Rejected::OutOfRange {
+                address: self.message.addr.clone(),
+                index,
+                value,
+                highest,
+            })
+        }
+    }
+
+    /// A number 0–1.
+    fn fraction(&self, index: usize) -> Result<f32, Rejected> {
+        let value = self.number(index)?;
+        Ok(self.within(index, value, 1.0)? as f32)
+    }
+
+    /// A whole number 0..=`highest`; a float is truncated first.
+    fn index(&self, index: usize, highest: u32) -> Result<usize, Rejected> {
+        let value = self.number(index)?.trunc();
+        let checked = self.within(index, value, f64::from(highest))?;
+        Ok(checked as usize)
+    }
+
+    fn note(&self, index: usize) -> Result<u8, Rejected> {
+        let note = self.index(index, HIGHEST_NOTE)?;
+        Ok(u8::try_from(note).unwrap_or(u8::MAX))
+    }
+}
+
+fn type_name(value: &OscType) -> &'static str {
+    match value {
+        OscType::Int(_) => "an int",
+        OscType::Float(_) => "a float",
+        OscType::String(_) => "a string",
+        OscType::Blob(_) => "a blob",
+        OscType::Time(_) => "a time tag",
+        OscType::Long(_) => "a 64-bit int",
+        OscType::Double(_) => "a double",
+        OscType::Char(_) => "a char",
+        OscType::Color(_) => "a color",
+        OscType::Midi(_) => "a MIDI message",
+        OscType::Bool(_) => "a bool",
+        OscType::Array(_) => "an array",
+        OscType::Nil => "nil",
+        OscType::Inf => "infinitum",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_args(address: &str, args: Vec<OscType>) -> Result<Request, Rejected> {
+        decode(&OscMessage {
+            addr: address.into(),
+            args,
+        })
+    }
+
+    use OscType::{Double, Float, Int, Long};
+
+    #[test]
+    fn notes_take_ints_or_floats_like_the_original() {
+        assert_eq!(
+            decode_args("/on", vec![Int(60), Float(0.5)]),
+            Ok(Request::Note(Action::NoteOn {
+                note: 60,
+                velocity: 0.5
+            }))
+        );
+        assert_eq!(
+            decode_args("/on", vec![Float(127.9), Int(1)]),
+            Ok(Request::Note(Action::NoteOn {
+                note: 127,
+                velocity: 1.0
+            }))
+        );
+        assert_eq!(
+            decode_args("/on", vec![Long(0), Double(0.0)]),
+            Ok(Request::Note(Action::NoteOn {
+                note: 0,
+                velocity: 0.0
+            }))
+        );
+        assert_eq!(
+            decode_args("/off", vec![Int(64)]),
+            Ok(Request::Note(Action::NoteOff { note: 64 }))
+        );
+    }
+
+    #[test]
+    fn note_numbers_outside_the_table_are_refused() {
+        // The original indexed its 128-entry pitch table with these unchecked.
+        for note in [Int(128), Int(-1), Float(-0.5 - 1.0), Long(1 << 40)] {
+            let result = decode_args("/off", vec![note.clone()]);
+            assert!(
+                matches!(result, Err(Rejected::OutOfRange { index: 0, .. })),
+                "{note:?}: {result:?}"
+            );
+        }
+        let velocity = decode_args("/on", vec![Int(60), Int(100)]);
+        assert_eq!(
+            velocity,
+            Err(Rejected::OutOfRange {
+                address: "/on".into(),
+                index: 1,
+                value: 100.0,
+                highest: 1.0
+            })
+        );
+    }
+
+    #[test]
+    fn nan_and_infinity_are_out_of_range() {
+        for value in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            for (address, args) in [
+                ("/volume", vec![Float(value)]),
+                ("/grid", vec![Float(0.5), Float(value)]),
+                ("/patch/load", vec![Float(value)]),
+            ] {
+                let result = decode_args(address, args);
+                assert!(
+                    matches!(result, Err(Rejected::OutOfRange { .. })),
+                    "{address} {value}: {result:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn knobs_become_software_pots_in_pot_order() {
+        for (pot, address) in KNOB_ADDRESSES.iter().enumerate() {
+            assert_eq!(
+                decode_args(address, vec![Float(0.5)]),
+                Ok(Request::Control(Input::Pot { pot, value: 127 }))
+            );
+        }
+        assert_eq!(
+            decode_args("/volume", vec![Int(1)]),
+            Ok(Request::Control(Input::Pot { pot: 5, value: 255 }))
+        );
+        assert_eq!(
+            decode_args("/volume", vec![Float(0.0)]),
+            Ok(Request::Control(Input::Pot { pot: 5, value: 0 }))
+        );
+        assert!(matches!(
+            decode_args("/attack", vec![Float(1.01)]),
+            Err(Rejected::OutOfRange { .. })
+        ));
+    }
+
+    #[test]
+    fn grid_instrument_and_patches_become_controller_inputs() {
+        assert_eq!(
+            decode_args("/grid", vec![Float(0.25), Int(1)]),
+            Ok(Request::Control(Input::Grid { x: 0.25, y: 1.0 }))
+        );
+        assert_eq!(
+            decode_args("/instrument", vec![Int(3), Float(12.0)]),
+            Ok(Request::Control(Input::Instrument {
+                corner: 3,
+                index: 12
+            }))
+        );
+        assert_eq!(
+            decode_args("/patch/load", vec![Int(0)]),
+            Ok(Request::Control(Input::PatchLoad(0)))
+        );
+        assert_eq!(
+            decode_args("/patch/save", vec![Float(3.0)]),
+            Ok(Request::Control(Input::PatchSave(3)))
+        );
+        for (address, args) in [
+            ("/instrument", vec![Int(4), Int(0)]),
+            ("/instrument", vec![Int(0), Int(-1)]),
+            ("/patch/load", vec![Int(4)]),
+            ("/patch/save", vec![Int(-1)]),
+            ("/grid", vec![Float(-0.1), Float(0.0)]),
+        ] {
+            assert!(
+                matches!(
+                    decode_args(address, args.clone()),
+                    Err(Rejected::OutOfRange { .. })
+                ),
+                "{address} {args:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn panic_and_state_take_no_arguments() {
+        assert_eq!(decode_args("/panic", vec![]), Ok(Request::Panic));
+        assert_eq!(decode_args("/state", vec![]), Ok(Request::State));
+        assert_eq!(
+            decode_args("/state", vec![Int(1)]),
+            Err(Rejected::ArgumentCount {
+                address: "/state".into(),
+                expected: 0,
+                found: 1
+            })
+        );
+    }
+
+    #[test]
+    fn counts_and_types_are_exact() {
+        assert!(matches!(
+            decode_args("/on", vec![Int(60)]),
+            Err(Rejected::ArgumentCount {
+                expected: 2,
+                found: 1,
+                ..
+            })
+        ));
+        assert!(matches!(
+            decode_args("/off", vec![Int(60), Int(0)]),
+            Err(Rejected::ArgumentCount {
+                expected: 1,
+                found: 2,
+                ..
+            })
+        ));
+        assert_eq!(
+            decode_args("/on", vec![Int(60), OscType::String("loud".into())]),
+            Err(Rejected::ArgumentType {
+                address: "/on".into(),
+                index: 1,
+                found: "a string"
+            })
+        );
+        assert!(matches!(
+            decode_args("/volume", vec![OscType::Bool(true)]),
+            Err(Rejected::ArgumentType {
+                found: "a bool",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn addresses_match_exactly() {
+        for address in ["/ON", "/on/", "/patch", "/patch/*", "on", "/knob"] {
+            assert_eq!(
+                decode_args(address, vec![Int(60), Float(1.0)]),
+                Err(Rejected::UnknownAddress(address.into()))
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_address_the_argument_and_the_range() {
+        let error = decode_args("/patch/load", vec![Int(7)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "argument 0 of /patch/load is 7, outside 0–3"
+        );
+    }
+}
