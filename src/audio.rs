@@ -4,6 +4,9 @@
 //! callback needs; the callback itself only calls [`Engine::process`] into a preallocated mono
 //! buffer and copies it to every channel: no allocation, lock, log or I/O.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use anyhow::{anyhow, Context as _};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
@@ -18,6 +21,15 @@ pub struct AudioOutput {
     _stream: cpal::Stream,
     /// The device's name, for the log.
     pub device: String,
+    /// Set when the stream reports an error (for example, the device was unplugged).
+    failed: Arc<AtomicBool>,
+}
+
+impl AudioOutput {
+    /// Whether the stream has failed and should be opened again.
+    pub fn failed(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
 }
 
 /// Opens the configured output device at the configured rate and buffer size and starts
@@ -59,11 +71,16 @@ pub fn start(mut engine: Engine, settings: &AudioSettings) -> anyhow::Result<Aud
             }
         }
     };
+    let failed = Arc::new(AtomicBool::new(false));
+    let report = Arc::clone(&failed);
     let stream = device
         .build_output_stream(
             &config,
             callback,
-            |error| tracing::error!("audio output: {error}"),
+            move |error| {
+                tracing::error!("audio output: {error}");
+                report.store(true, Ordering::Relaxed);
+            },
             None,
         )
         .with_context(|| {
@@ -78,5 +95,6 @@ pub fn start(mut engine: Engine, settings: &AudioSettings) -> anyhow::Result<Aud
     Ok(AudioOutput {
         _stream: stream,
         device: name,
+        failed,
     })
 }
