@@ -29,6 +29,16 @@ enum Command {
     /// Play a Standard MIDI File through the sound card, as `render` would render it.
     #[cfg(feature = "device")]
     Play(SongArgs),
+    /// Run the instrument on a desktop: the screen in the terminal, the original's keys, USB MIDI,
+    /// OSC, and sound on the default output (or into a WAV file).
+    ///
+    /// Keys: g h j k l ; raise the six knobs (position attack decay sustain release volume) and
+    /// b n m , . / lower them; a s d f / z x c v turn the four encoders; q–p play notes (- and =
+    /// change octave); F1–F4 are the patch buttons (hold to save); [ ] ' # move the loop points;
+    /// the mouse over the grid touches the pad; Esc quits. With no settings file, it plays the
+    /// built-in demo pad.
+    #[cfg(feature = "device")]
+    Simulate(SimulateArgs),
     /// Write a synthetic demo pad set, its settings.json and a short song (demo.mid).
     ///
     /// Then: open-nsynth render --settings DIR/settings.json --midi DIR/demo.mid --out demo.wav
@@ -40,6 +50,25 @@ enum Command {
         #[arg(long, default_value_t = 16000)]
         length: usize,
     },
+}
+
+#[cfg(feature = "device")]
+#[derive(Debug, clap::Args)]
+struct SimulateArgs {
+    /// Settings file [default: localSettings.json, then settings.json, in the current folder;
+    /// without either, the built-in demo].
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    /// Do not draw the screen or read the keyboard (for services and tests).
+    #[arg(long)]
+    headless: bool,
+    /// Record the sound into this WAV file instead of playing it (for machines without a sound
+    /// card). With --headless and --script it renders as fast as it can.
+    #[arg(long)]
+    wav: Option<PathBuf>,
+    /// Play timed input events from this file (see the README for the format).
+    #[arg(long)]
+    script: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -143,6 +172,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("played {} on {device}", args.midi.display());
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "device")]
+        Command::Simulate(args) => simulate(args),
         Command::Demo { dir, length } => {
             let files = crate::demo::write_demo(&dir, length)?;
             println!("wrote {}", files.pad.display());
@@ -184,5 +215,69 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
     if report.peak > 1.0 && args.format == WavFormat::Int16 {
         tracing::warn!("the output clipped; lower --volume, or set engine.limiter in the settings");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the simulator keeps the demo when there are no settings: the user's data folder.
+#[cfg(feature = "device")]
+fn demo_folder() -> PathBuf {
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    data.join("open-nsynth").join("demo")
+}
+
+/// The named or found settings, or the built-in demo's when there are none.
+#[cfg(feature = "device")]
+fn settings_or_demo(explicit: Option<&Path>) -> anyhow::Result<Settings> {
+    match Settings::find(explicit, Path::new(".")) {
+        Err(crate::settings::SettingsError::NotFound { .. }) => {
+            let folder = demo_folder();
+            let settings = folder.join("settings.json");
+            if !settings.exists() {
+                crate::demo::write_demo(&folder, 16000)?;
+            }
+            tracing::info!(
+                "no settings file here: playing the demo pad in {}",
+                folder.display()
+            );
+            load_settings(Some(&settings))
+        }
+        found => {
+            let settings = found?;
+            for warning in &settings.warnings {
+                tracing::warn!("{warning}");
+            }
+            Ok(settings)
+        }
+    }
+}
+
+#[cfg(feature = "device")]
+fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    use crate::app::{remotes, Display, NoDisplay, Pace, Session};
+    let started = std::time::Instant::now();
+    let settings = settings_or_demo(args.settings.as_deref())?;
+    let script = match &args.script {
+        Some(path) => crate::sim::script::read(path)?,
+        None => Vec::new(),
+    };
+    let fast = args.headless && args.wav.is_some() && args.script.is_some();
+    let (display, keyboard): (Box<dyn Display>, _) = if args.headless {
+        (Box::new(NoDisplay), None)
+    } else {
+        let console = crate::sim::console::Console::open()
+            .context("cannot use this terminal; try --headless")?;
+        let (events, keys) = std::sync::mpsc::channel();
+        console.spawn_input(events)?;
+        (Box::new(console), Some(keys))
+    };
+    let mut session = Session::new(settings, display, args.wav, Pace { fast })?.with_script(script);
+    if let Some(keys) = keyboard {
+        session = session.with_keyboard(keys);
+    }
+    let _remotes = remotes::start(&session, None);
+    session.run(started)?;
     Ok(ExitCode::SUCCESS)
 }

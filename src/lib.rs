@@ -3,6 +3,8 @@
 //! card sits behind the `audio` feature.
 
 #[cfg(feature = "device")]
+pub mod app;
+#[cfg(feature = "device")]
 pub mod audio;
 pub mod cli;
 pub mod control;

@@ -21,7 +21,9 @@ impl CommandHub {
     /// Queues an action for the start of the engine's next block; false when it was dropped
     /// (no engine, or its ring is full).
     pub fn send(&self, action: Action) -> bool {
-        let Ok(mut slot) = self.0.lock() else { return false };
+        let Ok(mut slot) = self.0.lock() else {
+            return false;
+        };
         slot.as_mut()
             .is_some_and(|sender| sender.push(Command::now(action)).is_ok())
     }

@@ -1,0 +1,339 @@
+//! The instrument: wires settings, controls, screens, pads, the engine, MIDI, OSC and the sound
+//! output together and runs the 30 fps control loop. `run` uses the board's hardware;
+//! `simulate` the desktop stand-ins. Every device is optional: what is missing is logged once and
+//! the rest keeps working; the audio device is opened again when it comes back.
+
+mod hub;
+mod output;
+mod pads;
+pub mod remotes;
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+pub use hub::CommandHub;
+use output::Output;
+
+use crate::control::{Controller, Effect};
+use crate::engine::{Action, Engine, EngineConfig, EngineStatus};
+use crate::input::Input;
+use crate::osc::{OscHandler, StateReport, Undelivered};
+use crate::patch::PatchStore;
+use crate::settings::Settings;
+use crate::sim::script::TimedEvent;
+use crate::sim::terminal::Pages;
+use crate::sim::SimEvent;
+use crate::ui::{Framebuffer, Ui};
+
+/// Control loop rate: the original's frame rate.
+pub const FRAME_RATE: f64 = 30.0;
+/// Command ring size of each producer.
+const RING: usize = 1024;
+
+/// Where the screen goes.
+pub trait Display {
+    /// Shows one frame; `status` is a line of text for displays that have room for it.
+    fn show(&mut self, pages: &Pages, status: &str) -> Result<(), String>;
+}
+
+/// No screen (headless services and tests).
+pub struct NoDisplay;
+
+impl Display for NoDisplay {
+    fn show(&mut self, _: &Pages, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl Display for crate::sim::console::Console {
+    fn show(&mut self, pages: &Pages, status: &str) -> Result<(), String> {
+        self.draw(pages, status).map_err(|error| error.to_string())
+    }
+}
+
+/// How the session ends and how it keeps time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pace {
+    /// Run as fast as the machine can (offline render of a script), not in real time.
+    pub fast: bool,
+}
+
+/// The producers' hubs, one per thread that sends commands to the engine.
+#[derive(Clone, Default)]
+pub struct Hubs {
+    pub ui: CommandHub,
+    pub serial: CommandHub,
+    pub usb: CommandHub,
+    pub osc: CommandHub,
+}
+
+impl Hubs {
+    /// A new engine for `settings` with every hub plugged into it.
+    pub fn engine(
+        &self,
+        settings: &Settings,
+        knobs: crate::engine::Knobs,
+    ) -> (Engine, crate::engine::BankLink) {
+        let (mut engine, link) = Engine::new(EngineConfig::from_settings(settings), knobs);
+        for hub in [&self.ui, &self.serial, &self.usb, &self.osc] {
+            hub.connect(engine.command_sender(RING));
+        }
+        (engine, link)
+    }
+}
+
+/// What OSC `/state` answers, refreshed every frame.
+pub type SharedState = Arc<Mutex<StateReport>>;
+
+/// OSC requests routed into the app: notes to the engine, controls to the control loop.
+pub struct OscRoutes {
+    pub hub: CommandHub,
+    pub controls: Sender<Input>,
+    pub state: SharedState,
+}
+
+impl OscHandler for OscRoutes {
+    fn note(&mut self, action: Action) -> Result<(), Undelivered> {
+        self.hub.send(action).then_some(()).ok_or(Undelivered)
+    }
+
+    fn control(&mut self, input: Input) -> Result<(), Undelivered> {
+        self.controls.send(input).map_err(|_| Undelivered)
+    }
+
+    fn state(&self) -> StateReport {
+        self.state
+            .lock()
+            .map(|state| state.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+}
+
+/// The running instrument.
+pub struct Session {
+    pub settings: Settings,
+    controller: Controller,
+    ui: Ui,
+    frame: Framebuffer,
+    display: Box<dyn Display>,
+    inputs: Receiver<Input>,
+    /// Keep a sender so the channel stays open even with no input thread.
+    pub input_sender: Sender<Input>,
+    sim_events: Option<Receiver<SimEvent>>,
+    script: std::vec::IntoIter<TimedEvent>,
+    next_scripted: Option<TimedEvent>,
+    pub hubs: Hubs,
+    pub state: SharedState,
+    output: Output,
+    pace: Pace,
+    /// Simulated seconds since the start.
+    elapsed: f64,
+    loop_points: (f32, f32),
+    effects: Vec<Effect>,
+}
+
+impl Session {
+    /// Builds the instrument: controller from the settings and patches, engine, pads, sound.
+    /// `wav` renders to a file instead of the sound card.
+    pub fn new(
+        settings: Settings,
+        display: Box<dyn Display>,
+        wav: Option<PathBuf>,
+        pace: Pace,
+    ) -> anyhow::Result<Self> {
+        let (patches, problems) = PatchStore::open(settings.patch_file.clone());
+        for problem in problems {
+            tracing::warn!("{problem}");
+        }
+        let controller = Controller::new(&settings, patches);
+        let hubs = Hubs::default();
+        let output = match wav {
+            Some(path) => Output::wav(&settings, &hubs, &controller, &path)?,
+            None => Output::live(&settings, &hubs, &controller),
+        };
+        let (input_sender, inputs) = mpsc::channel();
+        let state = Arc::new(Mutex::new(StateReport {
+            grid: [0.5, 0.5],
+            knobs: controller.knobs(),
+            corners: Default::default(),
+            voices: 0,
+        }));
+        Ok(Self {
+            loop_points: (settings.pad.loop_start, settings.pad.loop_end),
+            settings,
+            controller,
+            ui: Ui::new(),
+            frame: Framebuffer::new(),
+            display,
+            inputs,
+            input_sender,
+            sim_events: None,
+            script: Vec::new().into_iter(),
+            next_scripted: None,
+            hubs,
+            state,
+            output,
+            pace,
+            elapsed: 0.0,
+            effects: Vec::new(),
+        })
+    }
+
+    /// Events from the simulator's keyboard.
+    pub fn with_keyboard(mut self, events: Receiver<SimEvent>) -> Self {
+        self.sim_events = Some(events);
+        self
+    }
+
+    /// A scripted session: events played at their times.
+    pub fn with_script(mut self, events: Vec<TimedEvent>) -> Self {
+        self.script = events.into_iter();
+        self.next_scripted = self.script.next();
+        self
+    }
+
+    pub fn status(&self) -> Option<Arc<EngineStatus>> {
+        self.output.status()
+    }
+
+    /// Runs the control loop until the keyboard or the script quits (or forever on a device).
+    pub fn run(mut self, started: Instant) -> anyhow::Result<()> {
+        let period = Duration::from_secs_f64(1.0 / FRAME_RATE);
+        let mut next = Instant::now();
+        let mut ready = false;
+        loop {
+            let dt = 1.0 / FRAME_RATE;
+            if !self.step(dt as f32)? {
+                break;
+            }
+            if !ready {
+                ready = true;
+                tracing::info!("ready to play in {} ms", started.elapsed().as_millis());
+            }
+            if !self.pace.fast {
+                next += period;
+                match next.checked_duration_since(Instant::now()) {
+                    Some(rest) => std::thread::sleep(rest),
+                    None => next = Instant::now(),
+                }
+            }
+        }
+        self.output.finish()
+    }
+
+    /// One frame of the control loop; false once the session should end.
+    pub fn step(&mut self, dt: f32) -> anyhow::Result<bool> {
+        self.elapsed += f64::from(dt);
+        let mut quit = false;
+        while let Ok(input) = self.inputs.try_recv() {
+            self.controller.handle(input, &mut self.effects);
+        }
+        let mut events = Vec::new();
+        if let Some(keyboard) = &self.sim_events {
+            events.extend(keyboard.try_iter());
+        }
+        while let Some(scripted) = self.next_scripted.take() {
+            if scripted.at > self.elapsed {
+                self.next_scripted = Some(scripted);
+                break;
+            }
+            events.push(scripted.event);
+            self.next_scripted = self.script.next();
+        }
+        for event in events {
+            quit |= self.sim_event(event)?;
+        }
+        self.controller.tick(dt, &mut self.effects);
+        self.apply_effects();
+        self.ui.frame(self.controller.model(), dt, &mut self.frame);
+        let status = self.status_line();
+        if let Err(error) = self.display.show(&self.frame.pages(), &status) {
+            tracing::debug!("display: {error}");
+        }
+        self.output
+            .advance(f64::from(dt), &self.settings, &self.hubs, &self.controller)?;
+        self.publish_state();
+        Ok(!quit)
+    }
+
+    fn sim_event(&mut self, event: SimEvent) -> anyhow::Result<bool> {
+        match event {
+            SimEvent::Input(input) => self.controller.handle(input, &mut self.effects),
+            SimEvent::Note { note, velocity } => {
+                self.hubs.ui.send(Action::NoteOn { note, velocity });
+            }
+            SimEvent::LoopStart(delta) | SimEvent::LoopEnd(delta) => {
+                let (mut start, mut end) = self.loop_points;
+                match event {
+                    SimEvent::LoopStart(_) => start = (start + delta).clamp(0.0, 1.0),
+                    _ => end = (end + delta).clamp(0.0, 1.0),
+                }
+                if start > end {
+                    std::mem::swap(&mut start, &mut end);
+                }
+                self.loop_points = (start, end);
+                tracing::info!("loop start {start:.2}, end {end:.2}");
+                self.hubs.ui.send(Action::Loop { start, end });
+            }
+            SimEvent::Screenshot(path) => {
+                let image = crate::sim::terminal::pbm(&self.frame.pages());
+                std::fs::write(&path, image)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            SimEvent::Quit => return Ok(true),
+        }
+        Ok(false)
+    }
+
+    fn apply_effects(&mut self) {
+        for effect in std::mem::take(&mut self.effects) {
+            match effect {
+                Effect::Engine(action) => {
+                    self.hubs.ui.send(action);
+                }
+                Effect::Pad(target) => self.output.request_pad(target),
+                Effect::Warning(warning) => tracing::warn!("{warning}"),
+            }
+        }
+    }
+
+    fn status_line(&self) -> String {
+        let target = self.controller.pad_target();
+        let voices = self
+            .output
+            .status()
+            .map_or(0, |s| s.voices.load(std::sync::atomic::Ordering::Relaxed));
+        format!(
+            "{} | voices {voices} | {} | Esc quits; keys: g-; knobs up, b-/ down, asdf/zxcv encoders, q-p notes, -= octave, F1-F4 patches",
+            target.pad,
+            self.output.describe()
+        )
+    }
+
+    fn publish_state(&self) {
+        let target = self.controller.pad_target();
+        let model = self.controller.model();
+        let corners = std::array::from_fn(|c| {
+            self.settings.corners[c]
+                .get(model.corners[c].selected)
+                .map(|i| i.name.clone())
+                .unwrap_or_default()
+        });
+        let voices = self
+            .output
+            .status()
+            .map_or(0, |s| s.voices.load(std::sync::atomic::Ordering::Relaxed));
+        if let Ok(mut state) = self.state.lock() {
+            *state = StateReport {
+                grid: [target.x, target.y],
+                knobs: self.controller.knobs(),
+                corners,
+                voices,
+            };
+        }
+    }
+}
