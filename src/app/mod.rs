@@ -130,7 +130,8 @@ pub struct Session {
     pub state: SharedState,
     output: Output,
     pace: Pace,
-    /// Simulated seconds since the start.
+    /// Simulated seconds since the start, at the start of the frame being stepped: events due by
+    /// then act before the frame's sound is rendered.
     elapsed: f64,
     loop_points: (f32, f32),
     effects: Vec<Effect>,
@@ -227,7 +228,6 @@ impl Session {
 
     /// One frame of the control loop; false once the session should end.
     pub fn step(&mut self, dt: f32) -> anyhow::Result<bool> {
-        self.elapsed += f64::from(dt);
         let mut quit = false;
         while let Ok(input) = self.inputs.try_recv() {
             self.controller.handle(input, &mut self.effects);

@@ -23,7 +23,7 @@ const AUDIO_RETRY: Duration = Duration::from_secs(2);
 
 pub enum Output {
     Live(Live),
-    Wav(Wav),
+    Wav(Box<Wav>),
 }
 
 pub struct Live {
@@ -79,7 +79,7 @@ impl Output {
     ) -> anyhow::Result<Output> {
         let (engine, link) = hubs.engine(settings, controller.knobs());
         let mut pads = PadFeed::Direct {
-            loader: loader(settings),
+            loader: Box::new(loader(settings)),
             link,
         };
         if let Err(error) = pads.request(controller.pad_target()) {
@@ -94,7 +94,7 @@ impl Output {
         let partial = path.with_extension("wav.partial");
         let writer = hound::WavWriter::create(&partial, spec)
             .with_context(|| format!("cannot write {}", partial.display()))?;
-        Ok(Output::Wav(Wav {
+        Ok(Output::Wav(Box::new(Wav {
             engine,
             pads,
             writer,
@@ -103,7 +103,7 @@ impl Output {
             rate: f64::from(settings.audio.sample_rate),
             owed: 0.0,
             block: vec![0.0; settings.audio.buffer_size],
-        }))
+        })))
     }
 
     pub fn request_pad(&mut self, target: Target) {

@@ -9,7 +9,7 @@ use crate::pad::{LoadEvent, Loader, PadError, PadStreamer, Target};
 
 pub enum PadFeed {
     Streaming(PadStreamer),
-    Direct { loader: Loader, link: BankLink },
+    Direct { loader: Box<Loader>, link: BankLink },
 }
 
 impl PadFeed {
