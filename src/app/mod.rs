@@ -247,6 +247,10 @@ impl Session {
         for event in events {
             quit |= self.sim_event(event)?;
         }
+        if quit {
+            // A quit due at this frame's start ends the session before the frame sounds.
+            return Ok(false);
+        }
         self.controller.tick(dt, &mut self.effects);
         self.apply_effects();
         self.ui.frame(self.controller.model(), dt, &mut self.frame);
@@ -257,7 +261,8 @@ impl Session {
         self.output
             .advance(f64::from(dt), &self.settings, &self.hubs, &self.controller)?;
         self.publish_state();
-        Ok(!quit)
+        self.elapsed += f64::from(dt);
+        Ok(true)
     }
 
     fn sim_event(&mut self, event: SimEvent) -> anyhow::Result<bool> {

@@ -1,0 +1,199 @@
+//! `open-nsynth simulate` end to end: scripted sessions rendered to WAV, screenshots, patch
+//! gestures saved to disk, and OSC over loopback while the instrument runs.
+
+#![cfg(feature = "device")]
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rosc::{OscMessage, OscPacket, OscType};
+
+fn demo(dir: &Path) {
+    let files = open_nsynth::demo::write_demo(&dir.join("demo"), 2048).unwrap();
+    assert!(files.settings.exists());
+}
+
+fn simulate(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .arg("simulate")
+        .args(["--settings", "demo/settings.json", "--headless"])
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn wav(path: &Path) -> Vec<i16> {
+    hound::WavReader::open(path)
+        .unwrap()
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn a_scripted_session_plays_saves_a_patch_and_takes_screenshots() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let script = "0.1 touch 0 0\n0.2 note-on 60 127\n0.5 screenshot home.pbm\n0.6 knob 5 255\n\
+                  1.0 note-off 60\n1.1 button 2 down\n1.95 screenshot saved.pbm\n2.0 button 2 up\n\
+                  3.0 quit\n";
+    std::fs::write(dir.path().join("script.txt"), script).unwrap();
+    let output = simulate(dir.path(), &["--wav", "out.wav", "--script", "script.txt"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // Three simulated seconds of stereo sound, silent before the note and sounding after it.
+    let samples = wav(&dir.path().join("out.wav"));
+    assert_eq!(samples.len(), 2 * 3 * 48000);
+    assert!(samples[..2 * 9000].iter().all(|&s| s == 0));
+    assert!(samples[2 * 12000..2 * 48000]
+        .iter()
+        .any(|&s| s.unsigned_abs() > 1000));
+
+    // Holding patch button 3 for 0.9 s saved slot 3 with the touched grid position.
+    let patches = std::fs::read_to_string(dir.path().join("demo/patches.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&patches).unwrap();
+    assert_eq!(json["patches"][2]["grid"], serde_json::json!([0.0, 0.0]));
+    assert_eq!(json["patches"][2]["instruments"][0], "demo-flute");
+
+    // The screenshots are PBM images of the screen: the home grid, then the saved band while the
+    // button is still held.
+    let home = std::fs::read_to_string(dir.path().join("home.pbm")).unwrap();
+    assert!(home.starts_with("P1\n128 64\n"));
+    let lit = |image: &str| {
+        image
+            .lines()
+            .skip(2)
+            .flat_map(|l| l.split(' '))
+            .filter(|p| *p == "1")
+            .count()
+    };
+    assert!(lit(&home) > 121, "particles and labels are drawn");
+    let saved = std::fs::read_to_string(dir.path().join("saved.pbm")).unwrap();
+    assert!(
+        lit(&saved) > 128 * 20 - 200,
+        "the solid band of a saved patch"
+    );
+}
+
+#[test]
+fn the_same_script_renders_the_same_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let script = "0 note-on 48 100\n0.2 encoder 1 1\n0.4 note-on 55 90\n0.6 grid 0.8 0.1\n1 note-off 48\n1.5 quit\n";
+    std::fs::write(dir.path().join("s.txt"), script).unwrap();
+    simulate(dir.path(), &["--wav", "a.wav", "--script", "s.txt"]);
+    simulate(dir.path(), &["--wav", "b.wav", "--script", "s.txt"]);
+    let a = std::fs::read(dir.path().join("a.wav")).unwrap();
+    assert!(a.len() > 100_000);
+    assert_eq!(a, std::fs::read(dir.path().join("b.wav")).unwrap());
+}
+
+#[test]
+fn a_bad_script_line_is_reported_with_its_number() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    std::fs::write(dir.path().join("s.txt"), "0 touch 1 1\n1 knob 7 3\n").unwrap();
+    let output = simulate(dir.path(), &["--wav", "a.wav", "--script", "s.txt"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr(&output).contains("s.txt:2: `7` is not a whole number 0–5"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+/// Sends `message` to the simulator and waits for the `/state` replies.
+fn state(socket: &UdpSocket, to: &str) -> Vec<OscMessage> {
+    let packet = rosc::encoder::encode(&OscPacket::Message(OscMessage {
+        addr: "/state".into(),
+        args: vec![],
+    }))
+    .unwrap();
+    socket.send_to(&packet, to).unwrap();
+    let mut replies = Vec::new();
+    let mut buffer = [0u8; 1024];
+    while replies.len() < 4 {
+        let Ok((size, _)) = socket.recv_from(&mut buffer) else {
+            break;
+        };
+        if let Ok((_, OscPacket::Message(message))) = rosc::decoder::decode_udp(&buffer[..size]) {
+            replies.push(message);
+        }
+    }
+    replies
+}
+
+#[test]
+fn osc_reaches_the_running_instrument_and_state_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let settings = std::fs::read_to_string(dir.path().join("demo/settings.json")).unwrap();
+    let settings = settings.replace(
+        "\"port\": 8000",
+        &format!("\"port\": {port}, \"address\": \"127.0.0.1\""),
+    );
+    std::fs::write(dir.path().join("demo/settings.json"), settings).unwrap();
+    std::fs::write(dir.path().join("s.txt"), "6 quit\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args([
+            "simulate",
+            "--settings",
+            "demo/settings.json",
+            "--headless",
+            "--script",
+            "s.txt",
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .spawn()
+        .unwrap();
+
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let to = format!("127.0.0.1:{port}");
+    let grid = rosc::encoder::encode(&OscPacket::Message(OscMessage {
+        addr: "/grid".into(),
+        args: vec![OscType::Float(0.25), OscType::Float(1.0)],
+    }))
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seen = Vec::new();
+    while Instant::now() < deadline {
+        socket.send_to(&grid, &to).unwrap();
+        seen = state(&socket, &to);
+        if seen
+            .first()
+            .is_some_and(|m| m.args == [OscType::Float(0.25), OscType::Float(1.0)])
+        {
+            break;
+        }
+    }
+    let _ = child.wait();
+    let addresses: Vec<&str> = seen.iter().map(|m| m.addr.as_str()).collect();
+    assert_eq!(
+        addresses,
+        [
+            "/state/grid",
+            "/state/knobs",
+            "/state/corners",
+            "/state/voices"
+        ]
+    );
+    assert_eq!(seen[0].args, [OscType::Float(0.25), OscType::Float(1.0)]);
+    assert_eq!(seen[2].args[3], OscType::String("demo-bell".into()));
+}
