@@ -8,6 +8,7 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod input;
+pub mod io;
 pub mod pad;
 #[cfg(feature = "device")]
 pub mod play;
