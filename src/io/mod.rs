@@ -15,6 +15,10 @@ use std::time::{Duration, Instant};
 
 use crate::input::Input;
 
+/// The rate to poll the controls at when the board says nothing else: ten times the original's
+/// 30 Hz screen-bound polling, still a small fraction of a 100 kHz bus.
+pub const DEFAULT_POLL_RATE_HZ: u32 = 100;
+
 /// Poll rates the poller accepts: below 1 Hz the controls feel dead, above 1 kHz the bus is
 /// busy for nothing (the microcontroller's own pot filter settles far slower).
 pub const POLL_RATES_HZ: std::ops::RangeInclusive<u32> = 1..=1000;
