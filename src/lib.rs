@@ -11,6 +11,7 @@ pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod input;
+pub mod io;
 pub mod midi;
 pub mod osc;
 pub mod pad;
