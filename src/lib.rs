@@ -4,6 +4,7 @@
 
 #[cfg(feature = "device")]
 pub mod audio;
+pub mod board;
 pub mod cli;
 pub mod demo;
 pub mod engine;
