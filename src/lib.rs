@@ -9,6 +9,8 @@ pub mod cli;
 pub mod demo;
 pub mod engine;
 pub mod input;
+#[cfg(unix)]
+pub mod install;
 pub mod pad;
 #[cfg(feature = "device")]
 pub mod play;
