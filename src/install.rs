@@ -756,7 +756,7 @@ fn without_serial_console(cmdline: &str) -> Option<String> {
 /// as `[pi4]` earlier in the file cannot confine its lines to one model.
 fn block_text(board: &Board) -> String {
     let mut block = format!(
-        "{BLOCK_BEGIN}: board {} ({}). Written by `open-nsynth install`; installing again \
+        "{BLOCK_BEGIN}: board {}\n# {}. Written by `open-nsynth install`; installing again \
          replaces this block.\n[all]\n",
         board.name, board.description
     );
@@ -1060,15 +1060,16 @@ otg_mode=1
             .expect("the stock lines are kept as they were");
         let added: Vec<&str> = added.lines().collect();
         assert_eq!(added[0], "");
+        assert_eq!(added[1], "# >>> open-nsynth: board rpi3");
         assert!(
-            added[1].starts_with("# >>> open-nsynth: board rpi3 ("),
+            added[2].starts_with("# Raspberry Pi 3 Model B"),
             "{}",
-            added[1]
+            added[2]
         );
         // Without [all], the lines would apply to a Compute Module 4 only.
-        assert_eq!(added[2], "[all]");
+        assert_eq!(added[3], "[all]");
         assert_eq!(
-            added[3..],
+            added[4..],
             [
                 "dtparam=audio=off",
                 "dtoverlay=iqaudio-dac",
@@ -1130,7 +1131,7 @@ otg_mode=1
         let block = config.strip_prefix(STOCK_CONFIG).unwrap();
         assert_eq!(block.matches("# >>> open-nsynth").count(), 1);
         assert_eq!(block.matches("# <<< open-nsynth").count(), 1);
-        assert!(block.contains("board rpi4 ("));
+        assert!(block.contains("# >>> open-nsynth: board rpi4\n"));
         assert!(block.lines().any(|line| line == "dtoverlay=miniuart-bt"));
         assert!(!block.contains("pi3-miniuart-bt"));
         assert!(sd
