@@ -756,7 +756,7 @@ fn without_serial_console(cmdline: &str) -> Option<String> {
 /// as `[pi4]` earlier in the file cannot confine its lines to one model.
 fn block_text(board: &Board) -> String {
     let mut block = format!(
-        "{BLOCK_BEGIN}: board {}\n# {}. Written by `open-nsynth install`; installing again \
+        "{BLOCK_BEGIN}: board {}\n# {}\n# Written by `open-nsynth install`; installing again \
          replaces this block.\n[all]\n",
         board.name, board.description
     );
@@ -1067,9 +1067,10 @@ otg_mode=1
             added[2]
         );
         // Without [all], the lines would apply to a Compute Module 4 only.
-        assert_eq!(added[3], "[all]");
+        assert!(added[3].starts_with("# Written by"), "{}", added[3]);
+        assert_eq!(added[4], "[all]");
         assert_eq!(
-            added[4..],
+            added[5..],
             [
                 "dtparam=audio=off",
                 "dtoverlay=iqaudio-dac",
