@@ -23,8 +23,8 @@ const BUILT_IN: [(&str, &str); 6] = [
 /// I2C specification (general call, CBUS, high-speed and 10-bit prefixes).
 const I2C_ADDRESSES: std::ops::RangeInclusive<i64> = 0x03..=0x77;
 
-/// Most GPIO lines any supported chip has in its header bank (BCM2835 to 2711: 54; RP1: 54).
-const MAX_GPIO_LINES: i64 = 54;
+/// Most GPIO lines a supported chip has (BCM2835 to 2837: 54; BCM2711: 58; the Pi 5's RP1: 54).
+const MAX_GPIO_LINES: i64 = 58;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
@@ -733,7 +733,7 @@ mod tests {
         assert!(message.contains("oled_reset"), "{message}");
         let (key, _) = invalid(&rpi3_with("oled_reset = 4", "oled_reset = -4"));
         assert_eq!(key, "gpio.oled_reset");
-        let (key, _) = invalid(&rpi3_with("highest_pin = 27", "highest_pin = 54"));
+        let (key, _) = invalid(&rpi3_with("highest_pin = 27", "highest_pin = 58"));
         assert_eq!(key, "gpio.highest_pin");
         // A model with fewer header pins narrows the range.
         let (key, _) = invalid(&rpi3_with("highest_pin = 27", "highest_pin = 20"));
