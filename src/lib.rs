@@ -1,16 +1,20 @@
-//! Open NSynth Super runtime: settings, pads and their streaming, the sampler engine, the offline
-//! renderer and the built-in demo. Everything here compiles and tests on a desktop; the sound
-//! card sits behind the `audio` feature.
+//! Open NSynth Super runtime: settings, boards, pads and their streaming, the sampler engine, the
+//! controls and screens, MIDI and OSC, the hardware drivers, the offline renderer, the simulator
+//! and the SD-card installer. Everything here compiles and tests on a desktop; the sound card,
+//! the Linux buses and the MIDI ports sit behind the `device` feature.
 
 #[cfg(feature = "device")]
 pub mod app;
 #[cfg(feature = "device")]
 pub mod audio;
+pub mod board;
 pub mod cli;
 pub mod control;
 pub mod demo;
 pub mod engine;
 pub mod input;
+#[cfg(unix)]
+pub mod install;
 pub mod io;
 pub mod midi;
 pub mod osc;
