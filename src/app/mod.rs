@@ -25,9 +25,8 @@ use crate::osc::{OscHandler, StateReport, Undelivered};
 use crate::patch::PatchStore;
 use crate::settings::Settings;
 use crate::sim::script::TimedEvent;
-use crate::sim::terminal::Pages;
 use crate::sim::SimEvent;
-use crate::ui::{Framebuffer, Ui};
+use crate::ui::{Framebuffer, Pages, Ui};
 
 /// Control loop rate: the original's frame rate.
 pub const FRAME_RATE: f64 = 30.0;

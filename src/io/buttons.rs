@@ -7,32 +7,17 @@
 use embedded_hal::digital::InputPin;
 
 use super::Polled;
+use crate::board::{Level, Pull};
 use crate::input::{Input, BUTTONS};
 
 /// Equal readings in a row needed before a button changes state: contact bounce settles well
 /// within one 10 ms poll, so two are plenty and add at most one poll of latency.
 const DEBOUNCE_READS: u8 = 2;
 
-/// The pin level a pressed button produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActiveLevel {
-    Low,
-    High,
-}
-
-/// The bias resistor a button pin gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pull {
-    Up,
-    Down,
-    /// The board has its own resistors.
-    Off,
-}
-
 /// The patch buttons, in slot order.
 pub struct Buttons<P> {
     pins: [P; BUTTONS],
-    active: ActiveLevel,
+    active: Level,
     debouncers: [Debouncer; BUTTONS],
     read_failure_logged: bool,
 }
@@ -40,7 +25,7 @@ pub struct Buttons<P> {
 impl<P: InputPin> Buttons<P> {
     /// All buttons start released; one held at start is reported once it has read pressed
     /// `DEBOUNCE_READS` times.
-    pub fn new(pins: [P; BUTTONS], active: ActiveLevel) -> Self {
+    pub fn new(pins: [P; BUTTONS], active: Level) -> Self {
         Self {
             pins,
             active,
@@ -64,7 +49,7 @@ impl<P: InputPin> Polled for Buttons<P> {
                     continue;
                 }
             };
-            let pressed = high == (self.active == ActiveLevel::High);
+            let pressed = self.active.matches(high);
             if let Some(pressed) = debouncer.take(pressed) {
                 emit(Input::Button { button, pressed });
             }
@@ -103,7 +88,7 @@ impl Debouncer {
 pub fn open(
     pins: [u8; BUTTONS],
     pull: Pull,
-    active: ActiveLevel,
+    active: Level,
 ) -> Result<Buttons<rppal::gpio::InputPin>, super::OpenError> {
     let gpio = rppal::gpio::Gpio::new().map_err(super::OpenError::Gpio)?;
     let claim = |slot: usize, pin: u8| -> Result<rppal::gpio::InputPin, super::OpenError> {
@@ -111,7 +96,7 @@ pub fn open(
         Ok(match pull {
             Pull::Up => pin.into_input_pullup(),
             Pull::Down => pin.into_input_pulldown(),
-            Pull::Off => pin.into_input(),
+            Pull::None => pin.into_input(),
         })
     };
     let [first, second, third, fourth] = pins;
@@ -181,7 +166,7 @@ mod tests {
         let idle = reads(&[High; 6]);
         let pressed_once = reads(&[High, Low, Low, Low, High, High]);
         let mocks = pins([idle.clone(), idle.clone(), pressed_once, idle]);
-        let mut buttons = Buttons::new(mocks.clone(), ActiveLevel::Low);
+        let mut buttons = Buttons::new(mocks.clone(), Level::Low);
         assert_eq!(
             run(&mut buttons, 6),
             [vec![], vec![], press(2), vec![], vec![], release(2)]
@@ -195,7 +180,7 @@ mod tests {
         let first = reads(&[Low, High, High, Low]);
         let fourth = reads(&[High, High, Low, Low]);
         let mocks = pins([first, idle.clone(), idle, fourth]);
-        let mut buttons = Buttons::new(mocks.clone(), ActiveLevel::High);
+        let mut buttons = Buttons::new(mocks.clone(), Level::High);
         assert_eq!(
             run(&mut buttons, 4),
             [vec![], press(3), press(0), release(3)]
@@ -208,7 +193,7 @@ mod tests {
         let idle = reads(&[High; 6]);
         let bouncing = reads(&[Low, High, Low, High, Low, High]);
         let mocks = pins([bouncing, idle.clone(), idle.clone(), idle]);
-        let mut buttons = Buttons::new(mocks.clone(), ActiveLevel::Low);
+        let mut buttons = Buttons::new(mocks.clone(), Level::Low);
         assert!(run(&mut buttons, 6).iter().all(Vec::is_empty));
         done(mocks);
     }
@@ -220,7 +205,7 @@ mod tests {
         flaky.extend([failed, Transaction::get(High)]);
         let idle = reads(&[High; 5]);
         let mocks = pins([flaky, idle.clone(), idle.clone(), idle]);
-        let mut buttons = Buttons::new(mocks.clone(), ActiveLevel::Low);
+        let mut buttons = Buttons::new(mocks.clone(), Level::Low);
         // The release needs two good readings; the failure between them neither counts nor
         // restarts the count.
         assert_eq!(
@@ -242,7 +227,7 @@ mod tests {
         let mocks = pins([idle.clone(), held, idle.clone(), idle]);
         let mut inputs = (
             Mcu::new(i2c.clone(), 0x47),
-            Buttons::new(mocks.clone(), ActiveLevel::Low),
+            Buttons::new(mocks.clone(), Level::Low),
         );
         let mut seen = Vec::new();
         for _ in 0..3 {

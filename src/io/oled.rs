@@ -11,13 +11,7 @@ use embedded_hal::delay::DelayNs;
 use embedded_hal::digital::OutputPin;
 use embedded_hal::i2c::I2c;
 
-/// Columns of the panel, and bytes per page.
-pub const WIDTH: usize = 128;
-/// Pages of eight pixel rows each.
-pub const PAGES: usize = 8;
-/// A frame as the controller stores it: in page `p`, byte `x` holds pixels `(x, 8p + k)` in bit
-/// `k`, least significant bit at the top.
-pub type Pages = [[u8; WIDTH]; PAGES];
+use crate::ui::{Pages, PAGES, WIDTH};
 
 /// First byte of a write that carries commands.
 const COMMAND_STREAM: u8 = 0x00;

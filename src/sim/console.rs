@@ -13,9 +13,10 @@ use crossterm::event::{
 use crossterm::{cursor, execute, queue, style, terminal};
 
 use super::keys::{Key, Keyboard};
-use super::terminal::{half_blocks, Pages};
+use super::terminal::half_blocks;
 use super::SimEvent;
 use crate::input::Input;
+use crate::ui::Pages;
 
 /// Without key-release reports a note key sounds for this long.
 const NOTE_WITHOUT_RELEASE: Duration = Duration::from_millis(400);

@@ -1,8 +1,7 @@
 //! The OLED in a terminal: each pair of pixel rows becomes one line of Unicode half blocks, and
 //! PBM screenshots of the same pixels. Pure text; `crossterm` output lives in the simulator loop.
 
-/// OLED pages: 8 pages of 128 columns, bit k of byte x in page p is pixel (x, 8p + k).
-pub type Pages = [[u8; 128]; 8];
+use crate::ui::Pages;
 
 fn pixel(pages: &Pages, x: usize, y: usize) -> bool {
     pages[y / 8][x] & (1 << (y % 8)) != 0

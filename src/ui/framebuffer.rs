@@ -16,11 +16,14 @@ pub const WIDTH: usize = 128;
 pub const HEIGHT: usize = 64;
 /// Eight-row strips the SSD1306 stores one byte per column of.
 pub const PAGES: usize = HEIGHT / 8;
+/// A frame as the panel's controller stores it: in page `p`, byte `x` holds pixels `(x, 8p + k)`
+/// in bit `k`, least significant bit at the top.
+pub type Pages = [[u8; WIDTH]; PAGES];
 
 /// One frame of the OLED: pixel `(x, y)` is bit `y % 8` of byte `x` of page `y / 8`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Framebuffer {
-    pages: [[u8; WIDTH]; PAGES],
+    pages: Pages,
 }
 
 impl Framebuffer {
@@ -33,7 +36,7 @@ impl Framebuffer {
 
     /// The frame as the panel takes it (§7): page `p`, byte `x`, bit `k` is pixel `(x, 8p + k)`,
     /// least significant bit at the top.
-    pub fn pages(&self) -> [[u8; WIDTH]; PAGES] {
+    pub fn pages(&self) -> Pages {
         self.pages
     }
 

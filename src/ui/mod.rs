@@ -12,7 +12,7 @@ mod position;
 mod scroller;
 mod volume;
 
-pub use framebuffer::{Framebuffer, HEIGHT, PAGES, WIDTH};
+pub use framebuffer::{Framebuffer, Pages, HEIGHT, PAGES, WIDTH};
 pub use model::{CornerView, PatchPhase, PatchView, Screen, ScreenModel};
 
 use embedded_graphics::mono_font::ascii::{FONT_7X13, FONT_9X15};
