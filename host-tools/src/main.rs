@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use open_nsynth::pad::{pad_file_name, PadLayout};
+use open_nsynth::pad::{inventory, PadState};
 use open_nsynth::settings::Settings;
 
 /// Makes and checks pads for the Open NSynth Super.
@@ -44,21 +44,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Pads { settings } => {
             let settings = Settings::from_file(&settings)?;
-            let layout = &settings.pad.layout;
-            let mut bad = 0;
-            let names = every_pad(&settings);
-            for name in &names {
-                let path = settings.pad.data_directory.join(name);
-                let state = pad_state(&path, layout);
-                if state != "ok" {
-                    bad += 1;
-                }
-                println!("{state:<40} {}", path.display());
+            let pads = inventory(&settings);
+            let bad = pads
+                .iter()
+                .filter(|pad| pad.state != PadState::Present)
+                .count();
+            for pad in &pads {
+                println!("{:<40} {}", pad.state.to_string(), pad.path.display());
             }
             println!(
                 "{} pads, {} ok, {bad} missing or wrong",
-                names.len(),
-                names.len() - bad
+                pads.len(),
+                pads.len() - bad
             );
             Ok(if bad == 0 {
                 ExitCode::SUCCESS
@@ -66,35 +63,5 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
-    }
-}
-
-/// Every combination of one instrument per corner, as pad file names.
-fn every_pad(settings: &Settings) -> Vec<String> {
-    let mut names = Vec::new();
-    let [a, b, c, d] = &settings.corners;
-    for i0 in a {
-        for i1 in b {
-            for i2 in c {
-                for i3 in d {
-                    names.push(pad_file_name(&[&i0.name, &i1.name, &i2.name, &i3.name]));
-                }
-            }
-        }
-    }
-    names
-}
-
-fn pad_state(path: &std::path::Path, layout: &PadLayout) -> String {
-    match std::fs::metadata(path) {
-        Err(_) => "missing".into(),
-        Ok(meta) if meta.len() != layout.file_bytes() => {
-            format!(
-                "wrong size: {} of {} bytes",
-                meta.len(),
-                layout.file_bytes()
-            )
-        }
-        Ok(_) => "ok".into(),
     }
 }

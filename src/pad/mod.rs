@@ -1,14 +1,17 @@
-//! Pads: the file layout shared with the host tools, the memory-mapped pad file, the loader that
-//! copies the rows that can sound into memory, and the banks it hands the engine.
+//! Pads: the file layout shared with the host tools, the pads a settings file can select, the
+//! memory-mapped pad file, the loader that copies the rows that can sound into memory, and the
+//! banks it hands the engine.
 
 mod bank;
 mod file;
+mod inventory;
 mod layout;
 mod loader;
 mod stream;
 
 pub use bank::{Bank, PointRows, Selection, Tap};
 pub use file::{PadError, PadFile, PadSource};
+pub use inventory::{inventory, PadEntry, PadState};
 pub use layout::{pad_file_name, touch_fraction, PadLayout, BYTES_PER_SAMPLE, TOUCH_GRID};
 pub use loader::{Loader, Opener, Target};
 pub use stream::{LoadEvent, PadStreamer};
