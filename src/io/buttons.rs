@@ -7,7 +7,7 @@
 use embedded_hal::digital::InputPin;
 
 use super::Polled;
-use crate::board::{Level, Pull};
+use crate::board::Level;
 use crate::input::{Input, BUTTONS};
 
 /// Equal readings in a row needed before a button changes state: contact bounce settles well
@@ -87,9 +87,10 @@ impl Debouncer {
 #[cfg(feature = "device")]
 pub fn open(
     pins: [u8; BUTTONS],
-    pull: Pull,
+    pull: crate::board::Pull,
     active: Level,
 ) -> Result<Buttons<rppal::gpio::InputPin>, super::OpenError> {
+    use crate::board::Pull;
     let gpio = rppal::gpio::Gpio::new().map_err(super::OpenError::Gpio)?;
     let claim = |slot: usize, pin: u8| -> Result<rppal::gpio::InputPin, super::OpenError> {
         let pin = super::claim_pin(&gpio, pin, &format!("patch button {}", slot + 1))?;
