@@ -32,22 +32,63 @@ impl AudioOutput {
     }
 }
 
-/// Opens the configured output device at the configured rate and buffer size and starts
-/// rendering `engine` into it.
-pub fn start(mut engine: Engine, settings: &AudioSettings) -> anyhow::Result<AudioOutput> {
+/// Names of the output devices, in the order `audio.deviceId` counts them.
+pub fn output_device_names() -> anyhow::Result<Vec<String>> {
+    let devices = cpal::default_host()
+        .output_devices()
+        .context("cannot list audio output devices")?;
+    Ok(devices
+        .map(|device| device.name().unwrap_or_else(|_| "unnamed device".into()))
+        .collect())
+}
+
+/// The output device: `audio.deviceId` if set, else the board's sound card (looked up by the
+/// ALSA card name), else the system default.
+fn choose_device(settings: &AudioSettings, card: Option<&str>) -> anyhow::Result<cpal::Device> {
     let host = cpal::default_host();
-    let device = match settings.device_id {
-        None => host
-            .default_output_device()
-            .ok_or_else(|| anyhow!("no audio output device"))?,
-        Some(index) => host
-            .output_devices()
-            .context("cannot list audio output devices")?
-            .nth(index)
-            .ok_or_else(|| {
-                anyhow!("audio.deviceId {index}: there is no output device with that index")
-            })?,
+    let default = || {
+        host.default_output_device()
+            .ok_or_else(|| anyhow!("no audio output device"))
     };
+    let devices = || {
+        host.output_devices()
+            .context("cannot list audio output devices")
+    };
+    if let Some(index) = settings.device_id {
+        return devices()?.nth(index).ok_or_else(|| {
+            anyhow!("audio.deviceId {index}: there is no output device with that index")
+        });
+    }
+    let Some(card) = card else {
+        return default();
+    };
+    let found = devices()?.find(|device| device.name().is_ok_and(|name| card_matches(&name, card)));
+    match found {
+        Some(device) => Ok(device),
+        None => {
+            tracing::warn!(
+                "the board's sound card {card} is not there; using the default output (set \
+                 audio.deviceId to choose another)"
+            );
+            default()
+        }
+    }
+}
+
+/// Whether the device called `name` is the ALSA card `card` (the name in brackets in
+/// `aplay -l`, which is how ALSA names a card's device).
+pub fn card_matches(name: &str, card: &str) -> bool {
+    name.eq_ignore_ascii_case(card) || name.contains(&format!("CARD={card}"))
+}
+
+/// Opens the output device (see [`choose_device`]) at the configured rate and buffer size and
+/// starts rendering `engine` into it.
+pub fn start(
+    mut engine: Engine,
+    settings: &AudioSettings,
+    card: Option<&str>,
+) -> anyhow::Result<AudioOutput> {
+    let device = choose_device(settings, card)?;
     let name = device.name().unwrap_or_else(|_| "unnamed device".into());
     let channels = device
         .default_output_config()
@@ -97,4 +138,18 @@ pub fn start(mut engine: Engine, settings: &AudioSettings) -> anyhow::Result<Aud
         device: name,
         failed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::card_matches;
+
+    #[test]
+    fn the_board_card_is_found_by_its_alsa_name() {
+        assert!(card_matches("IQaudIODAC", "IQaudIODAC"));
+        assert!(card_matches("iqaudiodac", "IQaudIODAC"));
+        assert!(card_matches("sysdefault:CARD=IQaudIODAC", "IQaudIODAC"));
+        assert!(!card_matches("bcm2835 Headphones", "IQaudIODAC"));
+        assert!(!card_matches("default", "IQaudIODAC"));
+    }
 }

@@ -7,6 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+#[cfg(feature = "device")]
+use crate::app::{remotes, Display, NoDisplay, Pace, Session, Sound};
+use crate::board::Board;
 use crate::engine::Knobs;
 use crate::render::{ChannelFilter, SongOptions, WavFormat};
 use crate::settings::Settings;
@@ -28,7 +31,12 @@ enum Command {
     Render(RenderArgs),
     /// Play a Standard MIDI File through the sound card, as `render` would render it.
     #[cfg(feature = "device")]
-    Play(SongArgs),
+    Play(PlayArgs),
+    /// Run the instrument on the board: touch pad, encoders, knobs, patch buttons, the OLED,
+    /// serial and USB MIDI, OSC and the board's sound card. On the desktop board it runs as
+    /// `simulate` does. With --check it reports what it finds and exits.
+    #[cfg(feature = "device")]
+    Run(RunArgs),
     /// Run the instrument on a desktop: the screen in the terminal, the original's keys, USB MIDI,
     /// OSC, and sound on the default output (or into a WAV file).
     ///
@@ -39,6 +47,14 @@ enum Command {
     /// built-in demo pad.
     #[cfg(feature = "device")]
     Simulate(SimulateArgs),
+    /// Set up a Raspberry Pi OS SD card to start the instrument at boot.
+    ///
+    /// Copies the program and settings to /opt/open-nsynth, adds a systemd service, loads the
+    /// I2C driver, frees the MIDI UART from the serial console and writes the board's lines into
+    /// config.txt in a marked block. Running it again changes nothing; the card's own settings
+    /// and patches are never replaced.
+    #[cfg(unix)]
+    Install(InstallArgs),
     /// Write a synthetic demo pad set, its settings.json and a short song (demo.mid).
     ///
     /// Then: open-nsynth render --settings DIR/settings.json --midi DIR/demo.mid --out demo.wav
@@ -69,6 +85,64 @@ struct SimulateArgs {
     /// Play timed input events from this file (see the README for the format).
     #[arg(long)]
     script: Option<PathBuf>,
+}
+
+/// The board flag, shared by the commands that use the hardware.
+#[derive(Debug, clap::Args)]
+struct BoardArg {
+    /// Board: rpi3 (the original), rpi3bplus, rpi4, rpizero2w, rpi5, desktop, or the path of a
+    /// board file [default: the settings' "board", else rpi3].
+    #[arg(long)]
+    board: Option<String>,
+}
+
+#[cfg(feature = "device")]
+#[derive(Debug, clap::Args)]
+struct PlayArgs {
+    #[command(flatten)]
+    song: SongArgs,
+    #[command(flatten)]
+    board: BoardArg,
+}
+
+#[cfg(feature = "device")]
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Settings file [default: localSettings.json, then settings.json, in the current folder;
+    /// without either, the built-in demo].
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    #[command(flatten)]
+    board: BoardArg,
+    /// Report the settings' problems, the hardware that answers, the MIDI ports, the sound
+    /// devices and every pad the corners can select, then exit (1 if something is missing).
+    #[arg(long)]
+    check: bool,
+}
+
+#[cfg(unix)]
+#[derive(Debug, clap::Args)]
+struct InstallArgs {
+    /// The SD card's root file system as mounted here (`/` on the Pi itself).
+    #[arg(long)]
+    sd: PathBuf,
+    #[command(flatten)]
+    board: BoardArg,
+    /// The card's boot partition [default: boot/firmware or boot under --sd, then bootfs or
+    /// boot beside it].
+    #[arg(long)]
+    boot: Option<PathBuf>,
+    /// The program to install [default: the aarch64, else the armv7, release build under
+    /// target/].
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// Settings to install when the card has none yet [default: localSettings.json, then
+    /// settings.json, in the current folder].
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    /// The account the service runs as.
+    #[arg(long, default_value = crate::install::DEFAULT_USER)]
+    user: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,14 +240,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(args) => render(args),
         #[cfg(feature = "device")]
         Command::Play(args) => {
-            let settings = load_settings(args.settings.as_deref())?;
-            let device = crate::play::play(&settings, &args.midi, &args.options()?)
-                .with_context(|| format!("playing {}", args.midi.display()))?;
-            println!("played {} on {device}", args.midi.display());
+            let settings = load_settings(args.song.settings.as_deref())?;
+            let board = board(&settings, &args.board)?;
+            let midi = &args.song.midi;
+            let options = args.song.options()?;
+            let device = crate::play::play(&settings, midi, &options, board.audio_card.as_deref())
+                .with_context(|| format!("playing {}", midi.display()))?;
+            println!("played {} on {device}", midi.display());
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "device")]
+        Command::Run(args) => run_instrument(args),
+        #[cfg(feature = "device")]
         Command::Simulate(args) => simulate(args),
+        #[cfg(unix)]
+        Command::Install(args) => install(args),
         Command::Demo { dir, length } => {
             let files = crate::demo::write_demo(&dir, length)?;
             println!("wrote {}", files.pad.display());
@@ -196,6 +277,20 @@ pub fn load_settings(explicit: Option<&Path>) -> anyhow::Result<Settings> {
         tracing::warn!("{warning}");
     }
     Ok(settings)
+}
+
+/// The board `--board` names (relative paths from the current folder), else the settings'
+/// (relative paths from the settings file's folder).
+fn board(settings: &Settings, flag: &BoardArg) -> anyhow::Result<Board> {
+    let board = match &flag.board {
+        Some(spec) => Board::select(spec, Path::new("."))?,
+        None => {
+            let base = settings.file.parent().unwrap_or(Path::new("."));
+            Board::select(&settings.board, base)
+                .with_context(|| format!("the \"board\" of {}", settings.file.display()))?
+        }
+    };
+    Ok(board)
 }
 
 fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
@@ -256,7 +351,6 @@ fn settings_or_demo(explicit: Option<&Path>) -> anyhow::Result<Settings> {
 
 #[cfg(feature = "device")]
 fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
-    use crate::app::{remotes, Display, NoDisplay, Pace, Session};
     let started = std::time::Instant::now();
     let settings = settings_or_demo(args.settings.as_deref())?;
     let script = match &args.script {
@@ -264,7 +358,25 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let fast = args.headless && args.wav.is_some() && args.script.is_some();
-    let (display, keyboard): (Box<dyn Display>, _) = if args.headless {
+    let sound = match args.wav {
+        Some(path) => Sound::Wav(path),
+        None => Sound::Card { card: None },
+    };
+    desktop(settings, sound, args.headless, script, fast, started)
+}
+
+/// The instrument with the desktop's stand-ins: the screen and keys in the terminal (unless
+/// `headless`), USB MIDI and OSC.
+#[cfg(feature = "device")]
+fn desktop(
+    settings: Settings,
+    sound: Sound,
+    headless: bool,
+    script: Vec<crate::sim::script::TimedEvent>,
+    fast: bool,
+    started: std::time::Instant,
+) -> anyhow::Result<ExitCode> {
+    let (display, keyboard): (Box<dyn Display>, _) = if headless {
         (Box::new(NoDisplay), None)
     } else {
         let console = crate::sim::console::Console::open()
@@ -273,11 +385,83 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         console.spawn_input(events)?;
         (Box::new(console), Some(keys))
     };
-    let mut session = Session::new(settings, display, args.wav, Pace { fast })?.with_script(script);
+    let mut session = Session::new(settings, display, sound, Pace { fast })?.with_script(script);
     if let Some(keys) = keyboard {
         session = session.with_keyboard(keys);
     }
     let _remotes = remotes::start(&session, None);
     session.run(started)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "device")]
+fn run_instrument(args: RunArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal as _;
+
+    let started = std::time::Instant::now();
+    let settings = settings_or_demo(args.settings.as_deref())?;
+    let board = board(&settings, &args.board)?;
+    if args.check {
+        let report = crate::check::check(&settings, &board);
+        println!("{report}");
+        return Ok(if report.problems() == 0 {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    tracing::info!("board {}: {}", board.name, board.description);
+    let sound = Sound::Card {
+        card: board.audio_card.clone(),
+    };
+    if board.i2c.is_none() && board.gpio.is_none() {
+        let headless = !std::io::stdin().is_terminal();
+        return desktop(settings, sound, headless, Vec::new(), false, started);
+    }
+    let display = crate::app::oled_display(&board).unwrap_or_else(|| Box::new(NoDisplay));
+    let session = Session::new(settings, display, sound, Pace { fast: false })?;
+    let _inputs = crate::app::start_inputs(&board, session.input_sender.clone());
+    let serial = crate::check::serial_port(&session.settings, &board).map(Path::to_path_buf);
+    let _remotes = remotes::start(&session, serial.as_deref());
+    session.run(started)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
+    let settings = load_settings(args.settings.as_deref())?;
+    let board = board(&settings, &args.board)?;
+    let binary = match args.binary {
+        Some(binary) => binary,
+        None => arm_build()?,
+    };
+    let report = crate::install::install(&crate::install::InstallOptions {
+        root: &args.sd,
+        boot: args.boot.as_deref(),
+        board: &board,
+        binary: &binary,
+        settings: &settings.file,
+        user: &args.user,
+    })?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The release build for the Pi: 64-bit first (every supported board runs it), then 32-bit.
+#[cfg(unix)]
+fn arm_build() -> anyhow::Result<PathBuf> {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| PathBuf::from("target"), PathBuf::from);
+    let triples = ["aarch64-unknown-linux-gnu", "armv7-unknown-linux-gnueabihf"];
+    triples
+        .iter()
+        .map(|triple| target.join(triple).join("release").join("open-nsynth"))
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no ARM build of open-nsynth under {}; build one with `scripts/setup.sh --cross && \
+                 cargo build --release --target aarch64-unknown-linux-gnu`, or pass --binary",
+                target.display()
+            )
+        })
 }

@@ -175,7 +175,7 @@ fn settings_json(layout: &PadLayout) -> String {
         },
         "corners": corners,
         "audio": {"sampleRate": 48000, "bufferSize": 128},
-        "midi": {"device": "/dev/ttyAMA0", "channel": 1},
+        "midi": {"channel": 1},
         "osc": {"in": {"port": 8000}},
         "patchFile": "patches.json"
     });

@@ -8,6 +8,8 @@ pub mod app;
 #[cfg(feature = "device")]
 pub mod audio;
 pub mod board;
+#[cfg(feature = "device")]
+pub mod check;
 pub mod cli;
 pub mod control;
 pub mod demo;

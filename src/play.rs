@@ -21,7 +21,13 @@ const LEAD: Duration = Duration::from_millis(100);
 const TICK: Duration = Duration::from_millis(10);
 
 /// Plays `midi` with the startup pad until its last note has faded.
-pub fn play(settings: &Settings, midi: &Path, options: &SongOptions) -> anyhow::Result<String> {
+/// `card` is the board's sound card (see [`crate::audio::start`]).
+pub fn play(
+    settings: &Settings,
+    midi: &Path,
+    options: &SongOptions,
+    card: Option<&str>,
+) -> anyhow::Result<String> {
     let rate = settings.audio.sample_rate;
     let actions = read_song(midi, rate, options.channels)?;
     let (mut engine, link) = Engine::new(EngineConfig::from_settings(settings), options.knobs);
@@ -33,7 +39,7 @@ pub fn play(settings: &Settings, midi: &Path, options: &SongOptions) -> anyhow::
         settings.pad.data_directory.clone(),
     );
     let streamer = PadStreamer::spawn(loader, link)?;
-    let output = crate::audio::start(engine, &settings.audio)?;
+    let output = crate::audio::start(engine, &settings.audio, card)?;
     tracing::info!("playing on {}", output.device);
     streamer.request(song_target(settings, options));
     match streamer.wait_event(Duration::from_secs(30)) {

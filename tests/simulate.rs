@@ -131,36 +131,25 @@ fn state(socket: &UdpSocket, to: &str) -> Vec<OscMessage> {
     replies
 }
 
-#[test]
-fn osc_reaches_the_running_instrument_and_state_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    demo(dir.path());
+/// Points the demo's OSC at a free loopback port, returned.
+fn osc_on_a_free_port(dir: &Path) -> u16 {
     let port = UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let settings = std::fs::read_to_string(dir.path().join("demo/settings.json")).unwrap();
+    let path = dir.join("demo/settings.json");
+    let settings = std::fs::read_to_string(&path).unwrap();
     let settings = settings.replace(
         "\"port\": 8000",
         &format!("\"port\": {port}, \"address\": \"127.0.0.1\""),
     );
-    std::fs::write(dir.path().join("demo/settings.json"), settings).unwrap();
-    std::fs::write(dir.path().join("s.txt"), "6 quit\n").unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
-        .args([
-            "simulate",
-            "--settings",
-            "demo/settings.json",
-            "--headless",
-            "--script",
-            "s.txt",
-        ])
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .spawn()
-        .unwrap();
+    std::fs::write(path, settings).unwrap();
+    port
+}
 
+/// Sends `/grid 0.25 1` until `/state` shows it (at most 5 s); returns the last `/state` replies.
+fn grid_reaches_state(port: u16) -> Vec<OscMessage> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(300)))
@@ -183,6 +172,29 @@ fn osc_reaches_the_running_instrument_and_state_answers() {
             break;
         }
     }
+    seen
+}
+
+#[test]
+fn osc_reaches_the_running_instrument_and_state_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let port = osc_on_a_free_port(dir.path());
+    std::fs::write(dir.path().join("s.txt"), "6 quit\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args([
+            "simulate",
+            "--settings",
+            "demo/settings.json",
+            "--headless",
+            "--script",
+            "s.txt",
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .spawn()
+        .unwrap();
+    let seen = grid_reaches_state(port);
     let _ = child.wait();
     let addresses: Vec<&str> = seen.iter().map(|m| m.addr.as_str()).collect();
     assert_eq!(
@@ -196,4 +208,29 @@ fn osc_reaches_the_running_instrument_and_state_answers() {
     );
     assert_eq!(seen[0].args, [OscType::Float(0.25), OscType::Float(1.0)]);
     assert_eq!(seen[2].args[3], OscType::String("demo-bell".into()));
+}
+
+#[test]
+fn run_on_the_desktop_board_is_the_headless_instrument() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    let port = osc_on_a_free_port(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args([
+            "run",
+            "--settings",
+            "demo/settings.json",
+            "--board",
+            "desktop",
+        ])
+        .current_dir(dir.path())
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let seen = grid_reaches_state(port);
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(seen.len(), 4);
+    assert_eq!(seen[0].args, [OscType::Float(0.25), OscType::Float(1.0)]);
 }

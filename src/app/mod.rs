@@ -3,6 +3,7 @@
 //! `simulate` the desktop stand-ins. Every device is optional: what is missing is logged once and
 //! the rest keeps working; the audio device is opened again when it comes back.
 
+mod hardware;
 mod hub;
 mod output;
 mod pads;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+pub use hardware::{oled_display, start_inputs};
 pub use hub::CommandHub;
 use output::Output;
 
@@ -52,6 +54,15 @@ impl Display for crate::sim::console::Console {
     fn show(&mut self, pages: &Pages, status: &str) -> Result<(), String> {
         self.draw(pages, status).map_err(|error| error.to_string())
     }
+}
+
+/// Where the sound goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sound {
+    /// The sound card: the board's card (ALSA name) if it names one, else the default output.
+    Card { card: Option<String> },
+    /// A WAV file rendered on the control thread.
+    Wav(PathBuf),
 }
 
 /// How the session ends and how it keeps time.
@@ -138,11 +149,10 @@ pub struct Session {
 
 impl Session {
     /// Builds the instrument: controller from the settings and patches, engine, pads, sound.
-    /// `wav` renders to a file instead of the sound card.
     pub fn new(
         settings: Settings,
         display: Box<dyn Display>,
-        wav: Option<PathBuf>,
+        sound: Sound,
         pace: Pace,
     ) -> anyhow::Result<Self> {
         let (patches, problems) = PatchStore::open(settings.patch_file.clone());
@@ -151,9 +161,9 @@ impl Session {
         }
         let controller = Controller::new(&settings, patches);
         let hubs = Hubs::default();
-        let output = match wav {
-            Some(path) => Output::wav(&settings, &hubs, &controller, &path)?,
-            None => Output::live(&settings, &hubs, &controller),
+        let output = match sound {
+            Sound::Wav(path) => Output::wav(&settings, &hubs, &controller, &path)?,
+            Sound::Card { card } => Output::live(&settings, &hubs, &controller, card),
         };
         let (input_sender, inputs) = mpsc::channel();
         let state = Arc::new(Mutex::new(StateReport {

@@ -22,11 +22,13 @@ use crate::settings::Settings;
 const AUDIO_RETRY: Duration = Duration::from_secs(2);
 
 pub enum Output {
-    Live(Live),
+    Live(Box<Live>),
     Wav(Box<Wav>),
 }
 
 pub struct Live {
+    /// The board's sound card, by ALSA name.
+    card: Option<String>,
     audio: Option<AudioOutput>,
     pads: Option<PadFeed>,
     status: Option<Arc<EngineStatus>>,
@@ -56,9 +58,16 @@ fn loader(settings: &Settings) -> Loader {
 }
 
 impl Output {
-    /// The sound card; if it cannot be opened now, it is tried again every 2 s.
-    pub fn live(settings: &Settings, hubs: &Hubs, controller: &Controller) -> Output {
+    /// The sound card (`card`, or the default output); if it cannot be opened now, it is tried
+    /// again every 2 s.
+    pub fn live(
+        settings: &Settings,
+        hubs: &Hubs,
+        controller: &Controller,
+        card: Option<String>,
+    ) -> Output {
         let mut live = Live {
+            card,
             audio: None,
             pads: None,
             status: None,
@@ -67,7 +76,7 @@ impl Output {
             failures: 0,
         };
         live.open(settings, hubs, controller);
-        Output::Live(live)
+        Output::Live(Box::new(live))
     }
 
     /// A WAV file at the settings' output rate, written through a temporary name.
@@ -156,10 +165,10 @@ impl Output {
     /// One line about the output, for the simulator's status line.
     pub fn describe(&self) -> String {
         match self {
-            Output::Live(Live {
-                audio: Some(audio), ..
-            }) => format!("audio: {}", audio.device),
-            Output::Live(_) => "audio: no device (retrying)".into(),
+            Output::Live(live) => match &live.audio {
+                Some(audio) => format!("audio: {}", audio.device),
+                None => "audio: no device (retrying)".into(),
+            },
             Output::Wav(wav) => format!("recording {}", wav.path.display()),
         }
     }
@@ -190,7 +199,7 @@ impl Live {
             }
         };
         streamer.request(self.target.clone());
-        match audio::start(engine, &settings.audio) {
+        match audio::start(engine, &settings.audio, self.card.as_deref()) {
             Ok(audio) => {
                 tracing::info!("audio on {}", audio.device);
                 self.audio = Some(audio);

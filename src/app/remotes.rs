@@ -1,25 +1,34 @@
 //! MIDI (serial and USB) and OSC for a session: each starts on its own thread and feeds the
 //! engine through its hub; one that cannot start is logged once and the instrument goes on.
+//! USB MIDI is started again every 2 s until the ALSA sequencer is there.
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use super::{CommandHub, OscRoutes, Session};
 use crate::midi::{self, ChannelFilter, EventSink, SerialMidi, UsbMidi};
 use crate::osc::OscServer;
-use crate::settings::Settings;
+use crate::settings::MidiSettings;
+
+/// How long to wait before opening the ALSA sequencer again.
+const USB_RETRY: Duration = Duration::from_secs(2);
+/// The sequencer client name the instrument's USB MIDI connections use.
+pub const MIDI_CLIENT: &str = "open-nsynth";
 
 /// The running MIDI and OSC inputs; dropping it stops those that can be stopped.
 pub struct Remotes {
     _serial: Option<SerialMidi>,
-    _usb: Option<UsbMidi>,
+    _usb: Option<UsbStarter>,
     pub osc: Option<OscServer>,
 }
 
 /// A MIDI event sink that plays the settings' channel(s) into `hub`.
-fn midi_sink(settings: &Settings, hub: CommandHub) -> EventSink {
-    let channels = ChannelFilter::from_settings(&settings.midi);
-    let range = settings.midi.pitch_bend_range;
+fn midi_sink(settings: &MidiSettings, hub: CommandHub) -> EventSink {
+    let channels = ChannelFilter::from_settings(settings);
+    let range = settings.pitch_bend_range;
     Box::new(move |event| {
         if let Some(action) = midi::to_action(&event, channels, range) {
             hub.send(action);
@@ -31,13 +40,14 @@ fn midi_sink(settings: &Settings, hub: CommandHub) -> EventSink {
 pub fn start(session: &Session, serial: Option<&Path>) -> Remotes {
     let settings = &session.settings;
     let serial = serial.and_then(|path| {
-        SerialMidi::open(path, midi_sink(settings, session.hubs.serial.clone()))
+        SerialMidi::open(path, midi_sink(&settings.midi, session.hubs.serial.clone()))
             .inspect(|_| tracing::info!("serial MIDI on {}", path.display()))
             .map_err(|error| tracing::warn!("no serial MIDI: {error}"))
             .ok()
     });
-    let usb = UsbMidi::start("open-nsynth", midi_sink(settings, session.hubs.usb.clone()))
-        .map_err(|error| tracing::warn!("no USB MIDI: {error}"))
+    let (midi, usb_hub) = (settings.midi.clone(), session.hubs.usb.clone());
+    let usb = UsbStarter::spawn(move || midi_sink(&midi, usb_hub.clone()))
+        .map_err(|error| tracing::warn!("no USB MIDI: cannot start its thread: {error}"))
         .ok();
     let address = SocketAddr::new(settings.osc_address, settings.osc_port);
     let routes = OscRoutes {
@@ -53,5 +63,59 @@ pub fn start(session: &Session, serial: Option<&Path>) -> Remotes {
         _serial: serial,
         _usb: usb,
         osc,
+    }
+}
+
+/// Keeps trying to start USB MIDI, then holds it; dropping it stops both.
+struct UsbStarter {
+    stop: Sender<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl UsbStarter {
+    fn spawn(sink: impl Fn() -> EventSink + Send + 'static) -> std::io::Result<Self> {
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("midi-usb-start".into())
+            .spawn(move || {
+                let mut usb = None;
+                let mut failing = false;
+                loop {
+                    if usb.is_none() {
+                        match UsbMidi::start(MIDI_CLIENT, sink()) {
+                            Ok(started) => {
+                                if failing {
+                                    tracing::info!("USB MIDI is available now");
+                                }
+                                usb = Some(started);
+                            }
+                            Err(error) if !failing => {
+                                failing = true;
+                                tracing::warn!(
+                                    "no USB MIDI: {error}; trying again every {} s",
+                                    USB_RETRY.as_secs()
+                                );
+                            }
+                            Err(_) => {}
+                        }
+                    }
+                    if stopped.recv_timeout(USB_RETRY) != Err(RecvTimeoutError::Timeout) {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Self {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for UsbStarter {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
     }
 }

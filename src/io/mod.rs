@@ -40,6 +40,15 @@ impl<A: Polled, B: Polled> Polled for (A, B) {
     }
 }
 
+/// A device the board lacks or that could not be opened is simply not read.
+impl<P: Polled> Polled for Option<P> {
+    fn poll_inputs(&mut self, emit: &mut dyn FnMut(Input)) {
+        if let Some(device) = self {
+            device.poll_inputs(emit);
+        }
+    }
+}
+
 /// Why the poller thread could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PollerError {

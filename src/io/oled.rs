@@ -63,6 +63,8 @@ enum Command {
         first: u8,
         last: u8,
     },
+    /// Does nothing: a write that only asks whether the panel is there.
+    Nop,
 }
 
 impl Command {
@@ -95,6 +97,7 @@ impl Command {
             Command::Contrast(level) => out.extend([0x81, level]),
             Command::ColumnRange { first, last } => out.extend([0x21, first, last]),
             Command::PageRange { first, last } => out.extend([0x22, first, last]),
+            Command::Nop => out.push(0xE3),
         }
     }
 }
@@ -160,6 +163,11 @@ pub enum OledError {
     },
     #[error("switching on the OLED at I2C address {address:#04x} failed ({detail})")]
     DisplayOn { address: u8, detail: String },
+    #[error(
+        "the OLED at I2C address {address:#04x} does not answer ({detail}); check the wiring and \
+         the address in the board file"
+    )]
+    NoAnswer { address: u8, detail: String },
 }
 
 /// Driver of an SSD1306 at `address` on an I2C bus.
@@ -200,6 +208,16 @@ impl<I2C: I2c> Oled<I2C> {
         }
         self.initialised = true;
         Ok(())
+    }
+
+    /// Asks whether the panel answers, with a command that changes nothing on it (so a check
+    /// can run beside the instrument without disturbing its screen).
+    pub fn probe(&mut self) -> Result<(), OledError> {
+        self.send(&[Command::Nop])
+            .map_err(|error| OledError::NoAnswer {
+                address: self.address,
+                detail: format!("{error:?}"),
+            })
     }
 
     /// Shows `pages`: sends each page that differs from what the panel holds (all of them the
@@ -356,6 +374,24 @@ mod tests {
         let mut i2c = Mock::new(&init_transactions());
         let mut oled = Oled::new(i2c.clone(), ADDRESS);
         oled.init().unwrap();
+        i2c.done();
+    }
+
+    #[test]
+    fn a_probe_is_one_no_operation_command() {
+        let mut i2c = Mock::new(&[
+            Transaction::write(ADDRESS, vec![0x00, 0xE3]),
+            Transaction::write(ADDRESS, vec![0x00, 0xE3]).with_error(ErrorKind::Other),
+        ]);
+        let mut oled = Oled::new(i2c.clone(), ADDRESS);
+        assert_eq!(oled.probe(), Ok(()));
+        assert!(matches!(
+            oled.probe(),
+            Err(OledError::NoAnswer {
+                address: ADDRESS,
+                ..
+            })
+        ));
         i2c.done();
     }
 

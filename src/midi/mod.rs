@@ -16,7 +16,7 @@ pub use parser::{MidiEvent, MidiParser};
 #[cfg(feature = "device")]
 pub use serial::{SerialMidi, SerialMidiError};
 #[cfg(feature = "device")]
-pub use usb::{Connections, ListedPort, PortSystem, Rescan, UsbMidi, UsbMidiError};
+pub use usb::{input_ports, Connections, ListedPort, PortSystem, Rescan, UsbMidi, UsbMidiError};
 
 use crate::engine::Action;
 use crate::settings::MidiSettings;
@@ -141,7 +141,7 @@ mod tests {
 
     fn midi_settings(channel: Option<u8>, omni: bool) -> MidiSettings {
         MidiSettings {
-            device: String::new(),
+            device: None,
             channel,
             omni,
             pitch_bend_range: 2.0,

@@ -18,7 +18,7 @@ use super::{Decoder, EventSink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SerialMidiError {
-    #[error("cannot open the serial MIDI port {}: {source}; check `midi.device` in the settings", path.display())]
+    #[error("cannot open the serial MIDI port {}: {source}; check `midi.device` in the settings or `[midi]` in the board file", path.display())]
     Open {
         path: PathBuf,
         source: std::io::Error,

@@ -125,6 +125,24 @@ impl<C> Connections<C> {
     }
 }
 
+/// The input ports USB MIDI would listen to now (what `run --check` shows), as `client_name`
+/// would see them.
+pub fn input_ports(client_name: &str) -> Result<Vec<String>, UsbMidiError> {
+    let lister = MidiInput::new(client_name).map_err(|_| UsbMidiError::Init)?;
+    let connections = Connections::<()>::new(client_name);
+    Ok(lister
+        .ports()
+        .iter()
+        .filter_map(|port| {
+            let listed = ListedPort {
+                id: port.id(),
+                name: lister.port_name(port).ok()?,
+            };
+            connections.wanted(&listed).then_some(listed.name)
+        })
+        .collect())
+}
+
 /// USB MIDI input with hot-plug; dropping it stops the rescans and closes every connection.
 #[derive(Debug)]
 pub struct UsbMidi {

@@ -88,14 +88,19 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].path, files.pad);
         assert_eq!(entries[0].state, PadState::Present);
-        assert!(entries[1].path.ends_with("nothing_demo-brass_demo-reed_demo-bell.bin"));
+        assert!(entries[1]
+            .path
+            .ends_with("nothing_demo-brass_demo-reed_demo-bell.bin"));
         assert_eq!(entries[1].state, PadState::Missing);
 
         let expected = settings.pad.layout.file_bytes();
         std::fs::write(&entries[1].path, [0u8; 10]).unwrap();
         assert_eq!(
             inventory(&settings)[1].state,
-            PadState::WrongSize { found: 10, expected }
+            PadState::WrongSize {
+                found: 10,
+                expected
+            }
         );
     }
 }

@@ -117,8 +117,9 @@ pub struct AudioSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MidiSettings {
-    /// Serial MIDI device.
-    pub device: String,
+    /// Serial MIDI device, when the settings name one; otherwise the board's (the original's
+    /// default, `/dev/ttyAMA0`, on every Pi board).
+    pub device: Option<PathBuf>,
     /// MIDI channel 1–16, or `None` when the configured value matches no channel (as in the
     /// original, MIDI notes are then ignored).
     pub channel: Option<u8>,
@@ -526,7 +527,7 @@ impl Validator<'_> {
             ));
         }
         Ok(MidiSettings {
-            device: raw.device.unwrap_or_else(|| "/dev/ttyAMA0".into()),
+            device: raw.device.map(PathBuf::from),
             channel,
             omni: raw.omni.unwrap_or(false),
             pitch_bend_range: pitch_bend_range as f32,

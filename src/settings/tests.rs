@@ -39,7 +39,7 @@ fn missing_keys_take_the_original_defaults() {
         (0.2, 0.41)
     );
     assert_eq!(settings.pad.data_directory, Path::new("/sd/"));
-    assert_eq!(settings.midi.device, "/dev/ttyAMA0");
+    assert_eq!(settings.midi.device, None, "the board's port");
     assert_eq!(settings.midi.channel, Some(7));
     assert_eq!(settings.osc_port, 8000);
     assert_eq!(settings.patch_file, Path::new("/sd/patches.json"));
