@@ -1,0 +1,5 @@
+//! `host-tools`, the Open NSynth Super pad factory, as a library: the NSynth WaveNet (checkpoint
+//! reading, encoder, decoder), audio and embedding files, and the pad pipeline. The binary in
+//! `main.rs` is its command line.
+
+pub mod tensor;
