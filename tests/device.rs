@@ -35,6 +35,19 @@ fn demo_with_a_missing_pad(dir: &Path) {
     std::fs::write(&path, json.to_string()).unwrap();
 }
 
+/// `run --check` on the demo settings with `board`.
+fn check_with_board(dir: &Path, board: &str) -> Output {
+    let args = [
+        "run",
+        "--settings",
+        "demo/settings.json",
+        "--board",
+        board,
+        "--check",
+    ];
+    open_nsynth(dir, &args)
+}
+
 #[test]
 fn check_reports_settings_hardware_and_every_pad() {
     let dir = tempfile::tempdir().unwrap();
@@ -45,17 +58,7 @@ fn check_reports_settings_hardware_and_every_pad() {
          [i2c]\ndevice = \"/dev/i2c-none\"\nmcu_address = 0x47\noled_address = 0x3D\n",
     )
     .unwrap();
-    let output = open_nsynth(
-        dir.path(),
-        &[
-            "run",
-            "--settings",
-            "demo/settings.json",
-            "--board",
-            "bench.toml",
-            "--check",
-        ],
-    );
+    let output = check_with_board(dir.path(), "bench.toml");
     let report = text(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{report}");
     let line = |start: &str, contains: &str| {
@@ -86,17 +89,7 @@ fn check_reports_settings_hardware_and_every_pad() {
 fn an_unknown_board_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();
     demo_with_a_missing_pad(dir.path());
-    let output = open_nsynth(
-        dir.path(),
-        &[
-            "run",
-            "--settings",
-            "demo/settings.json",
-            "--board",
-            "rpi9",
-            "--check",
-        ],
-    );
+    let output = check_with_board(dir.path(), "rpi9");
     assert_eq!(output.status.code(), Some(1));
     let error = text(&output.stderr);
     assert!(
