@@ -44,7 +44,7 @@ pub fn output_device_names() -> anyhow::Result<Vec<String>> {
 
 /// The output device: `audio.deviceId` if set, else the board's sound card (looked up by the
 /// ALSA card name), else the system default.
-fn choose_device(settings: &AudioSettings, card: Option<&str>) -> anyhow::Result<cpal::Device> {
+pub fn choose_device(settings: &AudioSettings, card: Option<&str>) -> anyhow::Result<cpal::Device> {
     let host = cpal::default_host();
     let default = || {
         host.default_output_device()
@@ -81,14 +81,13 @@ pub fn card_matches(name: &str, card: &str) -> bool {
     name.eq_ignore_ascii_case(card) || name.contains(&format!("CARD={card}"))
 }
 
-/// Opens the output device (see [`choose_device`]) at the configured rate and buffer size and
-/// starts rendering `engine` into it.
+/// Starts rendering `engine` into `device` (see [`choose_device`]) at the configured rate and
+/// buffer size.
 pub fn start(
+    device: cpal::Device,
     mut engine: Engine,
     settings: &AudioSettings,
-    card: Option<&str>,
 ) -> anyhow::Result<AudioOutput> {
-    let device = choose_device(settings, card)?;
     let name = device.name().unwrap_or_else(|_| "unnamed device".into());
     let channels = device
         .default_output_config()

@@ -177,7 +177,8 @@ fn settings_json(layout: &PadLayout) -> String {
         "audio": {"sampleRate": 48000, "bufferSize": 128},
         "midi": {"channel": 1},
         "osc": {"in": {"port": 8000}},
-        "patchFile": "patches.json"
+        "patchFile": "patches.json",
+        "board": "desktop"
     });
     serde_json::to_string_pretty(&settings).expect("a JSON value always serialises") + "\n"
 }

@@ -696,8 +696,9 @@ ExecStartPre=+/bin/chown {user}: {INSTALL_DIR}
 ExecStart={INSTALL_DIR}/open-nsynth run --settings {INSTALL_DIR}/settings.json --board {board_arg}
 Restart=on-failure
 RestartSec=2
-# Real-time scheduling keeps the sound flowing while the system is busy: the program runs
-# SCHED_FIFO, may raise a thread further (LimitRTPRIO) and may lock pads in memory (LimitMEMLOCK).
+# Real-time scheduling keeps the sound flowing while the system is busy: every thread of the
+# service runs SCHED_FIFO at 70, above ordinary processes. LimitRTPRIO and LimitMEMLOCK only permit
+# a higher priority or locked memory (for the sound card driver's threads); nothing asks for more.
 CPUSchedulingPolicy=fifo
 CPUSchedulingPriority=70
 LimitRTPRIO=95

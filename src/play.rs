@@ -39,7 +39,11 @@ pub fn play(
         settings.pad.data_directory.clone(),
     );
     let streamer = PadStreamer::spawn(loader, link)?;
-    let output = crate::audio::start(engine, &settings.audio, card)?;
+    let output = crate::audio::start(
+        crate::audio::choose_device(&settings.audio, card)?,
+        engine,
+        &settings.audio,
+    )?;
     tracing::info!("playing on {}", output.device);
     streamer.request(song_target(settings, options));
     match streamer.wait_event(Duration::from_secs(30)) {

@@ -24,7 +24,7 @@ use crate::control::{Controller, Effect};
 use crate::engine::{Action, Engine, EngineConfig, EngineStatus};
 use crate::input::Input;
 use crate::osc::{OscHandler, StateReport, Undelivered};
-use crate::patch::PatchStore;
+use crate::patch::{PatchError, PatchStore};
 use crate::settings::Settings;
 use crate::sim::script::TimedEvent;
 use crate::sim::SimEvent;
@@ -32,6 +32,9 @@ use crate::ui::{Framebuffer, Pages, Ui};
 
 /// Control loop rate: the original's frame rate.
 pub const FRAME_RATE: f64 = 30.0;
+/// Longest real-time step one frame takes: after a stall (a suspended process, a slow card) the
+/// session does not jump ahead by the whole gap.
+const MAX_FRAME_STEP: f64 = 0.25;
 /// Command ring size of each producer.
 const RING: usize = 1024;
 
@@ -157,7 +160,10 @@ impl Session {
     ) -> anyhow::Result<Self> {
         let (patches, problems) = PatchStore::open(settings.patch_file.clone());
         for problem in problems {
-            tracing::warn!("{problem}");
+            match problem {
+                PatchError::Missing { .. } => tracing::info!("{problem}"),
+                _ => tracing::warn!("{problem}"),
+            }
         }
         let controller = Controller::new(&settings, patches);
         let hubs = Hubs::default();
@@ -214,9 +220,18 @@ impl Session {
     pub fn run(mut self, started: Instant) -> anyhow::Result<()> {
         let period = Duration::from_secs_f64(1.0 / FRAME_RATE);
         let mut next = Instant::now();
+        let mut previous: Option<Instant> = None;
         let mut ready = false;
         loop {
-            let dt = 1.0 / FRAME_RATE;
+            // In real time a frame advances by the time that really passed, so hold times and
+            // screen timeouts keep their length when frames run late; offline, by exactly one
+            // frame, so renders are the same every time.
+            let now = Instant::now();
+            let dt = match previous {
+                Some(before) if !self.pace.fast => (now - before).as_secs_f64().min(MAX_FRAME_STEP),
+                _ => 1.0 / FRAME_RATE,
+            };
+            previous = Some(now);
             if !self.step(dt as f32)? {
                 break;
             }

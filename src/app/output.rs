@@ -187,8 +187,13 @@ impl Output {
 }
 
 impl Live {
-    /// Builds a fresh engine and loader thread for the current pad and opens the sound card.
+    /// Opens the sound card with a fresh engine and loader thread for the current pad. While
+    /// there is no device at all, nothing is built, so the retries cost no pad reads.
     fn open(&mut self, settings: &Settings, hubs: &Hubs, controller: &Controller) {
+        let device = match audio::choose_device(&settings.audio, self.card.as_deref()) {
+            Ok(device) => device,
+            Err(error) => return self.failed(&error),
+        };
         let (engine, link) = hubs.engine(settings, controller.knobs());
         let status = Arc::clone(engine.status());
         let streamer = match PadStreamer::spawn(loader(settings), link) {
@@ -199,25 +204,28 @@ impl Live {
             }
         };
         streamer.request(self.target.clone());
-        match audio::start(engine, &settings.audio, self.card.as_deref()) {
+        match audio::start(device, engine, &settings.audio) {
             Ok(audio) => {
                 tracing::info!("audio on {}", audio.device);
                 self.audio = Some(audio);
                 self.failures = 0;
             }
-            Err(error) => {
-                if self.failures == 0 {
-                    tracing::warn!(
-                        "{error:#}; running without sound, retrying every {} s",
-                        AUDIO_RETRY.as_secs()
-                    );
-                }
-                self.failures += 1;
-                self.retry_at = Instant::now() + AUDIO_RETRY;
-            }
+            Err(error) => self.failed(&error),
         }
         self.pads = Some(PadFeed::Streaming(streamer));
         self.status = Some(status);
+    }
+
+    /// Logs the first failure of a run of them and schedules the next try.
+    fn failed(&mut self, error: &anyhow::Error) {
+        if self.failures == 0 {
+            tracing::warn!(
+                "{error:#}; running without sound, retrying every {} s",
+                AUDIO_RETRY.as_secs()
+            );
+        }
+        self.failures += 1;
+        self.retry_at = Instant::now() + AUDIO_RETRY;
     }
 }
 

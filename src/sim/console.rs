@@ -7,7 +7,7 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{
-    self, Event, KeyCode, KeyEventKind, KeyboardEnhancementFlags, MouseEventKind,
+    self, Event, KeyCode, KeyEventKind, KeyModifiers, KeyboardEnhancementFlags, MouseEventKind,
     PopKeyboardEnhancementFlags, PushKeyboardEnhancementFlags,
 };
 use crossterm::{cursor, execute, queue, style, terminal};
@@ -128,7 +128,7 @@ fn read_input(events: Sender<SimEvent>, releases: bool) {
         let mut out = Vec::new();
         match event {
             Event::Key(key_event) => {
-                let Some(key) = map_key(key_event.code) else {
+                let Some(key) = map_key(key_event.code, key_event.modifiers) else {
                     continue;
                 };
                 match key_event.kind {
@@ -175,8 +175,10 @@ fn read_input(events: Sender<SimEvent>, releases: bool) {
     }
 }
 
-fn map_key(code: KeyCode) -> Option<Key> {
+/// The simulator's key for a terminal key; Ctrl-C quits like Esc (raw mode turns it into a key).
+fn map_key(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
     match code {
+        KeyCode::Char('c') if modifiers.contains(KeyModifiers::CONTROL) => Some(Key::Escape),
         KeyCode::Char(c) => Some(Key::Char(c.to_ascii_lowercase())),
         KeyCode::F(n) => Some(Key::F(n)),
         KeyCode::Esc => Some(Key::Escape),

@@ -8,7 +8,7 @@
 //! 1.0        knob         5 200        # knob 0–5 (position attack decay sustain release volume) to 0–255
 //! 1.2        encoder      0 +1         # turn encoder 0–3 by detents
 //! 1.5        button       0 down       # patch button 0–3 down / up
-//! 2.0        note-on      60 100       # MIDI note and velocity 1–127
+//! 2.0        note-on      60 100       # MIDI note and velocity 0–127 (0 ends the note)
 //! 3.0        note-off     60
 //! 3.5        instrument   1 0          # corner 0–3, instrument index
 //! 4.0        patch-load   2            # slot 0–3 (patch-save likewise)
