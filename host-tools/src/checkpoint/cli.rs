@@ -125,3 +125,123 @@ impl Totals {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::memory::sample;
+    use crate::checkpoint::{DType, SafetensorsFile, TfCheckpoint};
+    use crate::tensor::TensorSource;
+
+    fn tf_sample(folder: &Path) -> PathBuf {
+        let prefix = folder.join("model.ckpt-200000");
+        write_bundle(&prefix, &sample(), |_| true).unwrap();
+        prefix
+    }
+
+    fn inspected(path: &Path) -> String {
+        let mut out = Vec::new();
+        inspect(path, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn inspect_lists_every_tensor_and_totals_with_and_without_training_state() {
+        let folder = tempfile::tempdir().unwrap();
+        let prefix = tf_sample(folder.path());
+        let listing = inspected(&prefix);
+        let lines: Vec<&str> = listing.lines().collect();
+        assert_eq!(
+            lines[0],
+            format!("TensorFlow checkpoint {}.index", prefix.display())
+        );
+        assert_eq!(lines.len(), 2 + 7 + 2, "{listing}");
+        let name_width = "dilatedconv_1/W/ExponentialMovingAverage".len();
+        assert_eq!(
+            lines[1],
+            format!(
+                "{:<name_width$}  dtype    shape         parameters",
+                "variable"
+            )
+        );
+        assert_eq!(
+            lines[3],
+            format!(
+                "{:<name_width$}  float32  [1, 3, 2, 4]  24",
+                "dilatedconv_1/W"
+            )
+        );
+        assert_eq!(
+            lines[7],
+            format!("{:<name_width$}  int32    []            1", "global_step")
+        );
+        assert_eq!(lines[9], "7 tensors, 101 parameters");
+        assert!(
+            lines[10].starts_with("2 model variables, 27 parameters"),
+            "{listing}"
+        );
+
+        let converted = folder.path().join("all.safetensors");
+        convert(&prefix, &converted, true).unwrap();
+        let listing = inspected(&converted);
+        assert!(listing.starts_with("safetensors file "), "{listing}");
+        assert!(listing.contains("7 tensors, 101 parameters"), "{listing}");
+    }
+
+    #[test]
+    fn convert_keeps_only_model_variables_unless_asked_and_round_trips_exactly() {
+        let folder = tempfile::tempdir().unwrap();
+        let prefix = tf_sample(folder.path());
+        let weights = folder.path().join("nsynth.safetensors");
+        let report = convert(&prefix, &weights, false).unwrap();
+        assert_eq!(
+            report,
+            ConvertReport {
+                written: 2,
+                skipped: 5,
+                parameters: 27,
+                files: vec![weights.clone()],
+            }
+        );
+        let file = SafetensorsFile::open(&weights).unwrap();
+        assert_eq!(file.names(), ["dilatedconv_1/W", "logits/biases"]);
+
+        let back = folder.path().join("back").join("model.ckpt");
+        std::fs::create_dir(back.parent().unwrap()).unwrap();
+        let report = convert(&weights, &back, false).unwrap();
+        let index = back.with_file_name("model.ckpt.index");
+        let data = back.with_file_name("model.ckpt.data-00000-of-00001");
+        assert_eq!(report.files, [index, data]);
+        let checkpoint = TfCheckpoint::open(&back).unwrap();
+        let original = sample();
+        for name in checkpoint.names() {
+            assert_eq!(
+                checkpoint.tensor(&name).unwrap(),
+                original.tensor(&name).unwrap()
+            );
+        }
+
+        let everything = folder.path().join("everything.safetensors");
+        let report = convert(&prefix, &everything, true).unwrap();
+        assert_eq!((report.written, report.skipped), (7, 0));
+        let file = SafetensorsFile::open(&everything).unwrap();
+        assert_eq!(file.entry("global_step").unwrap().dtype, DType::I32);
+        assert_eq!(
+            file.read_bytes("global_step").unwrap(),
+            200_000i32.to_le_bytes()
+        );
+    }
+
+    #[test]
+    fn a_missing_checkpoint_is_named() {
+        let folder = tempfile::tempdir().unwrap();
+        let missing = folder.path().join("nothing-here");
+        let error = convert(&missing, &folder.path().join("out.safetensors"), false).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("nothing-here.index: reading the index"),
+            "{error}"
+        );
+    }
+}

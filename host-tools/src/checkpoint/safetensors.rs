@@ -54,16 +54,17 @@ impl SafetensorsFile {
             )
         })?;
         let header_len = u64::from_le_bytes(len_bytes);
-        let data_start = HEADER_LEN_BYTES + header_len;
-        if header_len > MAX_HEADER_LEN || data_start > file_len {
+        let header_room = MAX_HEADER_LEN.min(file_len - HEADER_LEN_BYTES);
+        if header_len > header_room {
             return Err(malformed(
                 0,
                 format!(
-                    "a header length of at most {} bytes (the file's size less 8), found {header_len}",
-                    MAX_HEADER_LEN.min(file_len - HEADER_LEN_BYTES)
+                    "a header length of at most {header_room} bytes (the file's size less 8), \
+                     found {header_len}"
                 ),
             ));
         }
+        let data_start = HEADER_LEN_BYTES + header_len;
         let mut header = vec![0; header_len as usize];
         file.read_exact_at(&mut header, HEADER_LEN_BYTES)
             .map_err(io("reading the header"))?;
@@ -75,7 +76,7 @@ impl SafetensorsFile {
                 ),
             )
         })?;
-        let data_end = data_start + metadata.data_len() as u64;
+        let data_end = data_start.saturating_add(metadata.data_len() as u64);
         if data_end != file_len {
             return Err(malformed(
                 data_end.min(file_len),
@@ -191,4 +192,138 @@ pub fn write_safetensors<S: TensorFile + ?Sized>(
         file.write(&bytes)?;
     }
     file.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use safetensors::tensor::TensorView;
+    use safetensors::{Dtype, SafeTensors};
+
+    use super::*;
+    use crate::checkpoint::memory::sample;
+    use crate::tensor::TensorSource;
+
+    fn written(folder: &Path) -> PathBuf {
+        let path = folder.join("weights.safetensors");
+        write_safetensors(&path, &sample(), |_| true).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_written_file_reads_back_here_and_in_the_safetensors_crate() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = written(folder.path());
+        let source = sample();
+        let file = SafetensorsFile::open(&path).unwrap();
+        assert_eq!(file.entries(), source.entries());
+        for name in source.names() {
+            assert_eq!(
+                file.read_bytes(&name).unwrap(),
+                source.read_bytes(&name).unwrap()
+            );
+            assert_eq!(file.tensor(&name).unwrap(), source.tensor(&name).unwrap());
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let theirs = SafeTensors::deserialize(&bytes).unwrap();
+        assert_eq!(theirs.len(), source.entries().len());
+        let step = theirs.tensor("global_step").unwrap();
+        assert_eq!((step.dtype(), step.shape()), (Dtype::I32, &[][..]));
+        assert_eq!(step.data(), 200_000i32.to_le_bytes());
+        let kernel = theirs.tensor("dilatedconv_1/W").unwrap();
+        assert_eq!(kernel.data(), source.read_bytes("dilatedconv_1/W").unwrap());
+    }
+
+    /// A file as the `safetensors` crate writes it.
+    fn theirs(folder: &Path, dtype: Dtype, shape: Vec<usize>, bytes: &[u8]) -> PathBuf {
+        let path = folder.join("theirs.safetensors");
+        let view = TensorView::new(dtype, shape, bytes).unwrap();
+        let file = safetensors::serialize([("x", view)], None).unwrap();
+        std::fs::write(&path, file).unwrap();
+        path
+    }
+
+    #[test]
+    fn half_precision_files_of_the_safetensors_crate_read_as_f32() {
+        let folder = tempfile::tempdir().unwrap();
+        let halves: Vec<u8> = [0x3c00u16, 0xb800]
+            .iter()
+            .flat_map(|h| h.to_le_bytes())
+            .collect();
+        let path = theirs(folder.path(), Dtype::F16, vec![1, 2], &halves);
+        let file = SafetensorsFile::open(&path).unwrap();
+        assert_eq!(file.tensor("x").unwrap().data, [1.0, -0.5]);
+        let brains: Vec<u8> = [0x3f80u16, 0x4040]
+            .iter()
+            .flat_map(|h| h.to_le_bytes())
+            .collect();
+        let path = theirs(folder.path(), Dtype::BF16, vec![2], &brains);
+        let file = SafetensorsFile::open(&path).unwrap();
+        assert_eq!(file.tensor("x").unwrap().data, [1.0, 3.0]);
+    }
+
+    #[test]
+    fn eight_bit_floats_are_listed_but_not_converted() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = theirs(folder.path(), Dtype::F8_E4M3, vec![2], &[1, 2]);
+        let file = SafetensorsFile::open(&path).unwrap();
+        assert_eq!(file.entries()[0].dtype.to_string(), "F8_E4M3");
+        let error = file.tensor("x").unwrap_err().to_string();
+        assert!(
+            error.contains("tensor \"x\" holds F8_E4M3 values, which cannot be converted"),
+            "{error}"
+        );
+        let copy = folder.path().join("copy.safetensors");
+        let error = write_safetensors(&copy, &file, |_| true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("holds F8_E4M3 values, which safetensors files cannot store"),
+            "{error}"
+        );
+        assert!(!copy.exists());
+    }
+
+    #[test]
+    fn truncated_files_and_bad_headers_are_refused_with_their_offset() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = written(folder.path());
+        let bytes = std::fs::read(&path).unwrap();
+        let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+        let data_len = bytes.len() as u64 - 8 - header_len;
+        let broken = folder.path().join("broken.safetensors");
+        let error_of = |bytes: &[u8]| {
+            std::fs::write(&broken, bytes).unwrap();
+            SafetensorsFile::open(&broken).unwrap_err().to_string()
+        };
+
+        let error = error_of(&bytes[..bytes.len() - 1]);
+        assert!(
+            error.contains(&format!(
+                "byte {}: expected {data_len} bytes of tensors after the header, ending the file, \
+                 but the file has {} bytes",
+                bytes.len() - 1,
+                bytes.len() - 1
+            )),
+            "{error}"
+        );
+        let error = error_of(&bytes[..5]);
+        assert!(
+            error.contains("byte 0: expected an 8-byte header length, found a file of 5 bytes"),
+            "{error}"
+        );
+        let mut garbled = bytes.clone();
+        garbled[8] = b'[';
+        let error = error_of(&garbled);
+        assert!(
+            error.contains("byte 8: expected a JSON header naming each tensor"),
+            "{error}"
+        );
+        let mut too_long = bytes.clone();
+        too_long[..8].copy_from_slice(&u64::MAX.to_le_bytes());
+        let error = error_of(&too_long);
+        assert!(
+            error.contains("byte 0: expected a header length of at most"),
+            "{error}"
+        );
+    }
 }

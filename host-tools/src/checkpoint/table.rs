@@ -328,3 +328,211 @@ impl<'a> Cursor<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::table_builder::{build_table, write_block};
+    use super::*;
+
+    const EMPTY_BLOCK: [u8; 8] = [0, 0, 0, 0, 1, 0, 0, 0];
+
+    /// A table whose only data block holds `contents` verbatim.
+    fn table_with_data_block(contents: &[u8]) -> Vec<u8> {
+        let mut file = Vec::new();
+        let data = write_block(&mut file, contents);
+        let metaindex = write_block(&mut file, &EMPTY_BLOCK);
+        let mut index_block = Vec::new();
+        let mut handle = Vec::new();
+        data.encode(&mut handle);
+        index_block.extend_from_slice(&[0, 1, handle.len() as u8, b'z']);
+        index_block.extend_from_slice(&handle);
+        index_block.extend_from_slice(&EMPTY_BLOCK);
+        let index = write_block(&mut file, &index_block);
+        with_footer(file, metaindex, index)
+    }
+
+    fn with_footer(mut file: Vec<u8>, metaindex: BlockHandle, index: BlockHandle) -> Vec<u8> {
+        let start = file.len();
+        metaindex.encode(&mut file);
+        index.encode(&mut file);
+        file.resize(start + HANDLES_LEN, 0);
+        file.extend_from_slice(&MAGIC.to_le_bytes());
+        file
+    }
+
+    fn read(bytes: &[u8]) -> Result<Vec<TableEntry>, CheckpointError> {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("t.index");
+        std::fs::write(&path, bytes).unwrap();
+        read_table(&path)
+    }
+
+    fn error_of(bytes: &[u8]) -> String {
+        read(bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn crc_masking_round_trips_and_matches_known_values() {
+        // CRC32C of "123456789" is 0xe3069283 (the standard check value).
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+        let masked = mask_crc(0xe306_9283);
+        assert_eq!(
+            masked,
+            0xe306_9283u32.rotate_right(15).wrapping_add(0xa282_ead8)
+        );
+        assert_eq!(unmask_crc(masked), 0xe306_9283);
+    }
+
+    #[test]
+    fn entries_of_several_blocks_read_back_in_order_with_short_index_keys() {
+        let keys: Vec<String> = (0..40).map(|i| format!("layer_{i:02}/W")).collect();
+        let values: Vec<Vec<u8>> = (0..40).map(|i| vec![i as u8; 10_000]).collect();
+        let table = build_table(
+            keys.iter()
+                .map(|k| k.as_bytes())
+                .zip(values.iter().map(|v| &v[..])),
+        );
+        let entries = read(&table).unwrap();
+        assert_eq!(entries.len(), 40);
+        for ((entry, key), value) in entries.iter().zip(&keys).zip(&values) {
+            assert_eq!(entry.key, key.as_bytes());
+            assert_eq!(&entry.value, value);
+        }
+        let reader = Table {
+            path: Path::new("t.index"),
+            file: &table,
+        };
+        let (_, index) = reader.footer().unwrap();
+        let index_keys: Vec<Vec<u8>> = reader
+            .block_entries(index)
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.key)
+            .collect();
+        // 256 KiB blocks of 10 kB values: 27 entries, then 13.
+        assert_eq!(index_keys, [b"layer_26/W".to_vec(), b"m".to_vec()]);
+    }
+
+    #[test]
+    fn compressed_blocks_are_refused_by_offset() {
+        let contents = [&[0, 1, 0, b'a'][..], &EMPTY_BLOCK].concat();
+        let mut table = table_with_data_block(&contents);
+        let size = contents.len();
+        let mut set_compression = |compression: u8| {
+            table[size] = compression;
+            let crc = block_crc(&contents, compression);
+            table[size + 1..size + TRAILER_LEN].copy_from_slice(&crc.to_le_bytes());
+            error_of(&table)
+        };
+        let error = set_compression(SNAPPY);
+        assert!(
+            error.ends_with(
+                "t.index: block at byte 0 is Snappy-compressed, which is not supported; re-save \
+                 the checkpoint uncompressed (TensorFlow 1.2 and later always do)"
+            ),
+            "{error}"
+        );
+        let error = set_compression(7);
+        assert!(
+            error.contains(&format!(
+                "byte {size}: expected compression type 0 (none) or 1 (Snappy), found 7"
+            )),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_flipped_byte_fails_its_block_checksum() {
+        let table = build_table([(&b"key"[..], &b"value"[..])]);
+        let mut corrupt = table.clone();
+        corrupt[3] ^= 1;
+        let error = error_of(&corrupt);
+        assert!(
+            error.contains("t.index: block at byte 0: checksum mismatch (stored 0x"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn short_files_wrong_magic_and_handles_past_the_end_are_refused_with_their_offset() {
+        assert!(error_of(&[0; 47]).ends_with(
+            "t.index: byte 0: expected a table of at least 48 bytes (its footer), found 47"
+        ));
+        let mut table = build_table([]);
+        let len = table.len();
+        table[len - 1] = 0;
+        let error = error_of(&table);
+        assert!(
+            error.contains(&format!("byte {}: expected the table magic", len - 8)),
+            "{error}"
+        );
+        assert!(
+            error.contains("this is not a TensorFlow V2 checkpoint index"),
+            "{error}"
+        );
+
+        let past_the_end = BlockHandle {
+            offset: 0,
+            size: 500,
+        };
+        let table = with_footer(EMPTY_BLOCK.to_vec(), past_the_end, past_the_end);
+        let error = error_of(&table);
+        assert!(error.contains("byte 0: expected a block of 500 bytes plus its 5-byte trailer inside the file of 56 bytes"), "{error}");
+
+        let mut table = with_footer(Vec::new(), past_the_end, past_the_end);
+        table[..2].fill(0xff);
+        table[2..10].fill(0xff);
+        let error = error_of(&table);
+        assert!(
+            error.contains("byte 0: expected the metaindex block handle as a varint"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn malformed_entries_name_their_offset_and_what_was_expected() {
+        let with_restarts = |entries: &[u8]| [entries, &EMPTY_BLOCK].concat();
+        // The first entry of a block cannot share a prefix with anything.
+        let error = error_of(&table_with_data_block(&with_restarts(&[3, 1, 0, b'a'])));
+        assert!(
+            error.contains("byte 0: expected a shared key prefix of at most 0 bytes"),
+            "{error}"
+        );
+        // "b" then "a".
+        let error = error_of(&table_with_data_block(&with_restarts(&[
+            0, 1, 0, b'b', 0, 1, 0, b'a',
+        ])));
+        assert!(
+            error.contains(
+                "byte 4: expected keys in strictly increasing order, found \"a\" after \"b\""
+            ),
+            "{error}"
+        );
+        // A value running into the restart array.
+        let error = error_of(&table_with_data_block(&with_restarts(&[0, 1, 9, b'a', 1])));
+        assert!(
+            error.contains(
+                "byte 4: expected the value bytes of an entry: 9 bytes, but only 1 remain"
+            ),
+            "{error}"
+        );
+        // A length that is no valid varint.
+        let error = error_of(&table_with_data_block(&with_restarts(&[
+            0, 0xff, 0xff, 0xff, 0xff, 0x7f,
+        ])));
+        assert!(
+            error.contains(
+                "byte 1: expected the unshared key length of an entry as a 32-bit varint"
+            ),
+            "{error}"
+        );
+        // More restarts than the block can hold.
+        let error = error_of(&table_with_data_block(&[0, 0, 0, 0, 9, 0, 0, 0]));
+        assert!(
+            error.contains(
+                "byte 4: expected a restart count that fits the block of 8 bytes, found 9"
+            ),
+            "{error}"
+        );
+    }
+}
