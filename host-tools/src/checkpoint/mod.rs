@@ -171,7 +171,8 @@ fn position(entries: &[EntryInfo], path: &Path, name: &str) -> Result<usize, Che
         })
 }
 
-pub fn is_safetensors(path: &Path) -> bool {
+/// Whether `path` names a safetensors file rather than a TensorFlow checkpoint.
+fn is_safetensors(path: &Path) -> bool {
     path.extension()
         .is_some_and(|extension| extension == "safetensors")
 }
