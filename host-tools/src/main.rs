@@ -1,5 +1,5 @@
-//! `host-tools`: the Open NSynth Super pad factory. For now it checks a pad folder against a
-//! device settings file; generation from recordings comes with the NSynth model.
+//! `host-tools`: the Open NSynth Super pad factory's command line. Parsing and printing only;
+//! the work happens in the `host_tools` library.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,6 +28,28 @@ enum Command {
         #[arg(long)]
         settings: PathBuf,
     },
+    /// List the tensors of a model checkpoint: names, types, shapes and parameter counts.
+    ///
+    /// Reads a TensorFlow checkpoint (its prefix, e.g. wavenet-ckpt/model.ckpt-200000, or its
+    /// .index file) or a .safetensors file, checking every block checksum on the way.
+    Inspect {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+    },
+    /// Rewrite a checkpoint in the other format: TensorFlow to .safetensors or back.
+    ///
+    /// The output's format follows its name: a .safetensors file, or else a TensorFlow
+    /// checkpoint prefix. By default only the model's variables are kept (the training state,
+    /// i.e. moving averages, Adam slots and step counters, is left out); --all keeps everything.
+    Convert {
+        /// The checkpoint to read.
+        from: PathBuf,
+        /// Where to write it.
+        to: PathBuf,
+        /// Keep the training state too.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -42,6 +64,21 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Inspect { checkpoint } => {
+            host_tools::checkpoint::cli::inspect(&checkpoint, &mut std::io::stdout().lock())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Convert { from, to, all } => {
+            let report = host_tools::checkpoint::cli::convert(&from, &to, all)?;
+            for file in &report.files {
+                println!("wrote {}", file.display());
+            }
+            println!(
+                "{} tensors, {} parameters; {} left out",
+                report.written, report.parameters, report.skipped
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Pads { settings } => {
             let settings = Settings::from_file(&settings)?;
             let pads = inventory(&settings);
