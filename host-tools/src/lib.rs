@@ -2,4 +2,8 @@
 //! reading, encoder, decoder), audio and embedding files, and the pad pipeline. The binary in
 //! `main.rs` is its command line.
 
+pub mod atomic;
+pub mod audio;
+pub mod embedding;
+pub mod npy;
 pub mod tensor;
