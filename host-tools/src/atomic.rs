@@ -19,11 +19,12 @@ pub fn partial_path(path: &Path) -> PathBuf {
 }
 
 /// Writes `path` atomically: `write` fills a buffered writer on the partial file, which is then
-/// synced and renamed to `path`. On any error the partial file is removed and `path` is left as
-/// it was.
-pub fn write_atomically<F>(path: &Path, write: F) -> io::Result<()>
+/// synced and renamed to `path`. On any error (the writer's own, or an I/O error) the partial
+/// file is removed and `path` is left as it was.
+pub fn write_atomically<E, F>(path: &Path, write: F) -> Result<(), E>
 where
-    F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    E: From<io::Error>,
+    F: FnOnce(&mut BufWriter<File>) -> Result<(), E>,
 {
     let partial = partial_path(path);
     let result = write_then_rename(&partial, path, write);
@@ -34,9 +35,10 @@ where
     result
 }
 
-fn write_then_rename<F>(partial: &Path, path: &Path, write: F) -> io::Result<()>
+fn write_then_rename<E, F>(partial: &Path, path: &Path, write: F) -> Result<(), E>
 where
-    F: FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    E: From<io::Error>,
+    F: FnOnce(&mut BufWriter<File>) -> Result<(), E>,
 {
     let mut writer = BufWriter::new(File::create(partial)?);
     write(&mut writer)?;
@@ -47,7 +49,7 @@ where
     file.sync_all()?;
     drop(file);
     std::fs::rename(partial, path)?;
-    sync_parent(path)
+    Ok(sync_parent(path)?)
 }
 
 /// Makes the rename itself durable, so that after a power cut the file is there under its name.
@@ -73,7 +75,7 @@ mod tests {
     fn a_finished_write_leaves_only_the_target() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.bin");
-        write_atomically(&path, |w| w.write_all(b"abc")).unwrap();
+        write_atomically::<io::Error, _>(&path, |w| w.write_all(b"abc")).unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"abc");
         assert!(!partial_path(&path).exists());
     }
@@ -83,7 +85,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.bin");
         std::fs::write(&path, b"old").unwrap();
-        let error = write_atomically(&path, |w| {
+        let error = write_atomically::<io::Error, _>(&path, |w| {
             w.write_all(b"half")?;
             Err(io::Error::other("disk full"))
         })

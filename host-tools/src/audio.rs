@@ -123,7 +123,7 @@ pub fn write_float_wav(path: &Path, samples: &[f32]) -> Result<(), AudioError> {
         .ok()
         .filter(|bytes| *bytes <= u32::MAX - 58)
         .ok_or_else(|| write_error(io::Error::other("too many samples for a WAV file")))?;
-    write_atomically(path, |w| {
+    write_atomically::<io::Error, _>(path, |w| {
         let frames = data_bytes / 4;
         w.write_all(b"RIFF")?;
         // "WAVE" + fmt (8 + 18) + fact (8 + 4) + data header (8) + data.
@@ -158,7 +158,7 @@ pub fn write_pcm16_wav(path: &Path, samples: &[i16]) -> Result<(), AudioError> {
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    write_atomically(path, |w| {
+    write_atomically::<io::Error, _>(path, |w| {
         let mut wav = hound::WavWriter::new(w, spec).map_err(hound_to_io)?;
         let mut samples_out = wav.get_i16_writer(samples.len() as u32);
         for &sample in samples {

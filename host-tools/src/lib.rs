@@ -6,4 +6,5 @@ pub mod atomic;
 pub mod audio;
 pub mod embedding;
 pub mod npy;
+pub mod pipeline;
 pub mod tensor;

@@ -113,7 +113,7 @@ pub fn write_f32_array(path: &Path, shape: &[usize], values: &[f32]) -> Result<(
             )),
         });
     }
-    write_atomically(path, |w| {
+    write_atomically::<io::Error, _>(path, |w| {
         let mut writer = npyz::WriteOptions::new()
             .default_dtype()
             .shape(&shape)
