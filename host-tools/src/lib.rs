@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod audio;
+pub mod commands;
 pub mod embedding;
 pub mod npy;
 pub mod pipeline;

@@ -466,3 +466,348 @@ fn build_pads(
     bar.finish_and_clear();
     Ok(todo.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::f64::consts::TAU;
+
+    use open_nsynth::pad::{inventory, PadFile, PadSource, PadState};
+    use open_nsynth::settings::Settings;
+
+    /// Corner instruments (NW, NE, SE, SW) and their frequencies at the first pitch; the second
+    /// pitch is a fifth up.
+    const INSTRUMENTS: [(&str, f64); 4] = [
+        ("alto", 200.0),
+        ("bass", 400.0),
+        ("cello", 800.0),
+        ("drum", 1600.0),
+    ];
+    const PITCHES: [u8; 2] = [48, 55];
+    const ROW: usize = 8000;
+
+    fn settings_json(gpus: usize) -> String {
+        let [nw, ne, se, sw] = INSTRUMENTS.map(|(name, _)| [name]);
+        serde_json::json!({
+            "pads": {"NW": nw, "NE": ne, "SE": se, "SW": sw},
+            "magenta_dir": "~/magenta",
+            "pitches": PITCHES,
+            "resolution": 3,
+            "final_length": ROW,
+            "gpus": gpus,
+        })
+        .to_string()
+    }
+
+    fn config(gpus: usize) -> PipelineConfig {
+        PipelineConfig::from_json(&settings_json(gpus), Path::new("settings.json")).unwrap()
+    }
+
+    /// Half-second sines, one per instrument and pitch, 16-bit at 16 kHz.
+    fn write_recordings(workdir: &Path) {
+        let dir = workdir.join(RECORDINGS_DIR);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, frequency) in INSTRUMENTS {
+            for (p, pitch) in PITCHES.iter().enumerate() {
+                let frequency = frequency * if p == 0 { 1.0 } else { 1.5 };
+                let spec = hound::WavSpec {
+                    channels: 1,
+                    sample_rate: 16000,
+                    bits_per_sample: 16,
+                    sample_format: hound::SampleFormat::Int,
+                };
+                let path = dir.join(format!("{name}_{pitch}.wav"));
+                let mut wav = hound::WavWriter::create(path, spec).unwrap();
+                for i in 0..8000 {
+                    let value = 0.4 * (TAU * frequency * f64::from(i) / 16000.0).sin();
+                    wav.write_sample((value * 32767.0) as i16).unwrap();
+                }
+                wav.finalize().unwrap();
+            }
+        }
+    }
+
+    /// The tone stand-in, counting what it is asked to do.
+    #[derive(Default)]
+    struct Counting {
+        encoded: RefCell<usize>,
+        generated: RefCell<Vec<usize>>,
+    }
+
+    impl Synthesizer for Counting {
+        fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
+            *self.encoded.borrow_mut() += 1;
+            ToneSynthesizer::default().encode(audio)
+        }
+
+        fn generate(
+            &self,
+            jobs: &[GenerationJob],
+            progress: &mut dyn FnMut(GenerationProgress<'_>) -> anyhow::Result<()>,
+        ) -> anyhow::Result<Vec<Vec<f32>>> {
+            self.generated.borrow_mut().push(jobs.len());
+            ToneSynthesizer::default().generate(jobs, progress)
+        }
+    }
+
+    fn options(shard: Option<usize>) -> PipelineOptions {
+        PipelineOptions {
+            generate: GenerateOptions {
+                batch_size: 4,
+                checkpoint_interval: std::time::Duration::ZERO,
+            },
+            seed: 5,
+            shard,
+        }
+    }
+
+    /// Frequency of a pad row from its upward zero crossings.
+    fn frequency_of(row: &[i16]) -> f64 {
+        let ups: Vec<usize> = row
+            .windows(2)
+            .enumerate()
+            .filter(|(_, pair)| pair[0] < 0 && pair[1] >= 0)
+            .map(|(i, _)| i)
+            .collect();
+        (ups.len() - 1) as f64 * 16000.0 / (ups[ups.len() - 1] - ups[0]) as f64
+    }
+
+    #[test]
+    fn recordings_become_pads_the_device_opens_with_every_row_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path();
+        write_recordings(workdir);
+        let config = config(1);
+        let synth = Counting::default();
+        let report = run(
+            &config,
+            workdir,
+            &synth,
+            &options(None),
+            &Progress::hidden(),
+        )
+        .unwrap();
+        assert!(report.complete);
+        assert_eq!(report.sounds, 18);
+        assert_eq!(report.generated, 18);
+        assert_eq!(report.cleaned, 18);
+        assert_eq!(report.pads_written, 1);
+        assert_eq!(*synth.encoded.borrow(), 8);
+        assert_eq!(*synth.generated.borrow(), [4, 4, 4, 4, 2]);
+
+        // The device reads the settings and finds the pad at the right size.
+        let settings = Settings::from_file(&report.pads_dir.join(DEVICE_SETTINGS_FILE)).unwrap();
+        assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
+        let pads = inventory(&settings);
+        assert_eq!(pads.len(), 1);
+        assert_eq!(pads[0].state, PadState::Present);
+        assert!(pads[0].path.ends_with("alto_bass_cello_drum.bin"));
+
+        // Each row plays the blend of the corners' frequencies its grid point weights give:
+        // top-left alto, top-right bass, bottom-left cello, bottom-right drum.
+        let layout = &settings.pad.layout;
+        let pad = PadFile::open(&pads[0].path, layout).unwrap();
+        let step = [0.0, 0.5, 1.0];
+        for yi in 0..3 {
+            for xi in 0..3 {
+                let weights = grid::corner_weights(step[xi], step[yi]);
+                let point = layout.point(xi, yi);
+                let mut rows = vec![0i16; layout.point_samples()];
+                pad.read_point(point, &mut rows).unwrap();
+                for (p, row) in rows.chunks(layout.length).enumerate() {
+                    let fifth = if p == 0 { 1.0 } else { 1.5 };
+                    let expected: f64 = INSTRUMENTS
+                        .iter()
+                        .zip(weights)
+                        .map(|((_, f), w)| f * fifth * w)
+                        .sum();
+                    let found = frequency_of(row);
+                    // Encoding estimates the recordings' frequencies within a few hertz.
+                    assert!(
+                        (found - expected).abs() < expected * 0.01,
+                        "point ({xi}, {yi}) pitch {p}: {found} Hz, expected {expected}"
+                    );
+                    let peak = row.iter().map(|s| s.unsigned_abs()).max().unwrap();
+                    assert!((8200..=8231).contains(&peak), "{peak}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_rerun_redoes_only_what_was_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path();
+        write_recordings(workdir);
+        let config = config(1);
+        run(
+            &config,
+            workdir,
+            &Counting::default(),
+            &options(None),
+            &Progress::hidden(),
+        )
+        .unwrap();
+        let plan = Plan::new(&config);
+        let dirs = Workdir::new(workdir);
+        let pad_path = dirs.pads.join("alto_bass_cello_drum.bin");
+        let pad_before = std::fs::read(&pad_path).unwrap();
+
+        // Nothing to do on a second run.
+        let synth = Counting::default();
+        let report = run(
+            &config,
+            workdir,
+            &synth,
+            &options(None),
+            &Progress::hidden(),
+        )
+        .unwrap();
+        assert_eq!(
+            (report.generated, report.cleaned, report.pads_written),
+            (0, 0, 0)
+        );
+        assert_eq!(*synth.encoded.borrow(), 0);
+        assert!(synth.generated.borrow().is_empty());
+
+        // Remove one sound (leaving a half-written file in its place) and the pad.
+        let centre = &plan.sounds[plan.pads[0].rows[4 * 2 + 1]];
+        assert_eq!(
+            centre.name,
+            "alto_0.25_bass_0.25_cello_0.25_drum_0.25_pitch_55"
+        );
+        std::fs::remove_file(dirs.generated(centre)).unwrap();
+        std::fs::remove_file(dirs.cleaned(centre)).unwrap();
+        std::fs::write(
+            crate::atomic::partial_path(&dirs.generated(centre)),
+            b"RIFF",
+        )
+        .unwrap();
+        std::fs::remove_file(&pad_path).unwrap();
+
+        let synth = Counting::default();
+        let report = run(
+            &config,
+            workdir,
+            &synth,
+            &options(None),
+            &Progress::hidden(),
+        )
+        .unwrap();
+        assert_eq!(
+            (report.generated, report.cleaned, report.pads_written),
+            (1, 1, 1)
+        );
+        assert_eq!(*synth.generated.borrow(), [1]);
+        assert_eq!(*synth.encoded.borrow(), 0);
+        assert_eq!(std::fs::read(&pad_path).unwrap(), pad_before);
+    }
+
+    #[test]
+    fn shards_share_the_work_and_the_last_one_builds_the_pads() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path();
+        write_recordings(workdir);
+        let config = config(2);
+        let first = run(
+            &config,
+            workdir,
+            &Counting::default(),
+            &options(Some(0)),
+            &Progress::hidden(),
+        )
+        .unwrap();
+        assert_eq!(
+            (first.generated, first.complete, first.pads_written),
+            (9, false, 0)
+        );
+        assert!(!first.pads_dir.join(DEVICE_SETTINGS_FILE).exists());
+        let second = run(
+            &config,
+            workdir,
+            &Counting::default(),
+            &options(Some(1)),
+            &Progress::hidden(),
+        )
+        .unwrap();
+        assert_eq!(
+            (second.generated, second.complete, second.pads_written),
+            (9, true, 1)
+        );
+        let error = run(
+            &config,
+            workdir,
+            &Counting::default(),
+            &options(Some(2)),
+            &Progress::hidden(),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("no shard 2"), "{error}");
+    }
+
+    #[test]
+    fn missing_recordings_are_listed_before_any_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path();
+        write_recordings(workdir);
+        std::fs::remove_file(workdir.join(RECORDINGS_DIR).join("cello_55.wav")).unwrap();
+        std::fs::remove_file(workdir.join(RECORDINGS_DIR).join("alto_48.wav")).unwrap();
+        let synth = Counting::default();
+        let error = run(
+            &config(1),
+            workdir,
+            &synth,
+            &options(None),
+            &Progress::hidden(),
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("alto_48, cello_55"), "{message}");
+        assert!(message.contains(RECORDINGS_DIR), "{message}");
+        assert_eq!(*synth.encoded.borrow(), 0);
+    }
+
+    #[test]
+    fn two_recordings_of_one_note_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path();
+        write_recordings(workdir);
+        let recordings = workdir.join(RECORDINGS_DIR);
+        std::fs::copy(
+            recordings.join("bass_48.wav"),
+            recordings.join("bass_48.WAV"),
+        )
+        .unwrap();
+        let error = run(
+            &config(1),
+            workdir,
+            &Counting::default(),
+            &options(None),
+            &Progress::hidden(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(error, PipelineError::DuplicateRecording { .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn interpolation_sums_in_float64_in_corner_order() {
+        let config = config(1);
+        let plan = Plan::new(&config);
+        let mut inputs = HashMap::new();
+        for (k, (name, _)) in INSTRUMENTS.iter().enumerate() {
+            let values = vec![0.1f32 * (k + 1) as f32; 2 * crate::embedding::CHANNELS];
+            inputs.insert((name.to_string(), 48), Embedding::new(values).unwrap());
+        }
+        let centre = &plan.sounds[plan.pads[0].rows[4 * 2]];
+        let mixed = interpolate(&plan, centre, 48, &inputs);
+        let expected = [0.1f32, 0.2, 0.3, 0.4]
+            .iter()
+            .fold(0.0f64, |sum, &v| sum + f64::from(v) * 0.25) as f32;
+        assert_eq!(mixed.values()[0], expected);
+        assert_eq!(mixed.frames(), 2);
+    }
+}
