@@ -187,6 +187,26 @@ mod tests {
         assert_eq!(read_embedding(&path).unwrap().values(), values);
     }
 
+    #[test]
+    fn version_2_headers_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.npy");
+        let v1 = npy_bytes("<f4", false, "(1, 16)", &f32_bytes(&ramp(16)));
+        // The same header text after a 4-byte length, padded again to a multiple of 64.
+        let mut text = String::from_utf8(v1[10..v1.len() - 64].to_vec()).unwrap();
+        text.truncate(text.trim_end().len());
+        while (12 + text.len() + 1) % 64 != 0 {
+            text.push(' ');
+        }
+        text.push('\n');
+        let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+        v2.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        v2.extend_from_slice(text.as_bytes());
+        v2.extend_from_slice(&f32_bytes(&ramp(16)));
+        std::fs::write(&path, v2).unwrap();
+        assert_eq!(read_embedding(&path).unwrap().values(), ramp(16));
+    }
+
     /// A writer that keeps what the log subscriber prints, for asserting on warnings.
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);

@@ -32,14 +32,18 @@ mod tone;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use open_nsynth::pad::pad_file_name;
 use rayon::prelude::*;
 
-use crate::audio::RECORDING_EXTENSIONS;
-use crate::audio::{load_for_encoding, read_mono_16k, write_pcm16_wav, AudioError, NOTE_SAMPLES};
-use crate::embedding::Embedding;
+use crate::audio::{
+    load_for_encoding, read_mono_16k, write_pcm16_wav, AudioError, NOTE_SAMPLES,
+    RECORDING_EXTENSIONS,
+};
+use crate::embedding::{Embedding, HOP_LENGTH};
 use crate::npy::{read_embedding, write_embedding, NpyError};
 pub use clean::{clean, normalize_peak, remove_clicks, PEAK_DBFS};
 pub use config::{ConfigError, PipelineConfig};
+use config::{CORNER_KEYS, SCREEN_CORNERS};
 pub use generate::{
     checkpoint_path, generate, GenerateError, GenerateOptions, GenerationTask, CHECKPOINT_SUFFIX,
 };
@@ -48,8 +52,6 @@ use pads::{write_device_settings, write_pad, PadError};
 pub use progress::Progress;
 pub use synth::{job_seed, GenerationJob, GenerationProgress, Synthesizer};
 pub use tone::ToneSynthesizer;
-
-use open_nsynth::pad::pad_file_name;
 
 /// Folder of the recordings.
 pub const RECORDINGS_DIR: &str = "audio_input";
@@ -226,6 +228,12 @@ pub fn run(
     for note in &config.notes {
         tracing::warn!("{note}");
     }
+    let placement: Vec<String> = CORNER_KEYS
+        .iter()
+        .zip(SCREEN_CORNERS)
+        .map(|(key, corner)| format!("{key} → {corner}"))
+        .collect();
+    tracing::info!("corners on the device: {}", placement.join(", "));
     let dirs = Workdir::new(workdir);
     dirs.create_outputs()?;
 
@@ -331,7 +339,7 @@ fn encode_recordings(
                     path: path.clone(),
                     source,
                 })?;
-            let expected = NOTE_SAMPLES / crate::embedding::HOP_LENGTH;
+            let expected = NOTE_SAMPLES / HOP_LENGTH;
             if embedding.frames() != expected {
                 return Err(PipelineError::EncodedFrames {
                     path: path.clone(),
