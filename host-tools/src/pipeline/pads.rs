@@ -319,6 +319,14 @@ mod tests {
             "{message}"
         );
         assert!(!path.exists());
-        assert!(!crate::atomic::partial_path(&path).exists());
+        let leftovers = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                let name = e.as_ref().unwrap().file_name();
+                name.to_string_lossy()
+                    .ends_with(crate::atomic::PARTIAL_SUFFIX)
+            })
+            .count();
+        assert_eq!(leftovers, 0);
     }
 }
