@@ -118,6 +118,7 @@ pub fn generate(
         }
         finished_samples += batch_samples;
         bar.set_position(finished_samples);
+        tracing::info!("generated {started} of {} sounds", pending.len());
     }
     bar.finish_and_clear();
     Ok(pending.len())

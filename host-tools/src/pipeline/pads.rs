@@ -18,8 +18,10 @@ use super::grid::PadPlan;
 use crate::atomic::write_atomically;
 use crate::audio::{read_mono_16k, AudioError, SAMPLE_RATE};
 
-/// Where the onset is looked for: the first 0.25 s. (The original meant this window but, passing
-/// its arguments in the wrong order, searched the whole note; see the module notes of the report.)
+/// Where the onset is looked for: the first 0.25 s, as the original's `post_process` intends.
+/// Its caller passed `final_length` into the `onset_search` parameter, so the original searched
+/// the whole note (threshold: 10 % of the global peak) and always cut rows to 60000 samples;
+/// here the window is the intended one and rows have the settings' `final_length`.
 pub const ONSET_SEARCH_SAMPLES: usize = SAMPLE_RATE as usize / 4;
 
 /// Samples kept before the onset.
