@@ -2,5 +2,11 @@
 //! reading, encoder, decoder), audio and embedding files, and the pad pipeline. The binary in
 //! `main.rs` is its command line.
 
+pub mod atomic;
+pub mod audio;
 pub mod checkpoint;
+pub mod commands;
+pub mod embedding;
+pub mod npy;
+pub mod pipeline;
 pub mod tensor;

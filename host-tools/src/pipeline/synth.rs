@@ -1,0 +1,88 @@
+//! The seam between the pad pipeline and the NSynth model: the [`Synthesizer`] trait the model
+//! implements, the jobs the pipeline hands it and the progress it reports back. The pipeline
+//! never looks inside the model, and the model never touches a file: storing outputs and
+//! checkpoints is the caller's job.
+
+use crate::embedding::Embedding;
+
+/// One sound to decode.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationJob {
+    /// The conditioning; the job makes `embedding.samples()` (= frames × 512) samples.
+    pub embedding: Embedding,
+    /// Seed of this job's sampling randomness (see [`Synthesizer::generate`]).
+    pub seed: u64,
+    /// Samples an earlier, interrupted run of this same job already made (a checkpoint), to be
+    /// kept exactly and continued from; empty to start from silence. Never longer than the job.
+    pub resume_from: Vec<f32>,
+}
+
+/// How far a [`Synthesizer::generate`] call has come.
+#[derive(Debug, Clone, Copy)]
+pub struct GenerationProgress<'a> {
+    /// For each job, in job order, the audio made so far, starting with its `resume_from`
+    /// prefix. The caller may store these as checkpoints.
+    pub partial: &'a [&'a [f32]],
+}
+
+/// An NSynth autoencoder, or a stand-in with the same contract.
+///
+/// Audio is 16 kHz mono `f32` in ±1 throughout.
+pub trait Synthesizer {
+    /// Encodes `audio` (a non-empty whole number of 512-sample frames, already trimmed as spec §1
+    /// says) into an embedding of `audio.len() / 512` frames.
+    fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding>;
+
+    /// Decodes every job and returns one buffer of exactly `embedding.samples()` samples per job,
+    /// in job order, each starting with that job's `resume_from` unchanged.
+    ///
+    /// Contract:
+    /// * Jobs are independent; a batch exists so the model can run them in lock-step, and jobs
+    ///   may differ in length and in resume point.
+    /// * Reproducible: a job's output depends only on its embedding and seed, not on the batch it
+    ///   shares or on where it was resumed. Draw sampling randomness as a pure function of
+    ///   `(seed, sample index)` (a counter-based generator), so that a job resumed from a
+    ///   checkpoint continues exactly as an uninterrupted one would.
+    /// * Call `progress` regularly (every few hundred to few thousand samples) with the audio
+    ///   made so far; that is how the caller shows progress and saves checkpoints. If `progress`
+    ///   returns an error (a checkpoint could not be stored), stop and return that error.
+    fn generate(
+        &self,
+        jobs: &[GenerationJob],
+        progress: &mut dyn FnMut(GenerationProgress<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Vec<Vec<f32>>>;
+}
+
+/// The seed of the sound `name` in a run seeded with `run_seed`: the same sound gets the same seed
+/// however the work is batched or sharded, and different sounds get unrelated seeds.
+pub fn job_seed(run_seed: u64, name: &str) -> u64 {
+    // FNV-1a over the name, then a SplitMix64 finaliser to spread it together with the run seed.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let mut z = hash ^ run_seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeds_depend_on_name_and_run_seed_only() {
+        assert_eq!(
+            job_seed(7, "brass_1.0_pitch_24"),
+            job_seed(7, "brass_1.0_pitch_24")
+        );
+        assert_ne!(
+            job_seed(7, "brass_1.0_pitch_24"),
+            job_seed(8, "brass_1.0_pitch_24")
+        );
+        assert_ne!(
+            job_seed(7, "brass_1.0_pitch_24"),
+            job_seed(7, "brass_1.0_pitch_28")
+        );
+    }
+}
