@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use prost::Message;
 
-use super::atomic::AtomicFile;
 use super::bundle::{data_path, index_path, prefix_of};
 use super::proto::{BundleEntryProto, BundleHeaderProto, Dim, TensorShapeProto, VersionDef};
 use super::table::mask_crc;
 use super::table_builder::build_table;
 use super::{CheckpointError, EntryInfo, TensorFile};
+use crate::atomic::AtomicFile;
 
 /// Writes the tensors of `source` that `keep` selects as the checkpoint with prefix `prefix` (a
 /// path ending in `.index` names the prefix before it); returns the files written, index first.
@@ -53,11 +53,11 @@ pub fn write_bundle<S: TensorFile + ?Sized>(
             crc32c: mask_crc(crc32c::crc32c(&bytes)),
             slices: Vec::new(),
         };
-        data.write(&bytes)?;
+        data.append(&bytes)?;
         records.push((entry.name.as_str(), record));
     }
     let mut index = AtomicFile::create(&index_path)?;
-    index.write(&index_table(&single_shard_header(), &records))?;
+    index.append(&index_table(&single_shard_header(), &records))?;
     // A reader finds the new index only once the data it points into is in place.
     data.commit()?;
     index.commit()?;

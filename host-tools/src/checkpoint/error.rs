@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use crate::atomic::AtomicWriteError;
+
 /// What went wrong with a checkpoint file, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
@@ -86,4 +88,15 @@ pub enum CheckpointError {
         path: PathBuf,
         source: safetensors::SafeTensorError,
     },
+}
+
+/// A failed write of a checkpoint file is an I/O error at the file and step it names.
+impl From<AtomicWriteError> for CheckpointError {
+    fn from(error: AtomicWriteError) -> Self {
+        CheckpointError::Io {
+            path: error.path,
+            action: error.action,
+            source: error.source,
+        }
+    }
 }

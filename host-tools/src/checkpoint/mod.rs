@@ -4,7 +4,6 @@
 //! and never trust a byte they have not checked; which variables a model needs is the model's
 //! business, `is_model_variable` only tells training leftovers apart.
 
-mod atomic;
 mod bundle;
 mod bundle_writer;
 pub mod cli;

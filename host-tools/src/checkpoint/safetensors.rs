@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use safetensors::tensor::{Metadata, TensorInfo};
 
-use super::atomic::AtomicFile;
 use super::{position, CheckpointError, DType, EntryInfo, TensorFile};
+use crate::atomic::AtomicFile;
 
 /// The safetensors crate's own limit, so no file it would refuse is accepted here.
 const MAX_HEADER_LEN: u64 = 100_000_000;
@@ -184,14 +184,14 @@ pub fn write_safetensors<S: TensorFile + ?Sized>(
     header.resize(header.len().next_multiple_of(8), b' ');
 
     let mut file = AtomicFile::create(path)?;
-    file.write(&(header.len() as u64).to_le_bytes())?;
-    file.write(&header)?;
+    file.append(&(header.len() as u64).to_le_bytes())?;
+    file.append(&header)?;
     for (_, entry) in selected {
         let bytes = source.read_bytes(&entry.name)?;
         entry.check_size(source.path(), bytes.len() as u64)?;
-        file.write(&bytes)?;
+        file.append(&bytes)?;
     }
-    file.commit()
+    Ok(file.commit()?)
 }
 
 #[cfg(test)]
