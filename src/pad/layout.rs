@@ -1,6 +1,7 @@
 //! The pad file layout shared by the device and the host tools: how (grid point, pitch) maps to a
 //! row of samples, the file size, the file name, and how a MIDI note picks a sampled pitch and a
-//! playback rate. Pure arithmetic; it never touches a file.
+//! playback rate, and the rule a pitch list must follow. Pure arithmetic; it never touches a
+//! file.
 
 /// Bytes per sample: pads are signed 16-bit little-endian PCM with no header.
 pub const BYTES_PER_SAMPLE: u64 = 2;
@@ -93,6 +94,64 @@ pub fn pad_file_name<S: AsRef<str>>(corners: &[S; 4]) -> String {
     format!("{}.bin", names.join("_"))
 }
 
+/// Why a list cannot be a pad's pitches. An entry is named by its index in the list as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PitchError {
+    #[error("needs at least one MIDI pitch")]
+    Empty,
+    #[error("{value} is not a MIDI note 0–127")]
+    NotANote { index: usize, value: String },
+    #[error("pitches must be strictly ascending, but {pitch} follows {previous}")]
+    NotAscending {
+        index: usize,
+        pitch: u8,
+        previous: u8,
+    },
+}
+
+impl PitchError {
+    /// The settings key at fault, given the key of the whole list: the entry's own key
+    /// (`nsynth.pitches` → `nsynth.pitches[3]`), or the list's when the list as a whole is wrong.
+    pub fn key(&self, list_key: &str) -> String {
+        match self {
+            PitchError::Empty => list_key.to_owned(),
+            PitchError::NotANote { index, .. } | PitchError::NotAscending { index, .. } => {
+                format!("{list_key}[{index}]")
+            }
+        }
+    }
+}
+
+/// Checks a pitch list read from a settings file and returns it as [`PadLayout::pitches`]: at
+/// least one pitch, each a MIDI note 0–127, strictly ascending (pad rows follow this list, and
+/// the device picks a row by nearest pitch assuming that order). The first bad entry is reported.
+pub fn validate_pitches(values: impl IntoIterator<Item = i64>) -> Result<Vec<u8>, PitchError> {
+    let mut pitches: Vec<u8> = Vec::new();
+    for (index, value) in values.into_iter().enumerate() {
+        let pitch = u8::try_from(value)
+            .ok()
+            .filter(|pitch| *pitch <= 127)
+            .ok_or_else(|| PitchError::NotANote {
+                index,
+                value: value.to_string(),
+            })?;
+        if let Some(&previous) = pitches.last() {
+            if pitch <= previous {
+                return Err(PitchError::NotAscending {
+                    index,
+                    pitch,
+                    previous,
+                });
+            }
+        }
+        pitches.push(pitch);
+    }
+    if pitches.is_empty() {
+        return Err(PitchError::Empty);
+    }
+    Ok(pitches)
+}
+
 /// Fraction 0–1 across the pad of a touch-grid cell 0–10 (`g/10`).
 pub fn touch_fraction(cell: u8) -> f32 {
     f32::from(cell.min(TOUCH_GRID - 1)) / f32::from(TOUCH_GRID - 1)
@@ -163,6 +222,24 @@ mod tests {
         let (low, high, w) = layout.bracket(0.3);
         assert_eq!((low, high), (2, 3));
         assert!((w - 0.4).abs() < 1e-5);
+    }
+
+    #[test]
+    fn pitch_lists_are_whole_midi_notes_strictly_ascending() {
+        assert_eq!(validate_pitches([0, 60, 127]), Ok(vec![0, 60, 127]));
+        assert_eq!(validate_pitches([]), Err(PitchError::Empty));
+        let too_high = validate_pitches([24, 128]).unwrap_err();
+        assert_eq!(too_high.key("pitches"), "pitches[1]");
+        assert_eq!(too_high.to_string(), "128 is not a MIDI note 0–127");
+        let negative = validate_pitches([-1]).unwrap_err();
+        assert_eq!(negative.key("nsynth.pitches"), "nsynth.pitches[0]");
+        let repeated = validate_pitches([24, 40, 40, 10]).unwrap_err();
+        assert_eq!(repeated.key("nsynth.pitches"), "nsynth.pitches[2]");
+        assert_eq!(
+            repeated.to_string(),
+            "pitches must be strictly ascending, but 40 follows 40"
+        );
+        assert_eq!(PitchError::Empty.key("nsynth.pitches"), "nsynth.pitches");
     }
 
     #[test]

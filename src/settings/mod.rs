@@ -7,7 +7,7 @@ mod raw;
 
 use std::path::{Path, PathBuf};
 
-use crate::pad::PadLayout;
+use crate::pad::{validate_pitches, PadLayout};
 use raw::RawSettings;
 
 /// File names tried, in order, when no settings file is named: the original's rule.
@@ -315,7 +315,8 @@ impl Validator<'_> {
         }
         let pitches = match raw.pitches {
             None => DEFAULT_PITCHES.to_vec(),
-            Some(list) => self.pitches(&list)?,
+            Some(list) => validate_pitches(list)
+                .map_err(|error| self.invalid(error.key("nsynth.pitches"), error.to_string()))?,
         };
         let length = raw.length.unwrap_or(60000);
         if length < 2 {
@@ -348,32 +349,6 @@ impl Validator<'_> {
             loop_start,
             loop_end,
         })
-    }
-
-    fn pitches(&self, list: &[i64]) -> Result<Vec<u8>, SettingsError> {
-        if list.is_empty() {
-            return Err(self.invalid("nsynth.pitches", "needs at least one MIDI pitch"));
-        }
-        let mut pitches = Vec::with_capacity(list.len());
-        for (i, &pitch) in list.iter().enumerate() {
-            let key = format!("nsynth.pitches[{i}]");
-            let pitch = u8::try_from(pitch)
-                .ok()
-                .filter(|p| *p <= 127)
-                .ok_or_else(|| self.invalid(&key, format!("{pitch} is not a MIDI note 0–127")))?;
-            if let Some(&previous) = pitches.last() {
-                if pitch <= previous {
-                    return Err(self.invalid(
-                        key,
-                        format!(
-                            "pitches must be strictly ascending, but {pitch} follows {previous}"
-                        ),
-                    ));
-                }
-            }
-            pitches.push(pitch);
-        }
-        Ok(pitches)
     }
 
     fn fraction(&self, key: &str, value: f64) -> Result<f32, SettingsError> {

@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 
-use open_nsynth::pad::PadLayout;
+use open_nsynth::pad::{validate_pitches, PadLayout, PitchError};
 use open_nsynth::settings::Instrument;
 use serde_json::{Map, Value};
 
@@ -182,28 +182,18 @@ impl Validator<'_> {
             .as_array()
             .filter(|list| !list.is_empty())
             .ok_or_else(|| self.invalid("pitches", "must be a non-empty list of MIDI notes"))?;
-        let mut pitches: Vec<u8> = Vec::with_capacity(list.len());
-        for (i, entry) in list.iter().enumerate() {
-            let key = format!("pitches[{i}]");
-            let pitch = entry
-                .as_u64()
-                .and_then(|p| u8::try_from(p).ok())
-                .filter(|p| *p <= 127)
-                .ok_or_else(|| self.invalid(&key, format!("{entry} is not a MIDI note 0–127")))?;
-            if let Some(&previous) = pitches.last() {
-                if pitch <= previous {
-                    // The device reads pitches in ascending order, and pad rows follow this list.
-                    return Err(self.invalid(
-                        key,
-                        format!(
-                            "pitches must be strictly ascending, but {pitch} follows {previous}"
-                        ),
-                    ));
-                }
-            }
-            pitches.push(pitch);
-        }
-        Ok(pitches)
+        // Parse, then validate: an entry that is not a whole number is no note at all.
+        list.iter()
+            .enumerate()
+            .map(|(index, entry)| {
+                entry.as_i64().ok_or_else(|| PitchError::NotANote {
+                    index,
+                    value: entry.to_string(),
+                })
+            })
+            .collect::<Result<Vec<i64>, PitchError>>()
+            .and_then(validate_pitches)
+            .map_err(|error| self.invalid(error.key("pitches"), error.to_string()))
     }
 
     fn corners(&self, value: &Value) -> Result<[Vec<Instrument>; 4], ConfigError> {
@@ -401,6 +391,11 @@ mod tests {
         let text = message(&with("pitches", "[24, 130]"));
         assert!(
             text.contains("`pitches[1]`") && text.contains("0–127"),
+            "{text}"
+        );
+        let text = message(&with("pitches", "[24, 36.5]"));
+        assert!(
+            text.contains("`pitches[1]`: 36.5 is not a MIDI note 0–127"),
             "{text}"
         );
         let text = message(&with("pitches", "[28, 24]"));
