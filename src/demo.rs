@@ -10,6 +10,7 @@ use midly::num::{u15, u24, u28, u4, u7};
 use midly::{Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind};
 
 use crate::pad::{pad_file_name, PadLayout};
+use crate::settings::{settings_for_pads, Instrument};
 
 /// Pad sample rate of the demo, as NSynth pads.
 const SOURCE_RATE: u32 = 16000;
@@ -156,30 +157,16 @@ fn instrument_row(corner: usize, pitch: u8, length: usize) -> Vec<f64> {
 
 /// Settings for the demo pad, in the original schema, pads next to the file.
 fn settings_json(layout: &PadLayout) -> String {
-    let corners: Vec<serde_json::Value> = CORNERS
-        .iter()
-        .map(|(name, display, abbr)| {
-            serde_json::json!({"instruments": [{"name": name, "display": display, "abbr": abbr}]})
-        })
-        .collect();
-    let settings = serde_json::json!({
-        "nsynth": {
-            "dataDirectory": "",
-            "resolution": layout.resolution,
-            "pitches": layout.pitches,
-            "length": layout.length,
-            "sampleRate": SOURCE_RATE,
-            "looping": true,
-            "loopStart": 0.2,
-            "loopEnd": 0.41
-        },
-        "corners": corners,
-        "audio": {"sampleRate": 48000, "bufferSize": 128},
-        "midi": {"channel": 1},
-        "osc": {"in": {"port": 8000}},
-        "patchFile": "patches.json",
-        "board": "desktop"
+    let corners = CORNERS.map(|(name, display, abbr)| {
+        vec![Instrument {
+            name: name.into(),
+            display: display.into(),
+            abbr: abbr.into(),
+        }]
     });
+    let mut settings = settings_for_pads("", layout, SOURCE_RATE, &corners);
+    settings["patchFile"] = "patches.json".into();
+    settings["board"] = "desktop".into();
     serde_json::to_string_pretty(&settings).expect("a JSON value always serialises") + "\n"
 }
 

@@ -1,14 +1,17 @@
 //! Device settings: finds and reads `settings.json` in the original schema, applies the
 //! original's defaults, and validates into types the rest of the program trusts. Every error
 //! names the file, the JSON path of the key and what was expected; unknown keys and keys that fall
-//! back to a default become warnings, never failures.
+//! back to a default become warnings, never failures. `template` writes new settings files for
+//! pads this project makes.
 
 mod raw;
+mod template;
 
 use std::path::{Path, PathBuf};
 
 use crate::pad::{validate_pitches, PadLayout};
 use raw::RawSettings;
+pub use template::settings_for_pads;
 
 /// File names tried, in order, when no settings file is named: the original's rule.
 pub const SEARCH_ORDER: [&str; 2] = ["localSettings.json", "settings.json"];

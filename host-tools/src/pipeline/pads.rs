@@ -11,7 +11,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use open_nsynth::pad::PadLayout;
-use serde_json::json;
+use open_nsynth::settings::settings_for_pads;
 
 use super::config::PipelineConfig;
 use super::grid::PadPlan;
@@ -124,33 +124,7 @@ pub fn write_pad(
 /// and `nsynth` keys matching the pads (`dataDirectory` `.`: the pads sit next to this file).
 /// The other sections hold the shipped values.
 pub fn device_settings(config: &PipelineConfig) -> serde_json::Value {
-    let corners: Vec<serde_json::Value> = config
-        .corners
-        .iter()
-        .map(|corner| {
-            let instruments: Vec<serde_json::Value> = corner
-                .iter()
-                .map(|i| json!({"name": i.name, "display": i.display, "abbr": i.abbr}))
-                .collect();
-            json!({ "instruments": instruments })
-        })
-        .collect();
-    json!({
-        "nsynth": {
-            "dataDirectory": ".",
-            "resolution": config.layout.resolution,
-            "pitches": config.layout.pitches,
-            "length": config.layout.length,
-            "sampleRate": SAMPLE_RATE,
-            "looping": true,
-            "loopStart": 0.2,
-            "loopEnd": 0.41
-        },
-        "corners": corners,
-        "audio": { "sampleRate": 48000, "bufferSize": 128 },
-        "midi": { "channel": 1 },
-        "osc": { "in": { "port": 8000 } }
-    })
+    settings_for_pads(".", &config.layout, SAMPLE_RATE, &config.corners)
 }
 
 /// Writes [`device_settings`] to `path`, pretty-printed.
