@@ -24,17 +24,11 @@ pub fn encode(
     out_dir: &Path,
     progress: &Progress,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let recordings = if input.is_dir() {
-        let found = files_with_extensions(input, &RECORDING_EXTENSIONS)?;
-        ensure!(
-            !found.is_empty(),
-            "{} holds no recordings (.wav, .aif, .aiff or .flac)",
-            input.display()
-        );
-        found
-    } else {
-        vec![input.to_path_buf()]
-    };
+    let recordings = inputs(
+        input,
+        &RECORDING_EXTENSIONS,
+        "recordings (.wav, .aif, .aiff or .flac)",
+    )?;
     create_dir(out_dir)?;
     let bar = progress.bar("encode", recordings.len() as u64, "files");
     let mut written = Vec::with_capacity(recordings.len());
@@ -63,17 +57,7 @@ pub fn generate(
     seed: u64,
     progress: &Progress,
 ) -> anyhow::Result<usize> {
-    let sources = if embeddings.is_dir() {
-        let found = files_with_extensions(embeddings, &["npy"])?;
-        ensure!(
-            !found.is_empty(),
-            "{} holds no .npy embeddings",
-            embeddings.display()
-        );
-        found
-    } else {
-        vec![embeddings.to_path_buf()]
-    };
+    let sources = inputs(embeddings, &["npy"], ".npy embeddings")?;
     create_dir(out_dir)?;
     let tasks = sources
         .into_iter()
@@ -213,6 +197,18 @@ fn encode_checked(synth: &dyn Synthesizer, audio: &[f32]) -> anyhow::Result<Embe
 }
 
 /// Files of `dir` whose extension is one of `extensions` (any case), sorted by path.
+/// The files a command works on: `input` itself, or the files of the folder `input` whose
+/// extension is one of `extensions`, in path order; a folder with none is an error saying it
+/// holds no `what`.
+fn inputs(input: &Path, extensions: &[&str], what: &str) -> anyhow::Result<Vec<PathBuf>> {
+    if !input.is_dir() {
+        return Ok(vec![input.to_path_buf()]);
+    }
+    let found = files_with_extensions(input, extensions)?;
+    ensure!(!found.is_empty(), "{} holds no {what}", input.display());
+    Ok(found)
+}
+
 fn files_with_extensions(dir: &Path, extensions: &[&str]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
