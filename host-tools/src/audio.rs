@@ -1,6 +1,6 @@
 //! The audio front end of host-tools: reads recordings (WAV, AIFF, FLAC at any rate and bit depth)
-//! as NSynth hears them, 16 kHz mono `f32` (spec §1), trims them for the encoder, and writes
-//! 16 kHz WAV files atomically. It never normalises or otherwise changes the sound beyond
+//! as NSynth hears them, 16 kHz mono `f32` (spec §1), trims them for the encoder, measures a
+//! tone's zero-crossing frequency, and writes 16 kHz WAV files atomically. It never normalises or otherwise changes the sound beyond
 //! mixing to mono and resampling, and it never writes anything but complete files.
 
 use std::fs::File;
@@ -173,6 +173,23 @@ pub fn write_pcm16_wav(path: &Path, samples: &[i16]) -> Result<(), AudioError> {
     })
 }
 
+/// Frequency of 16 kHz `audio` from its upward zero crossings, the first to the last (0 when it
+/// has fewer than two): the pitch of a clean tone, not of a rich note.
+pub fn zero_crossing_frequency(audio: &[f32]) -> f64 {
+    let ups: Vec<usize> = audio
+        .windows(2)
+        .enumerate()
+        .filter(|(_, pair)| pair[0] < 0.0 && pair[1] >= 0.0)
+        .map(|(i, _)| i)
+        .collect();
+    match (ups.first(), ups.last()) {
+        (Some(&first), Some(&last)) if last > first => {
+            (ups.len() - 1) as f64 * f64::from(SAMPLE_RATE) / (last - first) as f64
+        }
+        _ => 0.0,
+    }
+}
+
 fn hound_to_io(error: hound::Error) -> io::Error {
     match error {
         hound::Error::IoError(error) => error,
@@ -293,18 +310,6 @@ mod tests {
             .collect()
     }
 
-    /// Frequency from upward zero crossings between the first and the last one.
-    fn frequency_of(samples: &[f32], rate: u32) -> f64 {
-        let ups: Vec<usize> = samples
-            .windows(2)
-            .enumerate()
-            .filter(|(_, pair)| pair[0] < 0.0 && pair[1] >= 0.0)
-            .map(|(i, _)| i)
-            .collect();
-        let span = (ups[ups.len() - 1] - ups[0]) as f64;
-        (ups.len() - 1) as f64 * f64::from(rate) / span
-    }
-
     fn write_hound(path: &Path, spec: hound::WavSpec, frames: &[Vec<f64>]) {
         let mut wav = hound::WavWriter::create(path, spec).unwrap();
         let full_scale = f64::from(1u32 << (spec.bits_per_sample - 1));
@@ -393,7 +398,7 @@ mod tests {
         let read = read_mono_16k(&path).unwrap();
         // ceil(22050 · 16000 / 44100) = 8000.
         assert_eq!(read.len(), 8000);
-        let frequency = frequency_of(&read, SAMPLE_RATE);
+        let frequency = zero_crossing_frequency(&read);
         assert!((frequency - 440.0).abs() < 0.5, "{frequency} Hz");
         // The level survives too: a 0.5 sine peaks near 0.5 after resampling.
         let peak = read[1000..7000].iter().fold(0f32, |m, s| m.max(s.abs()));
@@ -443,7 +448,7 @@ mod tests {
         std::fs::write(&path, aiff_bytes(&samples, 1, 22050.0)).unwrap();
         let read = read_mono_16k(&path).unwrap();
         assert_eq!(read.len(), 8000); // ceil(11025 · 16000 / 22050)
-        let frequency = frequency_of(&read, SAMPLE_RATE);
+        let frequency = zero_crossing_frequency(&read);
         assert!((frequency - 300.0).abs() < 0.5, "{frequency} Hz");
     }
 

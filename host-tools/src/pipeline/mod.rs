@@ -478,6 +478,7 @@ fn build_pads(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audio::zero_crossing_frequency;
     use std::cell::RefCell;
     use std::f64::consts::TAU;
 
@@ -559,26 +560,22 @@ mod tests {
         }
     }
 
-    fn options(shard: Option<usize>) -> PipelineOptions {
-        PipelineOptions {
+    /// One pipeline run in `workdir` as `shard` (all work with `None`), without progress bars.
+    fn run_as(
+        shard: Option<usize>,
+        config: &PipelineConfig,
+        workdir: &Path,
+        synth: &Counting,
+    ) -> Result<PipelineReport, PipelineError> {
+        let options = PipelineOptions {
             generate: GenerateOptions {
                 batch_size: 4,
                 checkpoint_interval: std::time::Duration::ZERO,
             },
             seed: 5,
             shard,
-        }
-    }
-
-    /// Frequency of a pad row from its upward zero crossings.
-    fn frequency_of(row: &[i16]) -> f64 {
-        let ups: Vec<usize> = row
-            .windows(2)
-            .enumerate()
-            .filter(|(_, pair)| pair[0] < 0 && pair[1] >= 0)
-            .map(|(i, _)| i)
-            .collect();
-        (ups.len() - 1) as f64 * 16000.0 / (ups[ups.len() - 1] - ups[0]) as f64
+        };
+        run(config, workdir, synth, &options, &Progress::hidden())
     }
 
     #[test]
@@ -588,14 +585,7 @@ mod tests {
         write_recordings(workdir);
         let config = config(1);
         let synth = Counting::default();
-        let report = run(
-            &config,
-            workdir,
-            &synth,
-            &options(None),
-            &Progress::hidden(),
-        )
-        .unwrap();
+        let report = run_as(None, &config, workdir, &synth).unwrap();
         assert!(report.complete);
         assert_eq!(report.sounds, 18);
         assert_eq!(report.generated, 18);
@@ -630,7 +620,8 @@ mod tests {
                         .zip(weights)
                         .map(|((_, f), w)| f * fifth * w)
                         .sum();
-                    let found = frequency_of(row);
+                    let samples: Vec<f32> = row.iter().map(|&s| f32::from(s)).collect();
+                    let found = zero_crossing_frequency(&samples);
                     // Encoding estimates the recordings' frequencies within a few hertz.
                     assert!(
                         (found - expected).abs() < expected * 0.01,
@@ -649,14 +640,7 @@ mod tests {
         let workdir = dir.path();
         write_recordings(workdir);
         let config = config(1);
-        run(
-            &config,
-            workdir,
-            &Counting::default(),
-            &options(None),
-            &Progress::hidden(),
-        )
-        .unwrap();
+        run_as(None, &config, workdir, &Counting::default()).unwrap();
         let plan = Plan::new(&config);
         let dirs = Workdir::new(workdir);
         let pad_path = dirs.pads.join("alto_bass_cello_drum.bin");
@@ -664,14 +648,7 @@ mod tests {
 
         // Nothing to do on a second run.
         let synth = Counting::default();
-        let report = run(
-            &config,
-            workdir,
-            &synth,
-            &options(None),
-            &Progress::hidden(),
-        )
-        .unwrap();
+        let report = run_as(None, &config, workdir, &synth).unwrap();
         assert_eq!(
             (report.generated, report.cleaned, report.pads_written),
             (0, 0, 0)
@@ -695,14 +672,7 @@ mod tests {
         std::fs::remove_file(&pad_path).unwrap();
 
         let synth = Counting::default();
-        let report = run(
-            &config,
-            workdir,
-            &synth,
-            &options(None),
-            &Progress::hidden(),
-        )
-        .unwrap();
+        let report = run_as(None, &config, workdir, &synth).unwrap();
         assert_eq!(
             (report.generated, report.cleaned, report.pads_written),
             (1, 1, 1)
@@ -718,39 +688,18 @@ mod tests {
         let workdir = dir.path();
         write_recordings(workdir);
         let config = config(2);
-        let first = run(
-            &config,
-            workdir,
-            &Counting::default(),
-            &options(Some(0)),
-            &Progress::hidden(),
-        )
-        .unwrap();
+        let first = run_as(Some(0), &config, workdir, &Counting::default()).unwrap();
         assert_eq!(
             (first.generated, first.complete, first.pads_written),
             (9, false, 0)
         );
         assert!(!first.pads_dir.join(DEVICE_SETTINGS_FILE).exists());
-        let second = run(
-            &config,
-            workdir,
-            &Counting::default(),
-            &options(Some(1)),
-            &Progress::hidden(),
-        )
-        .unwrap();
+        let second = run_as(Some(1), &config, workdir, &Counting::default()).unwrap();
         assert_eq!(
             (second.generated, second.complete, second.pads_written),
             (9, true, 1)
         );
-        let error = run(
-            &config,
-            workdir,
-            &Counting::default(),
-            &options(Some(2)),
-            &Progress::hidden(),
-        )
-        .unwrap_err();
+        let error = run_as(Some(2), &config, workdir, &Counting::default()).unwrap_err();
         assert!(error.to_string().contains("no shard 2"), "{error}");
     }
 
@@ -762,14 +711,7 @@ mod tests {
         std::fs::remove_file(workdir.join(RECORDINGS_DIR).join("cello_55.wav")).unwrap();
         std::fs::remove_file(workdir.join(RECORDINGS_DIR).join("alto_48.wav")).unwrap();
         let synth = Counting::default();
-        let error = run(
-            &config(1),
-            workdir,
-            &synth,
-            &options(None),
-            &Progress::hidden(),
-        )
-        .unwrap_err();
+        let error = run_as(None, &config(1), workdir, &synth).unwrap_err();
         let message = error.to_string();
         assert!(message.contains("alto_48, cello_55"), "{message}");
         assert!(message.contains(RECORDINGS_DIR), "{message}");
@@ -787,14 +729,7 @@ mod tests {
             recordings.join("bass_48.WAV"),
         )
         .unwrap();
-        let error = run(
-            &config(1),
-            workdir,
-            &Counting::default(),
-            &options(None),
-            &Progress::hidden(),
-        )
-        .unwrap_err();
+        let error = run_as(None, &config(1), workdir, &Counting::default()).unwrap_err();
         assert!(
             matches!(error, PipelineError::DuplicateRecording { .. }),
             "{error}"

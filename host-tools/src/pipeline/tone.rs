@@ -7,7 +7,7 @@
 use std::f64::consts::TAU;
 
 use super::synth::{GenerationJob, GenerationProgress, Synthesizer};
-use crate::audio::SAMPLE_RATE;
+use crate::audio::{zero_crossing_frequency, SAMPLE_RATE};
 use crate::embedding::{Embedding, CHANNELS, HOP_LENGTH};
 
 /// Peak level of the tones.
@@ -48,22 +48,6 @@ impl ToneSynthesizer {
             }
         }
         samples
-    }
-}
-
-/// Frequency of `audio` from its upward zero crossings (0 when it has fewer than two).
-fn zero_crossing_frequency(audio: &[f32]) -> f64 {
-    let ups: Vec<usize> = audio
-        .windows(2)
-        .enumerate()
-        .filter(|(_, pair)| pair[0] < 0.0 && pair[1] >= 0.0)
-        .map(|(i, _)| i)
-        .collect();
-    match (ups.first(), ups.last()) {
-        (Some(&first), Some(&last)) if last > first => {
-            (ups.len() - 1) as f64 * f64::from(SAMPLE_RATE) / (last - first) as f64
-        }
-        _ => 0.0,
     }
 }
 
