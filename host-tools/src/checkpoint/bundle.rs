@@ -292,16 +292,9 @@ mod tests {
 
     use super::*;
     use crate::checkpoint::bundle_writer::{index_table, single_shard_header};
-    use crate::checkpoint::memory::sample;
+    use crate::checkpoint::memory::{sample, sample_checkpoint};
     use crate::checkpoint::{write_bundle, MemoryTensors};
     use crate::tensor::TensorSource;
-
-    /// The sample inventory written as a checkpoint in `folder`; returns its prefix.
-    fn written(folder: &Path) -> PathBuf {
-        let prefix = folder.join("model.ckpt-200000");
-        write_bundle(&prefix, &sample(), |_| true).unwrap();
-        prefix
-    }
 
     fn flip_byte(path: &Path, offset: u64) {
         let file = OpenOptions::new()
@@ -349,7 +342,7 @@ mod tests {
     #[test]
     fn a_written_checkpoint_reads_back_by_prefix_or_index_path() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = written(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         let source = sample();
         for path in [prefix.clone(), index_path(&prefix)] {
             let checkpoint = TfCheckpoint::open(&path).unwrap();
@@ -369,7 +362,7 @@ mod tests {
     #[test]
     fn the_header_comes_first_and_tensors_lie_back_to_back_in_name_order() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = written(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         let table = read_table(&index_path(&prefix)).unwrap();
         assert_eq!(table[0].key, b"");
         assert_eq!(table[0].value, [0x08, 0x01, 0x1a, 0x02, 0x08, 0x01]);
@@ -411,7 +404,7 @@ mod tests {
     #[test]
     fn a_corrupt_tensor_names_itself_and_spares_the_others() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = written(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         let checkpoint = TfCheckpoint::open(&prefix).unwrap();
         // "beta1_power" (4 bytes) comes first, so byte 5 belongs to "dilatedconv_1/W".
         flip_byte(&data_path(&prefix, 0, 1), 5);
@@ -432,7 +425,7 @@ mod tests {
     #[test]
     fn a_truncated_data_file_names_the_tensor_and_the_sizes() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = written(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         let data = data_path(&prefix, 0, 1);
         let len = std::fs::metadata(&data).unwrap().len();
         OpenOptions::new()
@@ -462,7 +455,7 @@ mod tests {
     #[test]
     fn a_corrupt_index_block_names_its_offset() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = written(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         flip_byte(&index_path(&prefix), 20);
         let error = TfCheckpoint::open(&prefix).unwrap_err();
         assert!(
@@ -480,7 +473,7 @@ mod tests {
     #[test]
     fn a_missing_data_file_is_named() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = written(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         std::fs::remove_file(data_path(&prefix, 0, 1)).unwrap();
         let error = TfCheckpoint::open(&prefix).unwrap_err().to_string();
         assert!(

@@ -129,15 +129,9 @@ impl Totals {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::memory::sample;
+    use crate::checkpoint::memory::{sample, sample_checkpoint};
     use crate::checkpoint::{DType, SafetensorsFile, TfCheckpoint};
     use crate::tensor::TensorSource;
-
-    fn tf_sample(folder: &Path) -> PathBuf {
-        let prefix = folder.join("model.ckpt-200000");
-        write_bundle(&prefix, &sample(), |_| true).unwrap();
-        prefix
-    }
 
     fn inspected(path: &Path) -> String {
         let mut out = Vec::new();
@@ -148,7 +142,7 @@ mod tests {
     #[test]
     fn inspect_lists_every_tensor_and_totals_with_and_without_training_state() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = tf_sample(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         let listing = inspected(&prefix);
         let lines: Vec<&str> = listing.lines().collect();
         assert_eq!(
@@ -191,7 +185,7 @@ mod tests {
     #[test]
     fn convert_keeps_only_model_variables_unless_asked_and_round_trips_exactly() {
         let folder = tempfile::tempdir().unwrap();
-        let prefix = tf_sample(folder.path());
+        let prefix = sample_checkpoint(folder.path());
         let weights = folder.path().join("nsynth.safetensors");
         let report = convert(&prefix, &weights, false).unwrap();
         assert_eq!(

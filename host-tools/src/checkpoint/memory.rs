@@ -117,6 +117,15 @@ pub(super) fn sample() -> MemoryTensors {
     tensors
 }
 
+/// [`sample`] written as a TensorFlow checkpoint in `folder`, named as the released one; returns
+/// its prefix.
+#[cfg(test)]
+pub(super) fn sample_checkpoint(folder: &std::path::Path) -> std::path::PathBuf {
+    let prefix = folder.join("model.ckpt-200000");
+    super::write_bundle(&prefix, &sample(), |_| true).unwrap();
+    prefix
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
