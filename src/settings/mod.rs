@@ -94,6 +94,14 @@ pub struct Instrument {
     pub abbr: String,
 }
 
+impl Instrument {
+    /// The corner label the original derives when `abbr` is missing: the name's first two
+    /// characters, upper-cased.
+    pub fn default_abbr(name: &str) -> String {
+        name.chars().take(2).collect::<String>().to_uppercase()
+    }
+}
+
 /// The pad side of the settings (`nsynth.*`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PadSettings {
@@ -428,10 +436,7 @@ impl Validator<'_> {
         };
         let abbr = match raw.abbr {
             Some(abbr) => abbr,
-            None => {
-                let abbr: String = name.chars().take(2).collect::<String>().to_uppercase();
-                self.defaulted(&format!("{key}.abbr"), abbr)
-            }
+            None => self.defaulted(&format!("{key}.abbr"), Instrument::default_abbr(&name)),
         };
         Ok(Instrument {
             name,

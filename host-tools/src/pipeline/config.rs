@@ -266,7 +266,7 @@ impl Validator<'_> {
         self.check_name(key, &name)?;
         Ok(Instrument {
             display: display.unwrap_or_else(|| name.clone()),
-            abbr: abbr.unwrap_or_else(|| name.chars().take(2).collect::<String>().to_uppercase()),
+            abbr: abbr.unwrap_or_else(|| Instrument::default_abbr(&name)),
             name,
         })
     }
