@@ -2,4 +2,5 @@
 //! reading, encoder, decoder), audio and embedding files, and the pad pipeline. The binary in
 //! `main.rs` is its command line.
 
+pub mod model;
 pub mod tensor;

@@ -1,0 +1,537 @@
+//! Incremental generation (spec §4, Magenta's `fastgen`): the decoder advanced one sample at a
+//! time for a batch of notes in lock-step, each causal conv keeping the past inputs it still
+//! needs in a ring buffer (equivalent to Magenta's two queues per layer). Per-frame work
+//! (conditioning projections with every constant bias folded in) runs once per 512 samples; the
+//! last layer's unused residual product is skipped. All buffers are allocated in
+//! [`Generator::new`]; a step allocates nothing of its own.
+
+use super::activation::{add_bias, gate, relu};
+use super::decoder::embedding_frames;
+use super::error::ModelError;
+use super::gemm::{matmul, MatMut, MatRef};
+use super::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
+use super::rng::SplitMix64;
+use super::sampling::{note_seed, sample_class};
+use super::shape::{ModelShape, HOP_LENGTH};
+use super::weights::Model;
+
+/// The last few inputs of one causal conv for every batch row: `slots` entries of `slot_len`
+/// values, entry `time mod slots` holding the input of that time.
+#[derive(Debug)]
+struct History {
+    slots: usize,
+    slot_len: usize,
+    values: Vec<f32>,
+}
+
+impl History {
+    fn new(slots: usize, slot_len: usize) -> Self {
+        Self {
+            slots,
+            slot_len,
+            values: vec![0.0; slots * slot_len],
+        }
+    }
+
+    /// The input recorded `lag` steps before `time` (1 ≤ lag ≤ slots); zeros before time 0,
+    /// because that slot has not been written yet.
+    fn past(&self, time: usize, lag: usize) -> &[f32] {
+        let slot = (time + self.slots - lag) % self.slots;
+        &self.values[slot * self.slot_len..(slot + 1) * self.slot_len]
+    }
+
+    /// Stores the input of `time`, replacing the one of `time − slots`.
+    fn record(&mut self, time: usize, input: &[f32]) {
+        if self.slots > 0 {
+            let slot = time % self.slots;
+            self.values[slot * self.slot_len..(slot + 1) * self.slot_len].copy_from_slice(input);
+        }
+    }
+
+    fn clear(&mut self) {
+        self.values.fill(0.0);
+    }
+}
+
+/// The decoder's state for a batch of notes generated in lock-step.
+#[derive(Debug)]
+pub struct Generator<'m> {
+    model: &'m Model,
+    batch: usize,
+    time: usize,
+    /// Decoder inputs `mu_law(x) / 128` of the current step, `[batch]`.
+    inputs: Vec<f32>,
+    start_history: History,
+    layer_histories: Vec<History>,
+    /// One row per batch row: a layer's past inputs and its current one, tap by tap,
+    /// `[batch, taps · width]`.
+    stacked: Vec<f32>,
+    residual: Vec<f32>,
+    skip: Vec<f32>,
+    z: Vec<f32>,
+    gated: Vec<f32>,
+    /// Per layer `cond_map_i(e) + its bias + dilatedconv_i's bias`, `[layers][batch, 2 · width]`.
+    conditioning: Vec<Vec<f32>>,
+    /// `cond_map_out1(e) + its bias + out1's bias`, `[batch, skip]`.
+    head_conditioning: Vec<f32>,
+    /// `skip_start`'s bias plus every `skip_i` bias, `[skip]`.
+    skip_bias: Vec<f32>,
+    hidden: Vec<f32>,
+    logits: Vec<f32>,
+}
+
+impl<'m> Generator<'m> {
+    /// A generator for `batch` notes at time 0 (zero history) with a zero embedding.
+    /// Memory: about `2 · width · Σ dilations` floats per note for the histories (12.6 MB per
+    /// note for the released model).
+    pub fn new(model: &'m Model, batch: usize) -> Result<Self, ModelError> {
+        if batch == 0 {
+            return Err(ModelError::ZeroParameter {
+                what: "the batch size",
+            });
+        }
+        let shape = model.shape();
+        let decoder = &model.decoder;
+        let (width, skip_width) = (shape.decoder_width, shape.skip_width);
+        let past_taps = shape.filter_length - 1;
+        let mut skip_bias = decoder.skip_start.bias.clone();
+        for layer in &decoder.layers {
+            skip_bias
+                .iter_mut()
+                .zip(&layer.skip.bias)
+                .for_each(|(sum, b)| *sum += b);
+        }
+        let mut generator = Self {
+            model,
+            batch,
+            time: 0,
+            inputs: vec![0.0; batch],
+            start_history: History::new(past_taps, batch),
+            layer_histories: decoder
+                .layers
+                .iter()
+                .map(|layer| History::new(past_taps * layer.dilation, batch * width))
+                .collect(),
+            stacked: vec![0.0; batch * shape.filter_length * width],
+            residual: vec![0.0; batch * width],
+            skip: vec![0.0; batch * skip_width],
+            z: vec![0.0; batch * 2 * width],
+            gated: vec![0.0; batch * width],
+            conditioning: vec![vec![0.0; batch * 2 * width]; decoder.layers.len()],
+            head_conditioning: vec![0.0; batch * skip_width],
+            skip_bias,
+            hidden: vec![0.0; batch * skip_width],
+            logits: vec![0.0; batch * CLASSES],
+        };
+        generator.set_conditioning(&vec![0.0; batch * shape.bottleneck_width])?;
+        Ok(generator)
+    }
+
+    /// Notes in the batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Steps taken since creation or the last [`reset`](Self::reset).
+    pub fn time(&self) -> usize {
+        self.time
+    }
+
+    /// Back to time 0 with zero history (the conditioning is kept).
+    pub fn reset(&mut self) {
+        self.time = 0;
+        self.start_history.clear();
+        self.layer_histories.iter_mut().for_each(History::clear);
+    }
+
+    /// Sets the embedding frame used by the following steps: `[batch, bottleneck]`, one row
+    /// per note (Magenta feeds `enc[:, t // 512, :]` at every step; it changes once per frame).
+    pub fn set_conditioning(&mut self, frame: &[f32]) -> Result<(), ModelError> {
+        let shape = self.model.shape();
+        self.check_rows(frame, shape.bottleneck_width)?;
+        let decoder = &self.model.decoder;
+        for (layer, projection) in decoder.layers.iter().zip(&mut self.conditioning) {
+            layer.cond.apply(frame, self.batch, projection);
+            add_bias(projection, &layer.conv.bias);
+        }
+        decoder
+            .cond_out
+            .apply(frame, self.batch, &mut self.head_conditioning);
+        add_bias(&mut self.head_conditioning, &decoder.out1.bias);
+        Ok(())
+    }
+
+    /// Advances every note by one sample. `audio` holds each note's previous sample (0 at the
+    /// first step), which goes through mu-law as in Magenta's graph. Returns the logits of the
+    /// next sample, `[batch, 256]`.
+    pub fn step(&mut self, audio: &[f32]) -> Result<&[f32], ModelError> {
+        self.check_rows(audio, 1)?;
+        for (input, &x) in self.inputs.iter_mut().zip(audio) {
+            *input = network_input(x);
+        }
+        self.start_conv();
+        let batch = self.batch;
+        let shape = self.model.shape();
+        let decoder = &self.model.decoder;
+        let (width, skip_width) = (shape.decoder_width, shape.skip_width);
+        matmul(
+            MatRef::dense(&self.residual, batch, width),
+            decoder.skip_start.matrix(),
+            MatMut::dense(&mut self.skip, batch, skip_width),
+            false,
+        );
+        add_bias(&mut self.skip, &self.skip_bias);
+
+        let last = decoder.layers.len().saturating_sub(1);
+        for (index, layer) in decoder.layers.iter().enumerate() {
+            let history = &mut self.layer_histories[index];
+            stack_taps(
+                history,
+                self.time,
+                layer.dilation,
+                &self.residual,
+                &mut self.stacked,
+                width,
+            );
+            history.record(self.time, &self.residual);
+            matmul(
+                MatRef::dense(&self.stacked, batch, layer.conv.inputs),
+                layer.conv.matrix(),
+                MatMut::dense(&mut self.z, batch, 2 * width),
+                false,
+            );
+            self.z
+                .iter_mut()
+                .zip(&self.conditioning[index])
+                .for_each(|(z, c)| *z += c);
+            gate(&self.z, &mut self.gated, width);
+            let gated = MatRef::dense(&self.gated, batch, width);
+            if index < last {
+                layer.res.accumulate(gated, &mut self.residual);
+            }
+            matmul(
+                gated,
+                layer.skip.matrix(),
+                MatMut::dense(&mut self.skip, batch, skip_width),
+                true,
+            );
+        }
+
+        relu(&mut self.skip);
+        matmul(
+            MatRef::dense(&self.skip, batch, skip_width),
+            decoder.out1.matrix(),
+            MatMut::dense(&mut self.hidden, batch, skip_width),
+            false,
+        );
+        self.hidden
+            .iter_mut()
+            .zip(&self.head_conditioning)
+            .for_each(|(h, c)| *h = (*h + c).max(0.0));
+        decoder.logits.apply(&self.hidden, batch, &mut self.logits);
+        self.time += 1;
+        Ok(&self.logits)
+    }
+
+    /// `residual[b] = startconv(inputs)` over the current and past decoder inputs.
+    fn start_conv(&mut self) {
+        let start = &self.model.decoder.start;
+        let width = start.outputs;
+        let taps = start.inputs;
+        for (row, (residual, &input)) in self
+            .residual
+            .chunks_exact_mut(width)
+            .zip(&self.inputs)
+            .enumerate()
+        {
+            residual.copy_from_slice(&start.bias);
+            for tap in 0..taps {
+                let lag = taps - 1 - tap;
+                let x = if lag == 0 {
+                    input
+                } else {
+                    self.start_history.past(self.time, lag)[row]
+                };
+                let weights = &start.weight[tap * width..(tap + 1) * width];
+                residual
+                    .iter_mut()
+                    .zip(weights)
+                    .for_each(|(r, w)| *r += w * x);
+            }
+        }
+        self.start_history.record(self.time, &self.inputs);
+    }
+
+    fn check_rows(&self, values: &[f32], per_row: usize) -> Result<(), ModelError> {
+        if values.len() != self.batch * per_row {
+            return Err(ModelError::BatchSize {
+                expected: self.batch * per_row,
+                per_row,
+                found: values.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Multiply-adds of one step per note, as this generator runs it (conditioning, done once
+    /// per frame, not counted): 58 983 936 for the released model, against 59 741 696 for
+    /// Magenta's graph, which also projects the conditioning every sample and runs `res_30`.
+    pub fn macs_per_step(shape: &ModelShape) -> u64 {
+        let (k, r, s) = (shape.filter_length, shape.decoder_width, shape.skip_width);
+        let layers = shape.decoder_layers;
+        let per_layer = k * r * 2 * r + r * s;
+        let residuals = layers.saturating_sub(1) * r * r;
+        let total = k * r + r * s + layers * per_layer + residuals + s * s + s * CLASSES;
+        total as u64
+    }
+}
+
+/// `stacked[b] = [x(t − (taps−1)·d), …, x(t − d), x(t)]` for every batch row.
+fn stack_taps(
+    history: &History,
+    time: usize,
+    dilation: usize,
+    current: &[f32],
+    stacked: &mut [f32],
+    width: usize,
+) {
+    let taps = stacked.len() / current.len();
+    let row_len = taps * width;
+    for (row, stacked_row) in stacked.chunks_exact_mut(row_len).enumerate() {
+        let rows = row * width..(row + 1) * width;
+        for (tap, slot) in stacked_row.chunks_exact_mut(width).enumerate() {
+            let lag = (taps - 1 - tap) * dilation;
+            if lag == 0 {
+                slot.copy_from_slice(&current[rows.clone()]);
+            } else {
+                slot.copy_from_slice(&history.past(time, lag)[rows.clone()]);
+            }
+        }
+    }
+}
+
+/// Generates one note per embedding (`[frames, bottleneck]` row-major each, all with the same
+/// number of frames), `frames · 512` samples each, as Magenta's `synthesize` does for a batch:
+/// each sample drawn from the softmax of the logits and fed back as the next input.
+///
+/// Randomness: note `n` draws from its own SplitMix64 stream seeded by
+/// [`note_seed`]`(seed, embedding n)`, so the result is fixed by the seed and the note's own
+/// embedding, whatever else is in the batch. `on_progress(done, total)` is called after every
+/// sample with the samples done per note.
+pub fn generate(
+    model: &Model,
+    embeddings: &[&[f32]],
+    seed: u64,
+    mut on_progress: impl FnMut(usize, usize),
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    let width = model.shape().bottleneck_width;
+    let mut frames = None;
+    for (index, embedding) in embeddings.iter().enumerate() {
+        let count = embedding_frames(embedding, width, index)?;
+        match frames {
+            None => frames = Some(count),
+            Some(first) if first != count => {
+                return Err(ModelError::MixedLengths {
+                    index,
+                    frames: count,
+                    first,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let (Some(frames), false) = (frames, embeddings.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let batch = embeddings.len();
+    let total = frames * HOP_LENGTH;
+    let mut generator = Generator::new(model, batch)?;
+    let mut streams: Vec<SplitMix64> = embeddings
+        .iter()
+        .map(|embedding| SplitMix64::new(note_seed(seed, embedding)))
+        .collect();
+    let mut audio = vec![vec![0.0f32; total]; batch];
+    let mut previous = vec![0.0f32; batch];
+    let mut frame = vec![0.0f32; batch * width];
+    for time in 0..total {
+        if time % HOP_LENGTH == 0 {
+            let index = time / HOP_LENGTH;
+            for (row, embedding) in frame.chunks_exact_mut(width).zip(embeddings) {
+                row.copy_from_slice(&embedding[index * width..(index + 1) * width]);
+            }
+            generator.set_conditioning(&frame)?;
+        }
+        let logits = generator.step(&previous)?;
+        let notes = audio.iter_mut().zip(&mut streams).zip(&mut previous);
+        for (row_logits, ((track, stream), previous)) in logits.chunks_exact(CLASSES).zip(notes) {
+            let sample = inv_mu_law(class_level(sample_class(row_logits, stream.next_f64())));
+            track[time] = sample;
+            *previous = sample;
+        }
+        on_progress(time + 1, total);
+    }
+    Ok(audio)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{max_relative_difference, test_audio, tiny_shape, MapSource};
+    use super::*;
+
+    fn tiny_model(seed: u64) -> Model {
+        Model::load(&MapSource::random(&tiny_shape(), seed), tiny_shape().stages).unwrap()
+    }
+
+    /// Runs the generator teacher-forced on `audio` (one signal per row) and returns each row's
+    /// logits for every step.
+    fn incremental_logits(
+        model: &Model,
+        audio: &[Vec<f32>],
+        embeddings: &[Vec<f32>],
+    ) -> Vec<Vec<f32>> {
+        let batch = audio.len();
+        let width = model.shape().bottleneck_width;
+        let mut generator = Generator::new(model, batch).unwrap();
+        let mut rows = vec![Vec::new(); batch];
+        for time in 0..audio[0].len() {
+            if time % HOP_LENGTH == 0 {
+                let frame: Vec<f32> = embeddings
+                    .iter()
+                    .flat_map(|e| e[time / HOP_LENGTH * width..][..width].to_vec())
+                    .collect();
+                generator.set_conditioning(&frame).unwrap();
+            }
+            let previous: Vec<f32> = audio
+                .iter()
+                .map(|a| if time == 0 { 0.0 } else { a[time - 1] })
+                .collect();
+            let logits = generator.step(&previous).unwrap();
+            for (row, chunk) in rows.iter_mut().zip(logits.chunks_exact(CLASSES)) {
+                row.extend_from_slice(chunk);
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn teacher_forced_steps_reproduce_the_parallel_decoder() {
+        let model = tiny_model(31);
+        // Long enough for every layer's history to wrap around several times and to cross a
+        // frame boundary; two rows with different audio and embeddings.
+        let audio = vec![
+            test_audio(2 * HOP_LENGTH + 77, 1),
+            test_audio(2 * HOP_LENGTH + 77, 2),
+        ];
+        let embeddings: Vec<Vec<f32>> = [3, 4]
+            .iter()
+            .map(|&seed| {
+                model
+                    .encode(&test_audio(3 * HOP_LENGTH, seed))
+                    .unwrap()
+                    .data
+            })
+            .collect();
+        let incremental = incremental_logits(&model, &audio, &embeddings);
+        for row in 0..2 {
+            let parallel = model
+                .teacher_forced_logits(&audio[row], &embeddings[row])
+                .unwrap();
+            let difference = max_relative_difference(&incremental[row], &parallel.data);
+            assert!(difference < 1e-5, "row {row} differs by {difference}");
+        }
+    }
+
+    #[test]
+    fn reset_starts_again_from_silence() {
+        let model = tiny_model(32);
+        let mut generator = Generator::new(&model, 1).unwrap();
+        let first = generator.step(&[0.0]).unwrap().to_vec();
+        generator.step(&[0.3]).unwrap();
+        generator.step(&[-0.7]).unwrap();
+        assert_eq!(generator.time(), 3);
+        generator.reset();
+        assert_eq!(generator.time(), 0);
+        assert_eq!(generator.step(&[0.0]).unwrap(), &first[..]);
+    }
+
+    #[test]
+    fn generation_is_repeatable_and_independent_of_the_batch() {
+        let model = tiny_model(33);
+        let width = model.shape().bottleneck_width;
+        let first: Vec<f32> = (0..2 * width).map(|i| (i as f32 * 0.37).sin()).collect();
+        let second: Vec<f32> = (0..2 * width).map(|i| (i as f32 * 0.71).cos()).collect();
+        let mut progress = Vec::new();
+        let together = generate(&model, &[&first, &second], 9, |done, total| {
+            progress.push((done, total))
+        })
+        .unwrap();
+        assert_eq!(together.len(), 2);
+        assert_eq!(together[0].len(), 2 * HOP_LENGTH);
+        assert_eq!(progress.len(), 2 * HOP_LENGTH);
+        assert_eq!(progress.last(), Some(&(2 * HOP_LENGTH, 2 * HOP_LENGTH)));
+
+        let again = generate(&model, &[&first, &second], 9, |_, _| {}).unwrap();
+        assert_eq!(together, again);
+        let alone = generate(&model, &[&second], 9, |_, _| {}).unwrap();
+        assert_eq!(alone[0], together[1]);
+        let swapped = generate(&model, &[&second, &first], 9, |_, _| {}).unwrap();
+        assert_eq!(swapped[1], together[0]);
+        let reseeded = generate(&model, &[&first], 10, |_, _| {}).unwrap();
+        assert_ne!(reseeded[0], together[0]);
+    }
+
+    #[test]
+    fn generated_samples_are_mu_law_levels() {
+        let model = tiny_model(34);
+        let embedding = vec![0.5; model.shape().bottleneck_width];
+        let audio = generate(&model, &[&embedding], 1, |_, _| {}).unwrap();
+        let levels: Vec<f32> = (-128..128).map(inv_mu_law).collect();
+        assert!(audio[0].iter().all(|x| levels.contains(x)));
+        let distinct: std::collections::BTreeSet<u32> =
+            audio[0].iter().map(|x| x.to_bits()).collect();
+        assert!(
+            distinct.len() > 10,
+            "a random model spreads over many levels"
+        );
+    }
+
+    #[test]
+    fn bad_batches_are_refused() {
+        let model = tiny_model(35);
+        let width = model.shape().bottleneck_width;
+        let one = vec![0.0; width];
+        let two = vec![0.0; 2 * width];
+        assert!(matches!(
+            generate(&model, &[&one, &two], 1, |_, _| {}),
+            Err(ModelError::MixedLengths {
+                index: 1,
+                frames: 2,
+                first: 1
+            })
+        ));
+        assert!(matches!(
+            generate(&model, &[&one[1..]], 1, |_, _| {}),
+            Err(ModelError::EmbeddingWidth { index: 0, .. })
+        ));
+        assert!(generate(&model, &[], 1, |_, _| {}).unwrap().is_empty());
+        assert!(matches!(
+            Generator::new(&model, 0),
+            Err(ModelError::ZeroParameter { .. })
+        ));
+        let mut generator = Generator::new(&model, 2).unwrap();
+        assert!(matches!(
+            generator.step(&[0.0]),
+            Err(ModelError::BatchSize {
+                expected: 2,
+                per_row: 1,
+                found: 1
+            })
+        ));
+        assert!(generator.set_conditioning(&one).is_err());
+    }
+
+    #[test]
+    fn the_released_model_does_58_983_936_multiply_adds_per_step() {
+        assert_eq!(Generator::macs_per_step(&ModelShape::magenta()), 58_983_936);
+    }
+}
