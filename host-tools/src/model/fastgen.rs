@@ -1,19 +1,57 @@
 //! Incremental generation (spec §4, Magenta's `fastgen`): the decoder advanced one sample at a
 //! time for a batch of notes in lock-step, each causal conv keeping the past inputs it still
-//! needs in a ring buffer (equivalent to Magenta's two queues per layer). Per-frame work
-//! (conditioning projections with every constant bias folded in) runs once per 512 samples; the
-//! last layer's unused residual product is skipped. All buffers are allocated in
-//! [`Generator::new`]; a step allocates nothing of its own.
+//! needs in a ring buffer (equivalent to Magenta's two queues per layer), read in place by the
+//! products. Activations are channel-major (`[channel, batch]`) and the weights packed for
+//! [`product`]; per-frame work (conditioning projections with every constant bias folded in)
+//! runs once per 512 samples, and the last layer's unused residual product is skipped. All
+//! buffers are allocated in [`Generator::new`]; a step allocates nothing.
 
-use super::activation::{add_bias, gate, relu};
+use super::activation::{add_channel_bias, gate_halves, relu};
 use super::decoder::embedding_frames;
 use super::error::ModelError;
-use super::gemm::{matmul, MatMut, MatRef};
 use super::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
+use super::packed::{product, PackedMatrix, Segments};
 use super::rng::SplitMix64;
 use super::sampling::{note_seed, sample_class};
 use super::shape::{ModelShape, HOP_LENGTH};
-use super::weights::Model;
+use super::weights::{Decoder, Linear, Model};
+
+/// The decoder's weights in the generator's layout, packed once per model.
+#[derive(Debug, Clone)]
+pub(crate) struct PackedDecoder {
+    skip_start: PackedMatrix,
+    layers: Vec<PackedLayer>,
+    out1: PackedMatrix,
+    logits: PackedMatrix,
+}
+
+#[derive(Debug, Clone)]
+struct PackedLayer {
+    conv: PackedMatrix,
+    res: PackedMatrix,
+    skip: PackedMatrix,
+}
+
+impl PackedDecoder {
+    pub fn new(decoder: &Decoder) -> Self {
+        let pack =
+            |linear: &Linear| PackedMatrix::pack(&linear.weight, linear.inputs, linear.outputs);
+        Self {
+            skip_start: pack(&decoder.skip_start),
+            layers: decoder
+                .layers
+                .iter()
+                .map(|layer| PackedLayer {
+                    conv: pack(&layer.conv),
+                    res: pack(&layer.res),
+                    skip: pack(&layer.skip),
+                })
+                .collect(),
+            out1: pack(&decoder.out1),
+            logits: pack(&decoder.logits),
+        }
+    }
+}
 
 /// The last few inputs of one causal conv for every batch row: `slots` entries of `slot_len`
 /// values, entry `time mod slots` holding the input of that time.
@@ -53,37 +91,63 @@ impl History {
     }
 }
 
+/// A dilated conv's inputs for one step, tap by tap: `x(t − (taps−1)·d), …, x(t − d), x(t)`.
+struct LayerInputs<'a> {
+    history: &'a History,
+    time: usize,
+    dilation: usize,
+    taps: usize,
+    current: &'a [f32],
+}
+
+impl Segments for LayerInputs<'_> {
+    fn count(&self) -> usize {
+        self.taps
+    }
+
+    fn segment(&self, index: usize) -> &[f32] {
+        match (self.taps - 1 - index) * self.dilation {
+            0 => self.current,
+            lag => self.history.past(self.time, lag),
+        }
+    }
+}
+
 /// The decoder's state for a batch of notes generated in lock-step.
 #[derive(Debug)]
 pub struct Generator<'m> {
     model: &'m Model,
+    weights: &'m PackedDecoder,
     batch: usize,
     time: usize,
     /// Decoder inputs `mu_law(x) / 128` of the current step, `[batch]`.
     inputs: Vec<f32>,
     start_history: History,
     layer_histories: Vec<History>,
-    /// One row per batch row: a layer's past inputs and its current one, tap by tap,
-    /// `[batch, taps · width]`.
-    stacked: Vec<f32>,
+    /// Channel-major activations: `[width, batch]`, `[skip, batch]`, `[2·width, batch]`, …
     residual: Vec<f32>,
     skip: Vec<f32>,
     z: Vec<f32>,
     gated: Vec<f32>,
-    /// Per layer `cond_map_i(e) + its bias + dilatedconv_i's bias`, `[layers][batch, 2 · width]`.
+    hidden: Vec<f32>,
+    channel_logits: Vec<f32>,
+    /// The logits of the last step, `[batch, 256]` (row-major for the sampler).
+    logits: Vec<f32>,
+    /// Per layer `cond_map_i(e) + its bias + dilatedconv_i's bias`, `[layers][2·width, batch]`.
     conditioning: Vec<Vec<f32>>,
-    /// `cond_map_out1(e) + its bias + out1's bias`, `[batch, skip]`.
+    /// `cond_map_out1(e) + its bias + out1's bias`, `[skip, batch]`.
     head_conditioning: Vec<f32>,
+    /// Row-major `[batch, 2·width]` scratch for the conditioning projections.
+    projection: Vec<f32>,
     /// `skip_start`'s bias plus every `skip_i` bias, `[skip]`.
     skip_bias: Vec<f32>,
-    hidden: Vec<f32>,
-    logits: Vec<f32>,
 }
 
 impl<'m> Generator<'m> {
-    /// A generator for `batch` notes at time 0 (zero history) with a zero embedding.
-    /// Memory: about `2 · width · Σ dilations` floats per note for the histories (12.6 MB per
-    /// note for the released model).
+    /// A generator for `batch` notes at time 0 (zero history) with a zero embedding. The first
+    /// generator of a model packs the decoder's weights (a copy of about 240 MB for the
+    /// released model, kept with the model). Memory per note: about `2 · width · Σ dilations`
+    /// floats of history (12.6 MB for the released model).
     pub fn new(model: &'m Model, batch: usize) -> Result<Self, ModelError> {
         if batch == 0 {
             return Err(ModelError::ZeroParameter {
@@ -103,6 +167,7 @@ impl<'m> Generator<'m> {
         }
         let mut generator = Self {
             model,
+            weights: model.packed_decoder(),
             batch,
             time: 0,
             inputs: vec![0.0; batch],
@@ -110,18 +175,19 @@ impl<'m> Generator<'m> {
             layer_histories: decoder
                 .layers
                 .iter()
-                .map(|layer| History::new(past_taps * layer.dilation, batch * width))
+                .map(|layer| History::new(past_taps * layer.dilation, width * batch))
                 .collect(),
-            stacked: vec![0.0; batch * shape.filter_length * width],
-            residual: vec![0.0; batch * width],
-            skip: vec![0.0; batch * skip_width],
-            z: vec![0.0; batch * 2 * width],
-            gated: vec![0.0; batch * width],
-            conditioning: vec![vec![0.0; batch * 2 * width]; decoder.layers.len()],
-            head_conditioning: vec![0.0; batch * skip_width],
-            skip_bias,
-            hidden: vec![0.0; batch * skip_width],
+            residual: vec![0.0; width * batch],
+            skip: vec![0.0; skip_width * batch],
+            z: vec![0.0; 2 * width * batch],
+            gated: vec![0.0; width * batch],
+            hidden: vec![0.0; skip_width * batch],
+            channel_logits: vec![0.0; CLASSES * batch],
             logits: vec![0.0; batch * CLASSES],
+            conditioning: vec![vec![0.0; 2 * width * batch]; decoder.layers.len()],
+            head_conditioning: vec![0.0; skip_width * batch],
+            projection: vec![0.0; batch * (2 * width).max(skip_width)],
+            skip_bias,
         };
         generator.set_conditioning(&vec![0.0; batch * shape.bottleneck_width])?;
         Ok(generator)
@@ -147,17 +213,27 @@ impl<'m> Generator<'m> {
     /// Sets the embedding frame used by the following steps: `[batch, bottleneck]`, one row
     /// per note (Magenta feeds `enc[:, t // 512, :]` at every step; it changes once per frame).
     pub fn set_conditioning(&mut self, frame: &[f32]) -> Result<(), ModelError> {
-        let shape = self.model.shape();
-        self.check_rows(frame, shape.bottleneck_width)?;
+        self.check_rows(frame, self.model.shape().bottleneck_width)?;
         let decoder = &self.model.decoder;
-        for (layer, projection) in decoder.layers.iter().zip(&mut self.conditioning) {
-            layer.cond.apply(frame, self.batch, projection);
-            add_bias(projection, &layer.conv.bias);
+        let batch = self.batch;
+        for (layer, conditioning) in decoder.layers.iter().zip(&mut self.conditioning) {
+            project(
+                &layer.cond,
+                frame,
+                batch,
+                &mut self.projection,
+                conditioning,
+            );
+            add_channel_bias(conditioning, &layer.conv.bias);
         }
-        decoder
-            .cond_out
-            .apply(frame, self.batch, &mut self.head_conditioning);
-        add_bias(&mut self.head_conditioning, &decoder.out1.bias);
+        project(
+            &decoder.cond_out,
+            frame,
+            batch,
+            &mut self.projection,
+            &mut self.head_conditioning,
+        );
+        add_channel_bias(&mut self.head_conditioning, &decoder.out1.bias);
         Ok(())
     }
 
@@ -170,93 +246,103 @@ impl<'m> Generator<'m> {
             *input = network_input(x);
         }
         self.start_conv();
-        let batch = self.batch;
-        let shape = self.model.shape();
-        let decoder = &self.model.decoder;
-        let (width, skip_width) = (shape.decoder_width, shape.skip_width);
-        matmul(
-            MatRef::dense(&self.residual, batch, width),
-            decoder.skip_start.matrix(),
-            MatMut::dense(&mut self.skip, batch, skip_width),
+        let Self {
+            model,
+            weights,
+            batch,
+            time,
+            layer_histories,
+            residual,
+            skip,
+            z,
+            gated,
+            hidden,
+            channel_logits,
+            logits,
+            conditioning,
+            head_conditioning,
+            skip_bias,
+            ..
+        } = self;
+        let (batch, time) = (*batch, *time);
+        let decoder = &model.decoder;
+        let taps = model.shape().filter_length;
+        product(
+            &weights.skip_start,
+            &[&residual[..]][..],
+            batch,
+            skip,
             false,
         );
-        add_bias(&mut self.skip, &self.skip_bias);
+        add_channel_bias(skip, skip_bias);
 
         let last = decoder.layers.len().saturating_sub(1);
-        for (index, layer) in decoder.layers.iter().enumerate() {
-            let history = &mut self.layer_histories[index];
-            stack_taps(
+        for (index, (layer, packed)) in decoder.layers.iter().zip(&weights.layers).enumerate() {
+            let history = &mut layer_histories[index];
+            let inputs = LayerInputs {
                 history,
-                self.time,
-                layer.dilation,
-                &self.residual,
-                &mut self.stacked,
-                width,
-            );
-            history.record(self.time, &self.residual);
-            matmul(
-                MatRef::dense(&self.stacked, batch, layer.conv.inputs),
-                layer.conv.matrix(),
-                MatMut::dense(&mut self.z, batch, 2 * width),
-                false,
-            );
-            self.z
-                .iter_mut()
-                .zip(&self.conditioning[index])
+                time,
+                dilation: layer.dilation,
+                taps,
+                current: residual,
+            };
+            product(&packed.conv, &inputs, batch, z, false);
+            history.record(time, residual);
+            z.iter_mut()
+                .zip(&conditioning[index])
                 .for_each(|(z, c)| *z += c);
-            gate(&self.z, &mut self.gated, width);
-            let gated = MatRef::dense(&self.gated, batch, width);
+            let (sigmoid_in, tanh_in) = z.split_at(gated.len());
+            gate_halves(sigmoid_in, tanh_in, gated);
+            let gated_input = [&gated[..]];
             if index < last {
-                layer.res.accumulate(gated, &mut self.residual);
+                product(&packed.res, &gated_input[..], batch, residual, true);
+                add_channel_bias(residual, &layer.res.bias);
             }
-            matmul(
-                gated,
-                layer.skip.matrix(),
-                MatMut::dense(&mut self.skip, batch, skip_width),
-                true,
-            );
+            product(&packed.skip, &gated_input[..], batch, skip, true);
         }
 
-        relu(&mut self.skip);
-        matmul(
-            MatRef::dense(&self.skip, batch, skip_width),
-            decoder.out1.matrix(),
-            MatMut::dense(&mut self.hidden, batch, skip_width),
+        relu(skip);
+        product(&weights.out1, &[&skip[..]][..], batch, hidden, false);
+        hidden
+            .iter_mut()
+            .zip(head_conditioning.iter())
+            .for_each(|(h, c)| *h = (*h + c).max(0.0));
+        product(
+            &weights.logits,
+            &[&hidden[..]][..],
+            batch,
+            channel_logits,
             false,
         );
-        self.hidden
-            .iter_mut()
-            .zip(&self.head_conditioning)
-            .for_each(|(h, c)| *h = (*h + c).max(0.0));
-        decoder.logits.apply(&self.hidden, batch, &mut self.logits);
+        add_channel_bias(channel_logits, &decoder.logits.bias);
+        for (class, values) in channel_logits.chunks_exact(batch).enumerate() {
+            for (row, &value) in values.iter().enumerate() {
+                logits[row * CLASSES + class] = value;
+            }
+        }
         self.time += 1;
         Ok(&self.logits)
     }
 
-    /// `residual[b] = startconv(inputs)` over the current and past decoder inputs.
+    /// `residual[:, b] = startconv(inputs of row b)` over the current and past decoder inputs.
     fn start_conv(&mut self) {
         let start = &self.model.decoder.start;
-        let width = start.outputs;
+        let batch = self.batch;
         let taps = start.inputs;
-        for (row, (residual, &input)) in self
-            .residual
-            .chunks_exact_mut(width)
-            .zip(&self.inputs)
-            .enumerate()
-        {
-            residual.copy_from_slice(&start.bias);
+        for (channel, values) in self.residual.chunks_exact_mut(batch).enumerate() {
+            values.fill(start.bias[channel]);
             for tap in 0..taps {
+                let weight = start.weight[tap * start.outputs + channel];
                 let lag = taps - 1 - tap;
-                let x = if lag == 0 {
-                    input
+                let inputs = if lag == 0 {
+                    &self.inputs[..]
                 } else {
-                    self.start_history.past(self.time, lag)[row]
+                    self.start_history.past(self.time, lag)
                 };
-                let weights = &start.weight[tap * width..(tap + 1) * width];
-                residual
+                values
                     .iter_mut()
-                    .zip(weights)
-                    .for_each(|(r, w)| *r += w * x);
+                    .zip(inputs)
+                    .for_each(|(value, x)| *value += weight * x);
             }
         }
         self.start_history.record(self.time, &self.inputs);
@@ -286,26 +372,14 @@ impl<'m> Generator<'m> {
     }
 }
 
-/// `stacked[b] = [x(t − (taps−1)·d), …, x(t − d), x(t)]` for every batch row.
-fn stack_taps(
-    history: &History,
-    time: usize,
-    dilation: usize,
-    current: &[f32],
-    stacked: &mut [f32],
-    width: usize,
-) {
-    let taps = stacked.len() / current.len();
-    let row_len = taps * width;
-    for (row, stacked_row) in stacked.chunks_exact_mut(row_len).enumerate() {
-        let rows = row * width..(row + 1) * width;
-        for (tap, slot) in stacked_row.chunks_exact_mut(width).enumerate() {
-            let lag = (taps - 1 - tap) * dilation;
-            if lag == 0 {
-                slot.copy_from_slice(&current[rows.clone()]);
-            } else {
-                slot.copy_from_slice(&history.past(time, lag)[rows.clone()]);
-            }
+/// `out[c, b] = (frame[b] · W + bias)[c]`: a row-major projection of each note's embedding
+/// frame, stored channel-major.
+fn project(linear: &Linear, frame: &[f32], batch: usize, scratch: &mut [f32], out: &mut [f32]) {
+    let scratch = &mut scratch[..batch * linear.outputs];
+    linear.apply(frame, batch, scratch);
+    for (row, values) in scratch.chunks_exact(linear.outputs).enumerate() {
+        for (channel, &value) in values.iter().enumerate() {
+            out[channel * batch + row] = value;
         }
     }
 }

@@ -1,8 +1,7 @@
 //! Matrix products for the model: `c (+)= a · b` on row-major views, handed to
 //! `matrixmultiply::sgemm` and split across rayon's threads by rows (long signals) or by
-//! columns (a batch of a few notes against a large weight matrix). The only unsafe code of the
-//! model lives here; every view is bounds-checked before a pointer is made. It never allocates
-//! buffers of its own (the sgemm kernel packs into its own scratch).
+//! columns (a short matrix against a wide one). Every view is bounds-checked before a pointer
+//! is made. It never allocates buffers of its own (the sgemm kernel packs into its own scratch).
 
 use rayon::prelude::*;
 

@@ -12,6 +12,7 @@ mod error;
 mod fastgen;
 mod gemm;
 pub mod mulaw;
+mod packed;
 mod random;
 mod rng;
 mod sampling;

@@ -4,11 +4,13 @@
 //! layer stack into a single matrix for one product per layer). It never computes activations.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use crate::tensor::TensorSource;
 
 use super::activation::add_bias;
 use super::error::ModelError;
+use super::fastgen::PackedDecoder;
 use super::gemm::{matmul, MatMut, MatRef};
 use super::shape::ModelShape;
 
@@ -108,6 +110,8 @@ pub struct Model {
     shape: ModelShape,
     pub(crate) encoder: Encoder,
     pub(crate) decoder: Decoder,
+    /// The decoder packed for the generator, made by the first generator.
+    packed: OnceLock<PackedDecoder>,
 }
 
 /// Reads variables and checks each against the inventory of the inferred shape.
@@ -202,12 +206,18 @@ impl Model {
             shape,
             encoder,
             decoder,
+            packed: OnceLock::new(),
         })
     }
 
     /// The hyper-parameters read from the variables.
     pub fn shape(&self) -> &ModelShape {
         &self.shape
+    }
+
+    pub(crate) fn packed_decoder(&self) -> &PackedDecoder {
+        self.packed
+            .get_or_init(|| PackedDecoder::new(&self.decoder))
     }
 }
 
