@@ -21,6 +21,7 @@ use super::weights::{Decoder, Linear, Model};
 pub(crate) struct PackedDecoder {
     skip_start: PackedMatrix,
     layers: Vec<PackedLayer>,
+    cond_out: PackedMatrix,
     out1: PackedMatrix,
     logits: PackedMatrix,
 }
@@ -28,6 +29,7 @@ pub(crate) struct PackedDecoder {
 #[derive(Debug, Clone)]
 struct PackedLayer {
     conv: PackedMatrix,
+    cond: PackedMatrix,
     res: PackedMatrix,
     skip: PackedMatrix,
 }
@@ -43,10 +45,12 @@ impl PackedDecoder {
                 .iter()
                 .map(|layer| PackedLayer {
                     conv: pack(&layer.conv),
+                    cond: pack(&layer.cond),
                     res: pack(&layer.res),
                     skip: pack(&layer.skip),
                 })
                 .collect(),
+            cond_out: pack(&decoder.cond_out),
             out1: pack(&decoder.out1),
             logits: pack(&decoder.logits),
         }
@@ -137,8 +141,8 @@ pub struct Generator<'m> {
     conditioning: Vec<Vec<f32>>,
     /// `cond_map_out1(e) + its bias + out1's bias`, `[skip, batch]`.
     head_conditioning: Vec<f32>,
-    /// Row-major `[batch, 2·width]` scratch for the conditioning projections.
-    projection: Vec<f32>,
+    /// The embedding frame, channel-major `[bottleneck, batch]`.
+    frame: Vec<f32>,
     /// `skip_start`'s bias plus every `skip_i` bias, `[skip]`.
     skip_bias: Vec<f32>,
 }
@@ -186,7 +190,7 @@ impl<'m> Generator<'m> {
             logits: vec![0.0; batch * CLASSES],
             conditioning: vec![vec![0.0; 2 * width * batch]; decoder.layers.len()],
             head_conditioning: vec![0.0; skip_width * batch],
-            projection: vec![0.0; batch * (2 * width).max(skip_width)],
+            frame: vec![0.0; shape.bottleneck_width * batch],
             skip_bias,
         };
         generator.set_conditioning(&vec![0.0; batch * shape.bottleneck_width])?;
@@ -213,33 +217,36 @@ impl<'m> Generator<'m> {
     /// Sets the embedding frame used by the following steps: `[batch, bottleneck]`, one row
     /// per note (Magenta feeds `enc[:, t // 512, :]` at every step; it changes once per frame).
     pub fn set_conditioning(&mut self, frame: &[f32]) -> Result<(), ModelError> {
-        self.check_rows(frame, self.model.shape().bottleneck_width)?;
-        let decoder = &self.model.decoder;
+        let width = self.model.shape().bottleneck_width;
+        self.check_rows(frame, width)?;
         let batch = self.batch;
-        for (layer, conditioning) in decoder.layers.iter().zip(&mut self.conditioning) {
-            project(
-                &layer.cond,
-                frame,
-                batch,
-                &mut self.projection,
-                conditioning,
-            );
+        for (row, values) in frame.chunks_exact(width).enumerate() {
+            for (channel, &value) in values.iter().enumerate() {
+                self.frame[channel * batch + row] = value;
+            }
+        }
+        let frame = [&self.frame[..]];
+        let decoder = &self.model.decoder;
+        let layers = decoder.layers.iter().zip(&self.weights.layers);
+        for ((layer, packed), conditioning) in layers.zip(&mut self.conditioning) {
+            product(&packed.cond, &frame[..], batch, conditioning, false);
+            add_channel_bias(conditioning, &layer.cond.bias);
             add_channel_bias(conditioning, &layer.conv.bias);
         }
-        project(
-            &decoder.cond_out,
-            frame,
-            batch,
-            &mut self.projection,
-            &mut self.head_conditioning,
-        );
-        add_channel_bias(&mut self.head_conditioning, &decoder.out1.bias);
+        let head = &mut self.head_conditioning;
+        product(&self.weights.cond_out, &frame[..], batch, head, false);
+        add_channel_bias(head, &decoder.cond_out.bias);
+        add_channel_bias(head, &decoder.out1.bias);
         Ok(())
     }
 
     /// Advances every note by one sample. `audio` holds each note's previous sample (0 at the
     /// first step), which goes through mu-law as in Magenta's graph. Returns the logits of the
     /// next sample, `[batch, 256]`.
+    ///
+    /// Allocation-free when called on a rayon pool thread (inside `rayon::scope`, as
+    /// [`generate`] does); from another thread rayon's global job queue allocates a block every
+    /// 63 parallel products.
     pub fn step(&mut self, audio: &[f32]) -> Result<&[f32], ModelError> {
         self.check_rows(audio, 1)?;
         for (input, &x) in self.inputs.iter_mut().zip(audio) {
@@ -372,18 +379,6 @@ impl<'m> Generator<'m> {
     }
 }
 
-/// `out[c, b] = (frame[b] · W + bias)[c]`: a row-major projection of each note's embedding
-/// frame, stored channel-major.
-fn project(linear: &Linear, frame: &[f32], batch: usize, scratch: &mut [f32], out: &mut [f32]) {
-    let scratch = &mut scratch[..batch * linear.outputs];
-    linear.apply(frame, batch, scratch);
-    for (row, values) in scratch.chunks_exact(linear.outputs).enumerate() {
-        for (channel, &value) in values.iter().enumerate() {
-            out[channel * batch + row] = value;
-        }
-    }
-}
-
 /// Generates one note per embedding (`[frames, bottleneck]` row-major each, all with the same
 /// number of frames), `frames · 512` samples each, as Magenta's `synthesize` does for a batch:
 /// each sample drawn from the softmax of the logits and fed back as the next input.
@@ -391,12 +386,13 @@ fn project(linear: &Linear, frame: &[f32], batch: usize, scratch: &mut [f32], ou
 /// Randomness: note `n` draws from its own SplitMix64 stream seeded by
 /// [`note_seed`]`(seed, embedding n)`, so the result is fixed by the seed and the note's own
 /// embedding, whatever else is in the batch. `on_progress(done, total)` is called after every
-/// sample with the samples done per note.
+/// sample with the samples done per note, from one of rayon's threads (the loop runs there so
+/// that no step allocates).
 pub fn generate(
     model: &Model,
     embeddings: &[&[f32]],
     seed: u64,
-    mut on_progress: impl FnMut(usize, usize),
+    mut on_progress: impl FnMut(usize, usize) + Send,
 ) -> Result<Vec<Vec<f32>>, ModelError> {
     let width = model.shape().bottleneck_width;
     let mut frames = None;
@@ -427,23 +423,30 @@ pub fn generate(
     let mut audio = vec![vec![0.0f32; total]; batch];
     let mut previous = vec![0.0f32; batch];
     let mut frame = vec![0.0f32; batch * width];
-    for time in 0..total {
-        if time % HOP_LENGTH == 0 {
-            let index = time / HOP_LENGTH;
-            for (row, embedding) in frame.chunks_exact_mut(width).zip(embeddings) {
-                row.copy_from_slice(&embedding[index * width..(index + 1) * width]);
+    // On a pool thread, the products' parallel jobs go through that thread's own queue and
+    // never allocate; from outside they would pass through rayon's global queue.
+    rayon::scope(|_| {
+        for time in 0..total {
+            if time % HOP_LENGTH == 0 {
+                let index = time / HOP_LENGTH;
+                for (row, embedding) in frame.chunks_exact_mut(width).zip(embeddings) {
+                    row.copy_from_slice(&embedding[index * width..(index + 1) * width]);
+                }
+                generator.set_conditioning(&frame)?;
             }
-            generator.set_conditioning(&frame)?;
+            let logits = generator.step(&previous)?;
+            let notes = audio.iter_mut().zip(&mut streams).zip(&mut previous);
+            for (row_logits, ((track, stream), previous)) in logits.chunks_exact(CLASSES).zip(notes)
+            {
+                let draw = stream.next_f64();
+                let sample = inv_mu_law(class_level(sample_class(row_logits, draw)));
+                track[time] = sample;
+                *previous = sample;
+            }
+            on_progress(time + 1, total);
         }
-        let logits = generator.step(&previous)?;
-        let notes = audio.iter_mut().zip(&mut streams).zip(&mut previous);
-        for (row_logits, ((track, stream), previous)) in logits.chunks_exact(CLASSES).zip(notes) {
-            let sample = inv_mu_law(class_level(sample_class(row_logits, stream.next_f64())));
-            track[time] = sample;
-            *previous = sample;
-        }
-        on_progress(time + 1, total);
-    }
+        Ok(())
+    })?;
     Ok(audio)
 }
 
