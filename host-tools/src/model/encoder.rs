@@ -5,10 +5,10 @@
 
 use crate::tensor::Tensor;
 
-use super::activation::{add_bias, relu};
+use super::activation::relu;
 use super::conv::conv_over_time;
 use super::error::ModelError;
-use super::gemm::{matmul, MatMut, MatRef};
+use super::gemm::MatRef;
 use super::mulaw::network_input;
 use super::shape::HOP_LENGTH;
 use super::weights::Model;
@@ -28,10 +28,8 @@ impl Model {
         let width = encoder.start.outputs;
         let input: Vec<f32> = audio.iter().map(|&x| network_input(x)).collect();
         let mut stream = vec![0.0; samples * width];
-        let same = |dilation: usize| {
-            let half = (encoder.start.inputs / 2) as isize;
-            move |tap: usize| (tap as isize - half) * dilation as isize
-        };
+        let half = (self.shape().filter_length / 2) as isize;
+        let same = |dilation: usize| move |tap: usize| (tap as isize - half) * dilation as isize;
         conv_over_time(&input, samples, 1, &encoder.start, same(1), &mut stream);
         let mut rectified = vec![0.0; samples * width];
         let mut conv_out = vec![0.0; samples * width];
@@ -47,25 +45,13 @@ impl Model {
                 &mut conv_out,
             );
             relu(&mut conv_out);
-            matmul(
-                MatRef::dense(&conv_out, samples, width),
-                layer.res.matrix(),
-                MatMut::dense(&mut stream, samples, width),
-                true,
-            );
-            add_bias(&mut stream, &layer.res.bias);
+            let rectified_out = MatRef::dense(&conv_out, samples, width);
+            layer.res.accumulate(rectified_out, &mut stream);
         }
         let bottleneck = &encoder.bottleneck;
         let mut z = vec![0.0; samples * bottleneck.outputs];
-        matmul(
-            MatRef::dense(&stream, samples, width),
-            bottleneck.matrix(),
-            MatMut::dense(&mut z, samples, bottleneck.outputs),
-            false,
-        );
-        add_bias(&mut z, &bottleneck.bias);
+        bottleneck.apply(&stream, samples, &mut z);
         let frames = samples / HOP_LENGTH;
-        debug_assert_eq!(frames * HOP_LENGTH, samples);
         Ok(Tensor {
             shape: vec![frames, bottleneck.outputs],
             data: mean_per_hop(&z, bottleneck.outputs),

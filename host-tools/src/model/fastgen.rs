@@ -9,6 +9,7 @@
 use super::activation::{add_channel_bias, gate_halves, relu};
 use super::decoder::embedding_frames;
 use super::error::ModelError;
+use super::history::History;
 use super::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
 use super::packed::{product, PackedMatrix, Segments};
 use super::rng::SplitMix64;
@@ -54,44 +55,6 @@ impl PackedDecoder {
             out1: pack(&decoder.out1),
             logits: pack(&decoder.logits),
         }
-    }
-}
-
-/// The last few inputs of one causal conv for every batch row: `slots` entries of `slot_len`
-/// values, entry `time mod slots` holding the input of that time.
-#[derive(Debug)]
-struct History {
-    slots: usize,
-    slot_len: usize,
-    values: Vec<f32>,
-}
-
-impl History {
-    fn new(slots: usize, slot_len: usize) -> Self {
-        Self {
-            slots,
-            slot_len,
-            values: vec![0.0; slots * slot_len],
-        }
-    }
-
-    /// The input recorded `lag` steps before `time` (1 ≤ lag ≤ slots); zeros before time 0,
-    /// because that slot has not been written yet.
-    fn past(&self, time: usize, lag: usize) -> &[f32] {
-        let slot = (time + self.slots - lag) % self.slots;
-        &self.values[slot * self.slot_len..(slot + 1) * self.slot_len]
-    }
-
-    /// Stores the input of `time`, replacing the one of `time − slots`.
-    fn record(&mut self, time: usize, input: &[f32]) {
-        if self.slots > 0 {
-            let slot = time % self.slots;
-            self.values[slot * self.slot_len..(slot + 1) * self.slot_len].copy_from_slice(input);
-        }
-    }
-
-    fn clear(&mut self) {
-        self.values.fill(0.0);
     }
 }
 

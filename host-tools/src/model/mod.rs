@@ -11,6 +11,7 @@ mod encoder;
 mod error;
 mod fastgen;
 mod gemm;
+mod history;
 pub mod mulaw;
 mod packed;
 mod random;
