@@ -5,6 +5,8 @@
 //! follow Magenta's float32 graph to rounding; this module never reads files or prints.
 
 mod activation;
+#[cfg(test)]
+mod agreement;
 mod conv;
 mod decoder;
 mod encoder;

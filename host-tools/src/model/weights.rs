@@ -144,7 +144,7 @@ impl Loader<'_> {
                 name: name.into(),
                 source: error.into(),
             })?;
-        if &tensor.shape != expected || tensor.data.len() != expected.iter().product() {
+        if &tensor.shape != expected || tensor.data.len() != expected.iter().product::<usize>() {
             return Err(ModelError::Shape {
                 name: name.into(),
                 expected: expected.clone(),
