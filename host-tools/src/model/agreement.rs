@@ -7,7 +7,7 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::tensor::Tensor;
 
-use super::mulaw::{mu_law, CLASSES};
+use super::mulaw::{inv_mu_law, mu_law, CLASSES};
 use super::testing::{max_relative_difference, MapSource};
 use super::{Generator, Model, HOP_LENGTH};
 
@@ -91,6 +91,24 @@ fn every_16_bit_sample_gets_the_exact_level() {
             "sample {sample}"
         );
     }
+}
+
+#[test]
+fn every_level_decodes_to_magentas_audio_value() {
+    // Magenta computes `256^|y|` with NumPy's float32 power, which is not the C library's
+    // `powf` on every build (SIMD versions differ in the last bit). One ulp of that power is
+    // all that may differ, amplified near 0 by the `− 1`; q = 0 must be exactly 0.
+    let fixture = Fixture::load();
+    for (q, magenta) in (-128..=128).zip(fixture.get("inverse_levels")) {
+        let y = (q as f32 + 0.5) * 2.0 / 256.0;
+        let power_ulp = 256f32.powf(y.abs()) * f32::EPSILON;
+        let ours = inv_mu_law(q);
+        assert!(
+            (ours - magenta).abs() <= 2.0 * power_ulp / 255.0,
+            "level {q}: ours {ours}, Magenta {magenta}"
+        );
+    }
+    assert_eq!(inv_mu_law(0).to_bits(), 0);
 }
 
 #[test]
