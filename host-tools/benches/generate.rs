@@ -1,7 +1,7 @@
 //! Incremental generation speed of the full-size NSynth decoder (random weights, the released
 //! model's shape) at batch 1, 16 and 64: samples per second, per core, achieved GFLOP/s and the
 //! share of an estimated peak; then the encoder's time for one note. Run with `cargo bench -p host-tools --bench generate`; pass
-//! `-- <steps>` to change the number of timed steps per batch (default 200).
+//! `-- <steps>` to change the number of timed steps per batch (default 300).
 
 use std::time::Instant;
 
@@ -18,7 +18,7 @@ const WARM_UP_STEPS: usize = 5;
 fn main() -> anyhow::Result<()> {
     let steps: usize = match std::env::args().nth(1).filter(|arg| arg != "--bench") {
         Some(arg) => arg.parse()?,
-        None => 200,
+        None => 300,
     };
     let shape = ModelShape::magenta();
     let built = Instant::now();
@@ -31,9 +31,9 @@ fn main() -> anyhow::Result<()> {
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let nominal_ghz = nominal_ghz();
     let measured = measured_fma_gflops();
-    // The clock under load, from the measured AVX2 rate (2 FMA pipes × 8 lanes × 2 FLOP per
-    // cycle); the nominal clock where that cannot be measured.
-    let ghz = measured.map_or(nominal_ghz, |gflops| gflops / (cores as f64 * 32.0));
+    // The clock under load, from the measured AVX2 rate of one core (2 FMA pipes × 8 lanes × 2
+    // FLOP per cycle); the nominal clock where that cannot be measured.
+    let ghz = measured.map_or(nominal_ghz, |gflops| gflops / 32.0);
     let (flop_per_cycle, simd) = simd_width();
     let peak = cores as f64 * ghz * f64::from(flop_per_cycle);
     let avx2_peak = cores as f64 * ghz * 32.0;
@@ -43,7 +43,7 @@ fn main() -> anyhow::Result<()> {
     );
     if let Some(measured) = measured {
         println!(
-            "measured AVX2 FMA rate on all cores: {measured:.0} GFLOP/s → {ghz:.2} GHz under load \
+            "measured AVX2 FMA rate of one core: {measured:.0} GFLOP/s → {ghz:.2} GHz under load \
              (nominal {nominal_ghz:.2} GHz)"
         );
     }
@@ -151,12 +151,10 @@ fn simd_width() -> (u32, &'static str) {
     (16, "assumed 2 FMA × 4 lanes × 2 (NEON)")
 }
 
-/// FLOP/s of independent AVX2 FMAs on every rayon thread (best of seven short runs): what the
-/// tile kernel could reach at best, and through it the clock the cores really run at.
+/// FLOP/s of independent AVX2 FMAs on one core (best of five runs of about 0.1 s): what the tile
+/// kernel could reach at best per core, and through it the clock the cores really run at.
 #[cfg(target_arch = "x86_64")]
 fn measured_fma_gflops() -> Option<f64> {
-    use rayon::prelude::*;
-
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
@@ -182,22 +180,18 @@ fn measured_fma_gflops() -> Option<f64> {
     if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
         return None;
     }
-    let threads = rayon::current_num_threads();
-    let rounds = 5_000_000;
-    // Other load on a shared machine only ever slows a run down: keep the best of several.
-    let best = (0..7)
+    let rounds = 20_000_000;
+    // One core at a time, best of five: other load on a shared machine only ever slows a run
+    // down, and one free core is easier to find than all of them.
+    let best = (0..5)
         .map(|_| {
             let started = Instant::now();
-            let check: f32 = (0..threads)
-                .into_par_iter()
-                // SAFETY: AVX2 and FMA were detected above.
-                .map(|_| unsafe { spin(rounds) })
-                .sum();
-            std::hint::black_box(check);
+            // SAFETY: AVX2 and FMA were detected above.
+            std::hint::black_box(unsafe { spin(rounds) });
             started.elapsed().as_secs_f64()
         })
         .fold(f64::INFINITY, f64::min);
-    Some((threads * rounds * 12 * 8 * 2) as f64 / best / 1e9)
+    Some((rounds * 12 * 8 * 2) as f64 / best / 1e9)
 }
 
 #[cfg(not(target_arch = "x86_64"))]
