@@ -257,6 +257,7 @@ impl<'m> Generator<'m> {
                 current: residual,
             };
             product(&packed.conv, &inputs, batch, z, false);
+            // Only now: the slot it overwrites held x(t − (taps−1)·d), which the product read.
             history.record(time, residual);
             z.iter_mut()
                 .zip(&conditioning[index])
@@ -264,6 +265,7 @@ impl<'m> Generator<'m> {
             let (sigmoid_in, tanh_in) = z.split_at(gated.len());
             gate_halves(sigmoid_in, tanh_in, gated);
             let gated_input = [&gated[..]];
+            // The last layer's residual output is never read (Magenta's res_30 is untrained).
             if index < last {
                 product(&packed.res, &gated_input[..], batch, residual, true);
                 add_channel_bias(residual, &layer.res.bias);
