@@ -7,6 +7,7 @@ pub mod audio;
 pub mod checkpoint;
 pub mod commands;
 pub mod embedding;
+pub mod model;
 pub mod npy;
 pub mod pipeline;
 pub mod tensor;

@@ -1,0 +1,579 @@
+//! Incremental generation (spec §4, Magenta's `fastgen`): the decoder advanced one sample at a
+//! time for a batch of notes in lock-step, each causal conv keeping the past inputs it still
+//! needs in a ring buffer (equivalent to Magenta's two queues per layer), read in place by the
+//! products. Activations are channel-major (`[channel, batch]`) and the weights packed for
+//! [`product`]; per-frame work (conditioning projections with every constant bias folded in)
+//! runs once per 512 samples, and the last layer's unused residual product is skipped. All
+//! buffers are allocated in [`Generator::new`]; a step allocates nothing.
+
+use super::activation::{add_channel_bias, gate_halves, relu};
+use super::decoder::embedding_frames;
+use super::error::ModelError;
+use super::history::History;
+use super::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
+use super::packed::{product, PackedMatrix, Segments};
+use super::rng::SplitMix64;
+use super::sampling::{note_seed, sample_class};
+use super::shape::{ModelShape, HOP_LENGTH};
+use super::weights::{Decoder, Linear, Model};
+
+/// The decoder's weights in the generator's layout, packed once per model.
+#[derive(Debug, Clone)]
+pub(crate) struct PackedDecoder {
+    skip_start: PackedMatrix,
+    layers: Vec<PackedLayer>,
+    cond_out: PackedMatrix,
+    out1: PackedMatrix,
+    logits: PackedMatrix,
+}
+
+#[derive(Debug, Clone)]
+struct PackedLayer {
+    conv: PackedMatrix,
+    cond: PackedMatrix,
+    res: PackedMatrix,
+    skip: PackedMatrix,
+}
+
+impl PackedDecoder {
+    pub fn new(decoder: &Decoder) -> Self {
+        let pack =
+            |linear: &Linear| PackedMatrix::pack(&linear.weight, linear.inputs, linear.outputs);
+        Self {
+            skip_start: pack(&decoder.skip_start),
+            layers: decoder
+                .layers
+                .iter()
+                .map(|layer| PackedLayer {
+                    conv: pack(&layer.conv),
+                    cond: pack(&layer.cond),
+                    res: pack(&layer.res),
+                    skip: pack(&layer.skip),
+                })
+                .collect(),
+            cond_out: pack(&decoder.cond_out),
+            out1: pack(&decoder.out1),
+            logits: pack(&decoder.logits),
+        }
+    }
+}
+
+/// A dilated conv's inputs for one step, tap by tap: `x(t − (taps−1)·d), …, x(t − d), x(t)`.
+struct LayerInputs<'a> {
+    history: &'a History,
+    time: usize,
+    dilation: usize,
+    taps: usize,
+    current: &'a [f32],
+}
+
+impl Segments for LayerInputs<'_> {
+    fn count(&self) -> usize {
+        self.taps
+    }
+
+    fn segment(&self, index: usize) -> &[f32] {
+        match (self.taps - 1 - index) * self.dilation {
+            0 => self.current,
+            lag => self.history.past(self.time, lag),
+        }
+    }
+}
+
+/// The decoder's state for a batch of notes generated in lock-step.
+#[derive(Debug)]
+pub struct Generator<'m> {
+    model: &'m Model,
+    weights: &'m PackedDecoder,
+    batch: usize,
+    time: usize,
+    /// Decoder inputs `mu_law(x) / 128` of the current step, `[batch]`.
+    inputs: Vec<f32>,
+    start_history: History,
+    layer_histories: Vec<History>,
+    /// Channel-major activations: `[width, batch]`, `[skip, batch]`, `[2·width, batch]`, …
+    residual: Vec<f32>,
+    skip: Vec<f32>,
+    z: Vec<f32>,
+    gated: Vec<f32>,
+    hidden: Vec<f32>,
+    channel_logits: Vec<f32>,
+    /// The logits of the last step, `[batch, 256]` (row-major for the sampler).
+    logits: Vec<f32>,
+    /// Per layer `cond_map_i(e) + its bias + dilatedconv_i's bias`, `[layers][2·width, batch]`.
+    conditioning: Vec<Vec<f32>>,
+    /// `cond_map_out1(e) + its bias + out1's bias`, `[skip, batch]`.
+    head_conditioning: Vec<f32>,
+    /// The embedding frame, channel-major `[bottleneck, batch]`.
+    frame: Vec<f32>,
+    /// `skip_start`'s bias plus every `skip_i` bias, `[skip]`.
+    skip_bias: Vec<f32>,
+}
+
+impl<'m> Generator<'m> {
+    /// A generator for `batch` notes at time 0 (zero history) with a zero embedding. The first
+    /// generator of a model packs the decoder's weights (a copy of about 240 MB for the
+    /// released model, kept with the model). Memory per note: about `2 · width · Σ dilations`
+    /// floats of history (12.6 MB for the released model).
+    pub fn new(model: &'m Model, batch: usize) -> Result<Self, ModelError> {
+        if batch == 0 {
+            return Err(ModelError::ZeroParameter {
+                what: "the batch size",
+            });
+        }
+        let shape = model.shape();
+        let decoder = &model.decoder;
+        let (width, skip_width) = (shape.decoder_width, shape.skip_width);
+        let past_taps = shape.filter_length - 1;
+        let mut skip_bias = decoder.skip_start.bias.clone();
+        for layer in &decoder.layers {
+            skip_bias
+                .iter_mut()
+                .zip(&layer.skip.bias)
+                .for_each(|(sum, b)| *sum += b);
+        }
+        let mut generator = Self {
+            model,
+            weights: model.packed_decoder(),
+            batch,
+            time: 0,
+            inputs: vec![0.0; batch],
+            start_history: History::new(past_taps, batch),
+            layer_histories: decoder
+                .layers
+                .iter()
+                .map(|layer| History::new(past_taps * layer.dilation, width * batch))
+                .collect(),
+            residual: vec![0.0; width * batch],
+            skip: vec![0.0; skip_width * batch],
+            z: vec![0.0; 2 * width * batch],
+            gated: vec![0.0; width * batch],
+            hidden: vec![0.0; skip_width * batch],
+            channel_logits: vec![0.0; CLASSES * batch],
+            logits: vec![0.0; batch * CLASSES],
+            conditioning: vec![vec![0.0; 2 * width * batch]; decoder.layers.len()],
+            head_conditioning: vec![0.0; skip_width * batch],
+            frame: vec![0.0; shape.bottleneck_width * batch],
+            skip_bias,
+        };
+        generator.set_conditioning(&vec![0.0; batch * shape.bottleneck_width])?;
+        Ok(generator)
+    }
+
+    /// Notes in the batch.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// Steps taken since creation or the last [`reset`](Self::reset).
+    pub fn time(&self) -> usize {
+        self.time
+    }
+
+    /// Back to time 0 with zero history (the conditioning is kept).
+    pub fn reset(&mut self) {
+        self.time = 0;
+        self.start_history.clear();
+        self.layer_histories.iter_mut().for_each(History::clear);
+    }
+
+    /// Sets the embedding frame used by the following steps: `[batch, bottleneck]`, one row
+    /// per note (Magenta feeds `enc[:, t // 512, :]` at every step; it changes once per frame).
+    pub fn set_conditioning(&mut self, frame: &[f32]) -> Result<(), ModelError> {
+        let width = self.model.shape().bottleneck_width;
+        self.check_rows(frame, width)?;
+        let batch = self.batch;
+        for (row, values) in frame.chunks_exact(width).enumerate() {
+            for (channel, &value) in values.iter().enumerate() {
+                self.frame[channel * batch + row] = value;
+            }
+        }
+        let frame = [&self.frame[..]];
+        let decoder = &self.model.decoder;
+        let layers = decoder.layers.iter().zip(&self.weights.layers);
+        for ((layer, packed), conditioning) in layers.zip(&mut self.conditioning) {
+            product(&packed.cond, &frame[..], batch, conditioning, false);
+            add_channel_bias(conditioning, &layer.cond.bias);
+            add_channel_bias(conditioning, &layer.conv.bias);
+        }
+        let head = &mut self.head_conditioning;
+        product(&self.weights.cond_out, &frame[..], batch, head, false);
+        add_channel_bias(head, &decoder.cond_out.bias);
+        add_channel_bias(head, &decoder.out1.bias);
+        Ok(())
+    }
+
+    /// Advances every note by one sample. `audio` holds each note's previous sample (0 at the
+    /// first step), which goes through mu-law as in Magenta's graph. Returns the logits of the
+    /// next sample, `[batch, 256]`.
+    ///
+    /// Allocation-free when called on a rayon pool thread (inside `rayon::scope`, as
+    /// [`generate`] does); from another thread rayon's global job queue allocates a block every
+    /// 63 parallel products.
+    pub fn step(&mut self, audio: &[f32]) -> Result<&[f32], ModelError> {
+        self.check_rows(audio, 1)?;
+        for (input, &x) in self.inputs.iter_mut().zip(audio) {
+            *input = network_input(x);
+        }
+        self.start_conv();
+        let Self {
+            model,
+            weights,
+            batch,
+            time,
+            layer_histories,
+            residual,
+            skip,
+            z,
+            gated,
+            hidden,
+            channel_logits,
+            logits,
+            conditioning,
+            head_conditioning,
+            skip_bias,
+            ..
+        } = self;
+        let (batch, time) = (*batch, *time);
+        let decoder = &model.decoder;
+        let taps = model.shape().filter_length;
+        product(
+            &weights.skip_start,
+            &[&residual[..]][..],
+            batch,
+            skip,
+            false,
+        );
+        add_channel_bias(skip, skip_bias);
+
+        let last = decoder.layers.len().saturating_sub(1);
+        for (index, (layer, packed)) in decoder.layers.iter().zip(&weights.layers).enumerate() {
+            let history = &mut layer_histories[index];
+            let inputs = LayerInputs {
+                history,
+                time,
+                dilation: layer.dilation,
+                taps,
+                current: residual,
+            };
+            product(&packed.conv, &inputs, batch, z, false);
+            // Only now: the slot it overwrites held x(t − (taps−1)·d), which the product read.
+            history.record(time, residual);
+            z.iter_mut()
+                .zip(&conditioning[index])
+                .for_each(|(z, c)| *z += c);
+            let (sigmoid_in, tanh_in) = z.split_at(gated.len());
+            gate_halves(sigmoid_in, tanh_in, gated);
+            let gated_input = [&gated[..]];
+            // The last layer's residual output is never read (Magenta's res_30 is untrained).
+            if index < last {
+                product(&packed.res, &gated_input[..], batch, residual, true);
+                add_channel_bias(residual, &layer.res.bias);
+            }
+            product(&packed.skip, &gated_input[..], batch, skip, true);
+        }
+
+        relu(skip);
+        product(&weights.out1, &[&skip[..]][..], batch, hidden, false);
+        hidden
+            .iter_mut()
+            .zip(head_conditioning.iter())
+            .for_each(|(h, c)| *h = (*h + c).max(0.0));
+        product(
+            &weights.logits,
+            &[&hidden[..]][..],
+            batch,
+            channel_logits,
+            false,
+        );
+        add_channel_bias(channel_logits, &decoder.logits.bias);
+        for (class, values) in channel_logits.chunks_exact(batch).enumerate() {
+            for (row, &value) in values.iter().enumerate() {
+                logits[row * CLASSES + class] = value;
+            }
+        }
+        self.time += 1;
+        Ok(&self.logits)
+    }
+
+    /// `residual[:, b] = startconv(inputs of row b)` over the current and past decoder inputs.
+    fn start_conv(&mut self) {
+        let start = &self.model.decoder.start;
+        let batch = self.batch;
+        let taps = start.inputs;
+        for (channel, values) in self.residual.chunks_exact_mut(batch).enumerate() {
+            values.fill(start.bias[channel]);
+            for tap in 0..taps {
+                let weight = start.weight[tap * start.outputs + channel];
+                let lag = taps - 1 - tap;
+                let inputs = if lag == 0 {
+                    &self.inputs[..]
+                } else {
+                    self.start_history.past(self.time, lag)
+                };
+                values
+                    .iter_mut()
+                    .zip(inputs)
+                    .for_each(|(value, x)| *value += weight * x);
+            }
+        }
+        self.start_history.record(self.time, &self.inputs);
+    }
+
+    fn check_rows(&self, values: &[f32], per_row: usize) -> Result<(), ModelError> {
+        if values.len() != self.batch * per_row {
+            return Err(ModelError::BatchSize {
+                expected: self.batch * per_row,
+                per_row,
+                found: values.len(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Multiply-adds of one step per note, as this generator runs it (conditioning, done once
+    /// per frame, not counted): 58 983 936 for the released model, against 59 741 696 for
+    /// Magenta's graph, which also projects the conditioning every sample and runs `res_30`.
+    pub fn macs_per_step(shape: &ModelShape) -> u64 {
+        let (k, r, s) = (shape.filter_length, shape.decoder_width, shape.skip_width);
+        let layers = shape.decoder_layers;
+        let per_layer = k * r * 2 * r + r * s;
+        let residuals = layers.saturating_sub(1) * r * r;
+        let total = k * r + r * s + layers * per_layer + residuals + s * s + s * CLASSES;
+        total as u64
+    }
+}
+
+/// Generates one note per embedding (`[frames, bottleneck]` row-major each, all with the same
+/// number of frames), `frames · 512` samples each, as Magenta's `synthesize` does for a batch:
+/// each sample drawn from the softmax of the logits and fed back as the next input.
+///
+/// Randomness: note `n` draws from its own SplitMix64 stream seeded by
+/// [`note_seed`]`(seed, embedding n)`, so the result is fixed by the seed and the note's own
+/// embedding, whatever else is in the batch. `on_progress(done, total)` is called after every
+/// sample with the samples done per note, from one of rayon's threads (the loop runs there so
+/// that no step allocates).
+pub fn generate(
+    model: &Model,
+    embeddings: &[&[f32]],
+    seed: u64,
+    mut on_progress: impl FnMut(usize, usize) + Send,
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    let width = model.shape().bottleneck_width;
+    let mut frames = None;
+    for (index, embedding) in embeddings.iter().enumerate() {
+        let count = embedding_frames(embedding, width, index)?;
+        match frames {
+            None => frames = Some(count),
+            Some(first) if first != count => {
+                return Err(ModelError::MixedLengths {
+                    index,
+                    frames: count,
+                    first,
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    let (Some(frames), false) = (frames, embeddings.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let batch = embeddings.len();
+    let total = frames * HOP_LENGTH;
+    let mut generator = Generator::new(model, batch)?;
+    let mut streams: Vec<SplitMix64> = embeddings
+        .iter()
+        .map(|embedding| SplitMix64::new(note_seed(seed, embedding)))
+        .collect();
+    let mut audio = vec![vec![0.0f32; total]; batch];
+    let mut previous = vec![0.0f32; batch];
+    let mut frame = vec![0.0f32; batch * width];
+    // On a pool thread, the products' parallel jobs go through that thread's own queue and
+    // never allocate; from outside they would pass through rayon's global queue.
+    rayon::scope(|_| {
+        for time in 0..total {
+            if time % HOP_LENGTH == 0 {
+                let index = time / HOP_LENGTH;
+                for (row, embedding) in frame.chunks_exact_mut(width).zip(embeddings) {
+                    row.copy_from_slice(&embedding[index * width..(index + 1) * width]);
+                }
+                generator.set_conditioning(&frame)?;
+            }
+            let logits = generator.step(&previous)?;
+            let notes = audio.iter_mut().zip(&mut streams).zip(&mut previous);
+            for (row_logits, ((track, stream), previous)) in logits.chunks_exact(CLASSES).zip(notes)
+            {
+                let draw = stream.next_f64();
+                let sample = inv_mu_law(class_level(sample_class(row_logits, draw)));
+                track[time] = sample;
+                *previous = sample;
+            }
+            on_progress(time + 1, total);
+        }
+        Ok(())
+    })?;
+    Ok(audio)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{max_relative_difference, test_audio, tiny_shape, MapSource};
+    use super::*;
+
+    fn tiny_model(seed: u64) -> Model {
+        Model::load(&MapSource::random(&tiny_shape(), seed), tiny_shape().stages).unwrap()
+    }
+
+    /// Runs the generator teacher-forced on `audio` (one signal per row) and returns each row's
+    /// logits for every step.
+    fn incremental_logits(
+        model: &Model,
+        audio: &[Vec<f32>],
+        embeddings: &[Vec<f32>],
+    ) -> Vec<Vec<f32>> {
+        let batch = audio.len();
+        let width = model.shape().bottleneck_width;
+        let mut generator = Generator::new(model, batch).unwrap();
+        let mut rows = vec![Vec::new(); batch];
+        for time in 0..audio[0].len() {
+            if time % HOP_LENGTH == 0 {
+                let frame: Vec<f32> = embeddings
+                    .iter()
+                    .flat_map(|e| e[time / HOP_LENGTH * width..][..width].to_vec())
+                    .collect();
+                generator.set_conditioning(&frame).unwrap();
+            }
+            let previous: Vec<f32> = audio
+                .iter()
+                .map(|a| if time == 0 { 0.0 } else { a[time - 1] })
+                .collect();
+            let logits = generator.step(&previous).unwrap();
+            for (row, chunk) in rows.iter_mut().zip(logits.chunks_exact(CLASSES)) {
+                row.extend_from_slice(chunk);
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn teacher_forced_steps_reproduce_the_parallel_decoder() {
+        let model = tiny_model(31);
+        // Long enough for every layer's history to wrap around several times and to cross a
+        // frame boundary; two rows with different audio and embeddings.
+        let audio = vec![
+            test_audio(2 * HOP_LENGTH + 77, 1),
+            test_audio(2 * HOP_LENGTH + 77, 2),
+        ];
+        let embeddings: Vec<Vec<f32>> = [3, 4]
+            .iter()
+            .map(|&seed| {
+                model
+                    .encode(&test_audio(3 * HOP_LENGTH, seed))
+                    .unwrap()
+                    .data
+            })
+            .collect();
+        let incremental = incremental_logits(&model, &audio, &embeddings);
+        for row in 0..2 {
+            let parallel = model
+                .teacher_forced_logits(&audio[row], &embeddings[row])
+                .unwrap();
+            let difference = max_relative_difference(&incremental[row], &parallel.data);
+            assert!(difference < 1e-5, "row {row} differs by {difference}");
+        }
+    }
+
+    #[test]
+    fn reset_starts_again_from_silence() {
+        let model = tiny_model(32);
+        let mut generator = Generator::new(&model, 1).unwrap();
+        let first = generator.step(&[0.0]).unwrap().to_vec();
+        generator.step(&[0.3]).unwrap();
+        generator.step(&[-0.7]).unwrap();
+        assert_eq!(generator.time(), 3);
+        generator.reset();
+        assert_eq!(generator.time(), 0);
+        assert_eq!(generator.step(&[0.0]).unwrap(), &first[..]);
+    }
+
+    #[test]
+    fn generation_is_repeatable_and_independent_of_the_batch() {
+        let model = tiny_model(33);
+        let width = model.shape().bottleneck_width;
+        let first: Vec<f32> = (0..2 * width).map(|i| (i as f32 * 0.37).sin()).collect();
+        let second: Vec<f32> = (0..2 * width).map(|i| (i as f32 * 0.71).cos()).collect();
+        let mut progress = Vec::new();
+        let together = generate(&model, &[&first, &second], 9, |done, total| {
+            progress.push((done, total))
+        })
+        .unwrap();
+        assert_eq!(together.len(), 2);
+        assert_eq!(together[0].len(), 2 * HOP_LENGTH);
+        assert_eq!(progress.len(), 2 * HOP_LENGTH);
+        assert_eq!(progress.last(), Some(&(2 * HOP_LENGTH, 2 * HOP_LENGTH)));
+
+        let again = generate(&model, &[&first, &second], 9, |_, _| {}).unwrap();
+        assert_eq!(together, again);
+        let alone = generate(&model, &[&second], 9, |_, _| {}).unwrap();
+        assert_eq!(alone[0], together[1]);
+        let swapped = generate(&model, &[&second, &first], 9, |_, _| {}).unwrap();
+        assert_eq!(swapped[1], together[0]);
+        let reseeded = generate(&model, &[&first], 10, |_, _| {}).unwrap();
+        assert_ne!(reseeded[0], together[0]);
+    }
+
+    #[test]
+    fn generated_samples_are_mu_law_levels() {
+        let model = tiny_model(34);
+        let embedding = vec![0.5; model.shape().bottleneck_width];
+        let audio = generate(&model, &[&embedding], 1, |_, _| {}).unwrap();
+        let levels: Vec<f32> = (-128..128).map(inv_mu_law).collect();
+        assert!(audio[0].iter().all(|x| levels.contains(x)));
+        let distinct: std::collections::BTreeSet<u32> =
+            audio[0].iter().map(|x| x.to_bits()).collect();
+        assert!(
+            distinct.len() > 10,
+            "a random model spreads over many levels"
+        );
+    }
+
+    #[test]
+    fn bad_batches_are_refused() {
+        let model = tiny_model(35);
+        let width = model.shape().bottleneck_width;
+        let one = vec![0.0; width];
+        let two = vec![0.0; 2 * width];
+        assert!(matches!(
+            generate(&model, &[&one, &two], 1, |_, _| {}),
+            Err(ModelError::MixedLengths {
+                index: 1,
+                frames: 2,
+                first: 1
+            })
+        ));
+        assert!(matches!(
+            generate(&model, &[&one[1..]], 1, |_, _| {}),
+            Err(ModelError::EmbeddingWidth { index: 0, .. })
+        ));
+        assert!(generate(&model, &[], 1, |_, _| {}).unwrap().is_empty());
+        assert!(matches!(
+            Generator::new(&model, 0),
+            Err(ModelError::ZeroParameter { .. })
+        ));
+        let mut generator = Generator::new(&model, 2).unwrap();
+        assert!(matches!(
+            generator.step(&[0.0]),
+            Err(ModelError::BatchSize {
+                expected: 2,
+                per_row: 1,
+                found: 1
+            })
+        ));
+        assert!(generator.set_conditioning(&one).is_err());
+    }
+
+    #[test]
+    fn the_released_model_does_58_983_936_multiply_adds_per_step() {
+        assert_eq!(Generator::macs_per_step(&ModelShape::magenta()), 58_983_936);
+    }
+}

@@ -1,0 +1,32 @@
+//! The NSynth WaveNet autoencoder (Magenta's `h512_bo16`) on the CPU: weights loaded by their
+//! Magenta names from any [`TensorSource`](crate::tensor::TensorSource), the non-causal encoder
+//! (audio → embeddings), the teacher-forced decoder (audio + embeddings → logits, the training
+//! graph) and incremental generation with per-layer histories for batches of notes. Numbers
+//! follow Magenta's float32 graph to rounding; this module never reads files or prints.
+
+mod activation;
+#[cfg(test)]
+mod agreement;
+mod conv;
+mod decoder;
+mod encoder;
+mod error;
+mod fastgen;
+mod gemm;
+mod history;
+pub mod mulaw;
+mod packed;
+mod random;
+mod rng;
+mod sampling;
+mod shape;
+#[cfg(test)]
+mod testing;
+mod weights;
+
+pub use error::ModelError;
+pub use fastgen::{generate, Generator};
+pub use random::RandomWeights;
+pub use sampling::{note_seed, sample_class};
+pub use shape::{ModelShape, VariableSpec, HOP_LENGTH, MAGENTA_STAGES};
+pub use weights::Model;

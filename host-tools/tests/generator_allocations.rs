@@ -1,0 +1,73 @@
+//! A generation step allocates nothing: a counting global allocator around steps and frame
+//! changes of a model big enough for the products to run on several threads. (Its own test binary, because the
+//! allocator counts every thread of the process.)
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use host_tools::model::{Generator, Model, ModelShape, RandomWeights};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+#[test]
+fn steps_and_frame_changes_do_not_allocate() {
+    let shape = ModelShape {
+        filter_length: 3,
+        encoder_width: 8,
+        encoder_layers: 1,
+        bottleneck_width: 16,
+        decoder_width: 64,
+        skip_width: 64,
+        decoder_layers: 4,
+        stages: 2,
+    };
+    let model = Model::load(&RandomWeights::new(shape.clone(), 1), shape.stages).unwrap();
+    let batch = 8;
+    let mut generator = Generator::new(&model, batch).unwrap();
+    let frame = vec![0.1; batch * shape.bottleneck_width];
+    let mut previous = vec![0.0f32; batch];
+    // Steps run on a pool thread, as `generate` runs them; the warm-up starts the pool.
+    let during = rayon::scope(|_| {
+        for _ in 0..8 {
+            generator.step(&previous).unwrap();
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for step in 0..200 {
+            if step % 50 == 0 {
+                generator.set_conditioning(&frame).unwrap();
+            }
+            let logits = generator.step(&previous).unwrap();
+            previous
+                .iter_mut()
+                .zip(logits.chunks_exact(256))
+                .for_each(|(x, row)| *x = row[3].tanh());
+        }
+        ALLOCATIONS.load(Ordering::SeqCst) - before
+    });
+    assert_eq!(during, 0, "{during} allocations in 200 steps");
+}
