@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use host_tools::model::{Generator, Model, ModelShape, RandomWeights, MAGENTA_STAGES};
+use host_tools::model::{Generator, Model, ModelShape, RandomWeights, Stages};
 
 /// Multiply-adds per sample per note of Magenta's graph (spec §8), the customary figure.
 const GRAPH_MACS_PER_SAMPLE: f64 = 59_741_696.0;
@@ -22,7 +22,7 @@ fn main() -> anyhow::Result<()> {
     };
     let shape = ModelShape::magenta();
     let built = Instant::now();
-    let model = Model::load(&RandomWeights::new(shape.clone(), 1), MAGENTA_STAGES)?;
+    let model = Model::load(&RandomWeights::new(shape.clone(), 1), Stages::MAGENTA)?;
     println!(
         "full-size model with random weights built in {:.1} s",
         built.elapsed().as_secs_f64()

@@ -5,7 +5,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use host_tools::model::{Generator, Model, ModelShape, RandomWeights};
+use host_tools::model::{Generator, Model, ModelShape, RandomWeights, Stages};
 
 struct Counting;
 
@@ -44,7 +44,10 @@ fn steps_and_frame_changes_do_not_allocate() {
         decoder_width: 64,
         skip_width: 64,
         decoder_layers: 4,
-        stages: 2,
+        stages: Stages {
+            encoder: 2,
+            decoder: 2,
+        },
     };
     let model = Model::load(&RandomWeights::new(shape.clone(), 1), shape.stages).unwrap();
     let batch = 8;

@@ -5,8 +5,6 @@
 //! follow Magenta's float32 graph to rounding; this module never reads files or prints.
 
 mod activation;
-#[cfg(test)]
-mod agreement;
 mod conv;
 mod decoder;
 mod encoder;
@@ -28,5 +26,5 @@ pub use error::ModelError;
 pub use fastgen::{generate, Generator};
 pub use random::RandomWeights;
 pub use sampling::{note_seed, sample_class};
-pub use shape::{ModelShape, VariableSpec, HOP_LENGTH, MAGENTA_STAGES};
+pub use shape::{ModelShape, Stages, VariableSpec, HOP_LENGTH, MAGENTA_STAGES};
 pub use weights::Model;

@@ -102,6 +102,21 @@ mod tests {
     }
 
     #[test]
+    fn every_16_bit_sample_gets_the_exact_level() {
+        // `128 · sign(x) · ln(1 + 255|x|) / ln 256`, floored, in double precision: TensorFlow
+        // gives this exact level for all 65 536 samples, and so must we.
+        for sample in i16::MIN..=i16::MAX {
+            let x = f64::from(sample) / 32768.0;
+            let exact = 128.0 * x.signum() * (255.0 * x.abs()).ln_1p() / 256f64.ln();
+            assert_eq!(
+                f64::from(mu_law(sample as f32 / 32768.0)),
+                exact.floor(),
+                "sample {sample}"
+            );
+        }
+    }
+
+    #[test]
     fn every_level_survives_the_round_trip() {
         for q in -128..=128 {
             assert_eq!(mu_law(inv_mu_law(q)), q, "level {q}");

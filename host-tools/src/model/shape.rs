@@ -35,9 +35,24 @@ pub struct ModelShape {
     pub skip_width: usize,
     /// Decoder residual layers (30).
     pub decoder_layers: usize,
-    /// Layers per dilation cycle, for both encoder and decoder (10): layer `i` (0-based) has
-    /// dilation `2^(i mod stages)`.
-    pub stages: usize,
+    /// Layers per dilation cycle of the encoder and of the decoder.
+    pub stages: Stages,
+}
+
+/// Layers per dilation cycle: layer `i` (0-based) has dilation `2^(i mod stages)`. Shapes cannot
+/// tell them, so they are given (Magenta: 10 and 10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stages {
+    pub encoder: usize,
+    pub decoder: usize,
+}
+
+impl Stages {
+    /// The released `h512_bo16` model's cycles.
+    pub const MAGENTA: Stages = Stages {
+        encoder: MAGENTA_STAGES,
+        decoder: MAGENTA_STAGES,
+    };
 }
 
 /// A variable the model reads: its Magenta name and the shape it must have.
@@ -58,16 +73,16 @@ impl ModelShape {
             decoder_width: 512,
             skip_width: 256,
             decoder_layers: 30,
-            stages: MAGENTA_STAGES,
+            stages: Stages::MAGENTA,
         }
     }
 
     /// Reads the widths from `ae_startconv/W`, `ae_bottleneck/W`, `startconv/W` and
     /// `skip_start/W`, and counts the `ae_dilatedconv_<n>/W` and `dilatedconv_<n>/W` layers.
-    /// `stages` cannot be read from shapes (Magenta: [`MAGENTA_STAGES`]). Only these variables
+    /// `stages` cannot be read from shapes (Magenta: [`Stages::MAGENTA`]). Only these variables
     /// are checked here; [`Model::load`](super::Model::load) checks every other one.
-    pub fn infer(source: &dyn TensorSource, stages: usize) -> Result<Self, ModelError> {
-        if stages == 0 {
+    pub fn infer(source: &dyn TensorSource, stages: Stages) -> Result<Self, ModelError> {
+        if stages.encoder == 0 || stages.decoder == 0 {
             return Err(ModelError::ZeroParameter { what: "stages" });
         }
         let [_, filter_length, _, encoder_width] = layout(
@@ -131,9 +146,14 @@ impl ModelShape {
         Ok(shape)
     }
 
-    /// Dilation of residual layer `layer` (0-based), encoder or decoder: `2^(layer mod stages)`.
-    pub fn dilation(&self, layer: usize) -> usize {
-        1 << (layer % self.stages)
+    /// Dilation of encoder residual layer `layer` (0-based): `2^(layer mod stages)`.
+    pub fn encoder_dilation(&self, layer: usize) -> usize {
+        1 << (layer % self.stages.encoder)
+    }
+
+    /// Dilation of decoder residual layer `layer` (0-based): `2^(layer mod stages)`.
+    pub fn decoder_dilation(&self, layer: usize) -> usize {
+        1 << (layer % self.stages.decoder)
     }
 
     /// Every variable the encoder and decoder read, in Magenta's names, with expected shapes
@@ -260,7 +280,13 @@ mod tests {
     #[test]
     fn dilations_cycle_through_the_stages() {
         let shape = ModelShape::magenta();
-        let dilations: Vec<usize> = (0..30).map(|i| shape.dilation(i)).collect();
+        let dilations: Vec<usize> = (0..30).map(|i| shape.decoder_dilation(i)).collect();
+        assert_eq!(
+            dilations,
+            (0..30)
+                .map(|i| shape.encoder_dilation(i))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(
             &dilations[..11],
             &[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1]
@@ -271,10 +297,13 @@ mod tests {
     #[test]
     fn shape_is_read_back_from_the_variables() {
         let source = MapSource::random(&tiny_shape(), 1);
-        assert_eq!(ModelShape::infer(&source, 2).unwrap(), tiny_shape());
+        assert_eq!(
+            ModelShape::infer(&source, tiny_shape().stages).unwrap(),
+            tiny_shape()
+        );
         let magenta = RandomWeights::new(ModelShape::magenta(), 1);
         assert_eq!(
-            ModelShape::infer(&magenta, MAGENTA_STAGES).unwrap(),
+            ModelShape::infer(&magenta, Stages::MAGENTA).unwrap(),
             ModelShape::magenta()
         );
     }
@@ -283,7 +312,9 @@ mod tests {
     fn a_gap_in_the_layers_is_named() {
         let mut source = MapSource::random(&tiny_shape(), 1);
         source.0.remove("dilatedconv_2/W");
-        let error = ModelShape::infer(&source, 2).unwrap_err().to_string();
+        let error = ModelShape::infer(&source, tiny_shape().stages)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("dilatedconv_2/W is missing"), "{error}");
         assert!(error.contains("dilatedconv_4/W exists"), "{error}");
     }
@@ -292,13 +323,17 @@ mod tests {
     fn missing_and_misshapen_width_variables_are_named() {
         let mut source = MapSource::random(&tiny_shape(), 1);
         source.0.remove("skip_start/W");
-        let error = ModelShape::infer(&source, 2).unwrap_err().to_string();
+        let error = ModelShape::infer(&source, tiny_shape().stages)
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("model variable skip_start/W"), "{error}");
 
         let mut source = MapSource::random(&tiny_shape(), 1);
         let wrong = Tensor::new(vec![1, 3, 2, 16], vec![0.0; 96]).unwrap();
         source.0.insert("startconv/W".into(), wrong);
-        let error = ModelShape::infer(&source, 2).unwrap_err().to_string();
+        let error = ModelShape::infer(&source, tiny_shape().stages)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             "startconv/W: expected a shape like [1, filter length, 1, decoder width], \
@@ -308,7 +343,9 @@ mod tests {
         let mut source = MapSource::random(&tiny_shape(), 1);
         let even = Tensor::new(vec![1, 2, 1, 8], vec![0.0; 16]).unwrap();
         source.0.insert("ae_startconv/W".into(), even);
-        let error = ModelShape::infer(&source, 2).unwrap_err().to_string();
+        let error = ModelShape::infer(&source, tiny_shape().stages)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("odd number of taps"), "{error}");
     }
 
@@ -316,7 +353,13 @@ mod tests {
     fn zero_stages_is_refused() {
         let source = MapSource::random(&tiny_shape(), 1);
         assert!(matches!(
-            ModelShape::infer(&source, 0),
+            ModelShape::infer(
+                &source,
+                Stages {
+                    encoder: 0,
+                    decoder: 2
+                }
+            ),
             Err(ModelError::ZeroParameter { what: "stages" })
         ));
     }

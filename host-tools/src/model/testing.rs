@@ -8,7 +8,7 @@ use crate::tensor::{Tensor, TensorSource};
 
 use super::mulaw::network_input;
 use super::random::RandomWeights;
-use super::shape::{ModelShape, HOP_LENGTH};
+use super::shape::{ModelShape, Stages, HOP_LENGTH};
 
 /// A small model: 3 encoder layers, 4 decoder layers, two dilation stages.
 pub fn tiny_shape() -> ModelShape {
@@ -20,7 +20,10 @@ pub fn tiny_shape() -> ModelShape {
         decoder_width: 16,
         skip_width: 12,
         decoder_layers: 4,
-        stages: 2,
+        stages: Stages {
+            encoder: 2,
+            decoder: 2,
+        },
     }
 }
 
@@ -126,7 +129,7 @@ pub fn naive_encode(source: &dyn TensorSource, shape: &ModelShape, audio: &[f32]
         same(1),
     );
     for j in 1..=shape.encoder_layers {
-        let d = shape.dilation(j - 1);
+        let d = shape.encoder_dilation(j - 1);
         let r = relu(&conv(
             &relu(&en),
             &get(&format!("ae_dilatedconv_{j}/W")),
@@ -181,7 +184,7 @@ pub fn naive_decode(
             &l,
             &get(&format!("dilatedconv_{i}/W")),
             &get(&format!("dilatedconv_{i}/biases")),
-            causal(shape.dilation(i - 1)),
+            causal(shape.decoder_dilation(i - 1)),
         );
         let cond = conv(
             &cond_rows,

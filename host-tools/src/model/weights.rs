@@ -12,7 +12,7 @@ use super::activation::add_bias;
 use super::error::ModelError;
 use super::fastgen::PackedDecoder;
 use super::gemm::{matmul, MatMut, MatRef};
-use super::shape::ModelShape;
+use super::shape::{ModelShape, Stages};
 
 /// A kernel as an `[inputs, outputs]` matrix plus its bias.
 #[derive(Debug, Clone)]
@@ -159,9 +159,9 @@ impl Model {
     /// Loads every encoder and decoder variable under its Magenta name (`ae_startconv/W`,
     /// `dilatedconv_3/biases`, …). Widths and layer counts come from the variables
     /// ([`ModelShape::infer`]); `stages` is the dilation cycle length
-    /// ([`MAGENTA_STAGES`](super::MAGENTA_STAGES) for the released checkpoint). Variables the
+    /// ([`Stages::MAGENTA`](super::Stages::MAGENTA) for the released checkpoint). Variables the
     /// model does not use (optimizer slots, moving averages) are ignored.
-    pub fn load(source: &dyn TensorSource, stages: usize) -> Result<Self, ModelError> {
+    pub fn load(source: &dyn TensorSource, stages: Stages) -> Result<Self, ModelError> {
         let shape = ModelShape::infer(source, stages)?;
         let loader = Loader {
             source,
@@ -176,7 +176,7 @@ impl Model {
             layers: (1..=shape.encoder_layers)
                 .map(|n| {
                     Ok(EncoderLayer {
-                        dilation: shape.dilation(n - 1),
+                        dilation: shape.encoder_dilation(n - 1),
                         conv: loader.linear(&format!("ae_dilatedconv_{n}"))?,
                         res: loader.linear(&format!("ae_res_{n}"))?,
                     })
@@ -190,7 +190,7 @@ impl Model {
             layers: (1..=shape.decoder_layers)
                 .map(|n| {
                     Ok(DecoderLayer {
-                        dilation: shape.dilation(n - 1),
+                        dilation: shape.decoder_dilation(n - 1),
                         conv: loader.linear(&format!("dilatedconv_{n}"))?,
                         cond: loader.linear(&format!("cond_map_{n}"))?,
                         res: loader.linear(&format!("res_{n}"))?,
@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn a_model_loads_with_its_layers_and_dilations() {
-        let model = Model::load(&MapSource::random(&tiny_shape(), 3), 2).unwrap();
+        let model = Model::load(&MapSource::random(&tiny_shape(), 3), tiny_shape().stages).unwrap();
         assert_eq!(model.shape(), &tiny_shape());
         let dilations: Vec<usize> = model.decoder.layers.iter().map(|l| l.dilation).collect();
         assert_eq!(dilations, [1, 2, 1, 2]);
@@ -245,7 +245,9 @@ mod tests {
             "dilatedconv_3/W".into(),
             Tensor::new(vec![1, 3, 16, 16], vec![0.0; 768]).unwrap(),
         );
-        let error = Model::load(&source, 2).unwrap_err().to_string();
+        let error = Model::load(&source, tiny_shape().stages)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             "dilatedconv_3/W: expected shape [1, 3, 16, 32], found [1, 3, 16, 16]"
@@ -256,7 +258,9 @@ mod tests {
     fn a_missing_variable_is_named() {
         let mut source = MapSource::random(&tiny_shape(), 3);
         source.0.remove("res_4/biases");
-        let error = Model::load(&source, 2).unwrap_err().to_string();
+        let error = Model::load(&source, tiny_shape().stages)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.starts_with("model variable res_4/biases: "),
             "{error}"
