@@ -72,11 +72,10 @@ pub enum ModelError {
         per_row: usize,
         found: usize,
     },
-    /// Notes generated together run in lock-step, so they must have the same length.
-    #[error("embedding {index} has {frames} frames, but embedding 0 has {first}; generate notes of different lengths in separate batches")]
-    MixedLengths {
+    #[error("note {index} resumes from {prefix} samples, but it only has {samples}")]
+    LongPrefix {
         index: usize,
-        frames: usize,
-        first: usize,
+        prefix: usize,
+        samples: usize,
     },
 }

@@ -13,7 +13,7 @@ use super::history::History;
 use super::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
 use super::packed::{product, PackedMatrix, Segments};
 use super::rng::SplitMix64;
-use super::sampling::{note_seed, sample_class};
+use super::sampling::sample_class;
 use super::shape::{ModelShape, HOP_LENGTH};
 use super::weights::{Decoder, Linear, Model};
 
@@ -344,75 +344,106 @@ impl<'m> Generator<'m> {
     }
 }
 
-/// Generates one note per embedding (`[frames, bottleneck]` row-major each, all with the same
-/// number of frames), `frames · 512` samples each, as Magenta's `synthesize` does for a batch:
-/// each sample drawn from the softmax of the logits and fed back as the next input.
+/// One note for [`generate`].
+#[derive(Debug, Clone, Copy)]
+pub struct Note<'a> {
+    /// `[frames, bottleneck]` row-major; the note has `frames · 512` samples.
+    pub embedding: &'a [f32],
+    /// Seed of the note's draws (the pipeline derives it from the run seed and the sound name).
+    pub seed: u64,
+    /// Samples an interrupted run already made: replayed as the network's input (no draws) and
+    /// kept unchanged, then generation goes on from there. Empty to start from silence.
+    pub prefix: &'a [f32],
+}
+
+/// Generates every note as Magenta's `synthesize` does for a batch: each sample drawn from the
+/// softmax of the logits and fed back as the next input. Notes may differ in length and prefix;
+/// the batch runs in lock-step and a note that has finished idles.
 ///
-/// Randomness: note `n` draws from its own SplitMix64 stream seeded by
-/// [`note_seed`]`(seed, embedding n)`, so the result is fixed by the seed and the note's own
-/// embedding, whatever else is in the batch. `on_progress(done, total)` is called after every
-/// sample with the samples done per note, from one of rayon's threads (the loop runs there so
-/// that no step allocates).
+/// Randomness: the draw of sample `t` of a note is the `t`-th value of the SplitMix64 stream of
+/// its seed, a pure function of `(seed, t)`. A note's audio therefore depends on its embedding
+/// and seed only, not on its batch, and a note resumed from a prefix continues exactly as an
+/// uninterrupted run would.
+///
+/// Every `report_every` samples (and at the end) `on_progress(time, audio)` gets the samples
+/// made so far: `audio[n][..time.min(len n)]` is final. It runs on the calling thread; when it
+/// returns `false`, generation stops and `Ok(None)` is returned.
 pub fn generate(
     model: &Model,
-    embeddings: &[&[f32]],
-    seed: u64,
-    mut on_progress: impl FnMut(usize, usize) + Send,
-) -> Result<Vec<Vec<f32>>, ModelError> {
+    notes: &[Note<'_>],
+    report_every: usize,
+    mut on_progress: impl FnMut(usize, &[Vec<f32>]) -> bool,
+) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
     let width = model.shape().bottleneck_width;
-    let mut frames = None;
-    for (index, embedding) in embeddings.iter().enumerate() {
-        let count = embedding_frames(embedding, width, index)?;
-        match frames {
-            None => frames = Some(count),
-            Some(first) if first != count => {
-                return Err(ModelError::MixedLengths {
-                    index,
-                    frames: count,
-                    first,
-                });
+    let mut lengths = Vec::with_capacity(notes.len());
+    for (index, note) in notes.iter().enumerate() {
+        let samples = embedding_frames(note.embedding, width, index)? * HOP_LENGTH;
+        if note.prefix.len() > samples {
+            return Err(ModelError::LongPrefix {
+                index,
+                prefix: note.prefix.len(),
+                samples,
+            });
+        }
+        lengths.push(samples);
+    }
+    let Some(&total) = lengths.iter().max() else {
+        return Ok(Some(Vec::new()));
+    };
+    let mut generator = Generator::new(model, notes.len())?;
+    let mut audio: Vec<Vec<f32>> = notes
+        .iter()
+        .zip(&lengths)
+        .map(|(note, &length)| {
+            let mut track = vec![0.0f32; length];
+            track[..note.prefix.len()].copy_from_slice(note.prefix);
+            track
+        })
+        .collect();
+    let mut previous = vec![0.0f32; notes.len()];
+    let mut frame = vec![0.0f32; notes.len() * width];
+    let step_chunk = report_every.max(1);
+    let mut time = 0;
+    while time < total {
+        let end = (time + step_chunk).min(total);
+        // On a pool thread, the products' parallel jobs go through that thread's own queue and
+        // never allocate; from outside they would pass through rayon's global queue.
+        let chunk = |_: &rayon::Scope<'_>| -> Result<(), ModelError> {
+            for t in time..end {
+                if t % HOP_LENGTH == 0 {
+                    for ((row, note), &length) in
+                        frame.chunks_exact_mut(width).zip(notes).zip(&lengths)
+                    {
+                        // A finished note keeps its last frame while it idles.
+                        let index = t.min(length - 1) / HOP_LENGTH;
+                        row.copy_from_slice(&note.embedding[index * width..(index + 1) * width]);
+                    }
+                    generator.set_conditioning(&frame)?;
+                }
+                let logits = generator.step(&previous)?;
+                let rows = logits.chunks_exact(CLASSES).zip(notes);
+                for ((row_logits, note), (track, previous)) in
+                    rows.zip(audio.iter_mut().zip(&mut previous))
+                {
+                    if t >= track.len() {
+                        continue;
+                    }
+                    if t >= note.prefix.len() {
+                        let draw = SplitMix64::at(note.seed, t).next_f64();
+                        track[t] = inv_mu_law(class_level(sample_class(row_logits, draw)));
+                    }
+                    *previous = track[t];
+                }
             }
-            Some(_) => {}
+            Ok(())
+        };
+        rayon::scope(chunk)?;
+        time = end;
+        if !on_progress(time, &audio) {
+            return Ok(None);
         }
     }
-    let (Some(frames), false) = (frames, embeddings.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let batch = embeddings.len();
-    let total = frames * HOP_LENGTH;
-    let mut generator = Generator::new(model, batch)?;
-    let mut streams: Vec<SplitMix64> = embeddings
-        .iter()
-        .map(|embedding| SplitMix64::new(note_seed(seed, embedding)))
-        .collect();
-    let mut audio = vec![vec![0.0f32; total]; batch];
-    let mut previous = vec![0.0f32; batch];
-    let mut frame = vec![0.0f32; batch * width];
-    // On a pool thread, the products' parallel jobs go through that thread's own queue and
-    // never allocate; from outside they would pass through rayon's global queue.
-    rayon::scope(|_| {
-        for time in 0..total {
-            if time % HOP_LENGTH == 0 {
-                let index = time / HOP_LENGTH;
-                for (row, embedding) in frame.chunks_exact_mut(width).zip(embeddings) {
-                    row.copy_from_slice(&embedding[index * width..(index + 1) * width]);
-                }
-                generator.set_conditioning(&frame)?;
-            }
-            let logits = generator.step(&previous)?;
-            let notes = audio.iter_mut().zip(&mut streams).zip(&mut previous);
-            for (row_logits, ((track, stream), previous)) in logits.chunks_exact(CLASSES).zip(notes)
-            {
-                let draw = stream.next_f64();
-                let sample = inv_mu_law(class_level(sample_class(row_logits, draw)));
-                track[time] = sample;
-                *previous = sample;
-            }
-            on_progress(time + 1, total);
-        }
-        Ok(())
-    })?;
-    Ok(audio)
+    Ok(Some(audio))
 }
 
 #[cfg(test)]
@@ -496,37 +527,90 @@ mod tests {
         assert_eq!(generator.step(&[0.0]).unwrap(), &first[..]);
     }
 
+    /// Generates `embeddings` with `seeds` and no prefixes, reporting every sample.
+    fn run(model: &Model, embeddings: &[&[f32]], seeds: &[u64]) -> Vec<Vec<f32>> {
+        let notes: Vec<Note<'_>> = embeddings
+            .iter()
+            .zip(seeds)
+            .map(|(&embedding, &seed)| Note {
+                embedding,
+                seed,
+                prefix: &[],
+            })
+            .collect();
+        generate(model, &notes, 1, |_, _| true).unwrap().unwrap()
+    }
+
     #[test]
     fn generation_is_repeatable_and_independent_of_the_batch() {
         let model = tiny_model(33);
         let width = model.shape().bottleneck_width;
         let first: Vec<f32> = (0..2 * width).map(|i| (i as f32 * 0.37).sin()).collect();
         let second: Vec<f32> = (0..2 * width).map(|i| (i as f32 * 0.71).cos()).collect();
-        let mut progress = Vec::new();
-        let together = generate(&model, &[&first, &second], 9, |done, total| {
-            progress.push((done, total))
-        })
-        .unwrap();
+        let together = run(&model, &[&first, &second], &[9, 5]);
         assert_eq!(together.len(), 2);
         assert_eq!(together[0].len(), 2 * HOP_LENGTH);
-        assert_eq!(progress.len(), 2 * HOP_LENGTH);
-        assert_eq!(progress.last(), Some(&(2 * HOP_LENGTH, 2 * HOP_LENGTH)));
-
-        let again = generate(&model, &[&first, &second], 9, |_, _| {}).unwrap();
-        assert_eq!(together, again);
-        let alone = generate(&model, &[&second], 9, |_, _| {}).unwrap();
-        assert_eq!(alone[0], together[1]);
-        let swapped = generate(&model, &[&second, &first], 9, |_, _| {}).unwrap();
+        assert_eq!(together, run(&model, &[&first, &second], &[9, 5]));
+        assert_eq!(run(&model, &[&second], &[5])[0], together[1]);
+        let swapped = run(&model, &[&second, &first], &[5, 9]);
         assert_eq!(swapped[1], together[0]);
-        let reseeded = generate(&model, &[&first], 10, |_, _| {}).unwrap();
-        assert_ne!(reseeded[0], together[0]);
+        assert_ne!(run(&model, &[&first], &[10])[0], together[0]);
+    }
+
+    #[test]
+    fn notes_of_different_lengths_share_a_batch() {
+        let model = tiny_model(36);
+        let width = model.shape().bottleneck_width;
+        let long: Vec<f32> = (0..3 * width).map(|i| (i as f32 * 0.13).sin()).collect();
+        let short = &long[..width];
+        let together = run(&model, &[&long, short], &[1, 2]);
+        assert_eq!(together[0].len(), 3 * HOP_LENGTH);
+        assert_eq!(together[1].len(), HOP_LENGTH);
+        assert_eq!(run(&model, &[short], &[2])[0], together[1]);
+        assert_eq!(run(&model, &[&long], &[1])[0], together[0]);
+    }
+
+    #[test]
+    fn a_resumed_note_continues_as_if_never_stopped() {
+        let model = tiny_model(37);
+        let width = model.shape().bottleneck_width;
+        let embedding: Vec<f32> = (0..2 * width).map(|i| (i as f32 * 0.29).cos()).collect();
+        let whole = run(&model, &[&embedding], &[4]).remove(0);
+
+        // Stop after the first report past 300 samples, as a killed run would.
+        let note = Note {
+            embedding: &embedding,
+            seed: 4,
+            prefix: &[],
+        };
+        let mut reports = Vec::new();
+        let stopped = generate(&model, &[note], 100, |time, audio| {
+            reports.push(time);
+            if time < 300 {
+                return true;
+            }
+            assert_eq!(audio[0][..time], whole[..time]);
+            false
+        })
+        .unwrap();
+        assert!(stopped.is_none());
+        assert_eq!(reports, [100, 200, 300]);
+
+        let resumed = Note {
+            prefix: &whole[..300],
+            ..note
+        };
+        let finished = generate(&model, &[resumed], 64, |_, _| true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(finished[0], whole);
     }
 
     #[test]
     fn generated_samples_are_mu_law_levels() {
         let model = tiny_model(34);
         let embedding = vec![0.5; model.shape().bottleneck_width];
-        let audio = generate(&model, &[&embedding], 1, |_, _| {}).unwrap();
+        let audio = run(&model, &[&embedding], &[1]);
         let levels: Vec<f32> = (-128..128).map(inv_mu_law).collect();
         assert!(audio[0].iter().all(|x| levels.contains(x)));
         let distinct: std::collections::BTreeSet<u32> =
@@ -542,20 +626,24 @@ mod tests {
         let model = tiny_model(35);
         let width = model.shape().bottleneck_width;
         let one = vec![0.0; width];
-        let two = vec![0.0; 2 * width];
+        let note = |embedding, prefix| Note {
+            embedding,
+            seed: 1,
+            prefix,
+        };
         assert!(matches!(
-            generate(&model, &[&one, &two], 1, |_, _| {}),
-            Err(ModelError::MixedLengths {
-                index: 1,
-                frames: 2,
-                first: 1
-            })
-        ));
-        assert!(matches!(
-            generate(&model, &[&one[1..]], 1, |_, _| {}),
+            generate(&model, &[note(&one[1..], &[])], 1, |_, _| true),
             Err(ModelError::EmbeddingWidth { index: 0, .. })
         ));
-        assert!(generate(&model, &[], 1, |_, _| {}).unwrap().is_empty());
+        let long_prefix = vec![0.0; HOP_LENGTH + 1];
+        assert!(matches!(
+            generate(&model, &[note(&one, &long_prefix)], 1, |_, _| true),
+            Err(ModelError::LongPrefix { index: 0, .. })
+        ));
+        assert!(generate(&model, &[], 1, |_, _| true)
+            .unwrap()
+            .unwrap()
+            .is_empty());
         assert!(matches!(
             Generator::new(&model, 0),
             Err(ModelError::ZeroParameter { .. })

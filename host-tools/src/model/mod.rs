@@ -23,8 +23,9 @@ mod testing;
 mod weights;
 
 pub use error::ModelError;
-pub use fastgen::{generate, Generator};
+pub use fastgen::{generate, Generator, Note};
 pub use random::RandomWeights;
-pub use sampling::{note_seed, sample_class};
+pub(crate) use rng::{fnv1a, mix};
+pub use sampling::sample_class;
 pub use shape::{ModelShape, Stages, VariableSpec, HOP_LENGTH, MAGENTA_STAGES};
 pub use weights::Model;

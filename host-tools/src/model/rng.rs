@@ -3,6 +3,9 @@
 //! fully determined by its seed, so results never depend on threads or batch layout. Also the
 //! FNV-1a hash used to derive seeds from names and embeddings. Nothing here is cryptographic.
 
+/// SplitMix64's counter increment (the golden ratio in 64 bits).
+const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+
 /// A SplitMix64 stream.
 #[derive(Debug, Clone)]
 pub struct SplitMix64 {
@@ -14,8 +17,15 @@ impl SplitMix64 {
         Self { counter: seed }
     }
 
+    /// The stream of `seed` after `index` values: its next value is the stream's value `index`.
+    pub fn at(seed: u64, index: usize) -> Self {
+        Self {
+            counter: seed.wrapping_add((index as u64).wrapping_mul(GAMMA)),
+        }
+    }
+
     pub fn next_u64(&mut self) -> u64 {
-        self.counter = self.counter.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        self.counter = self.counter.wrapping_add(GAMMA);
         mix(self.counter)
     }
 
@@ -55,6 +65,19 @@ mod tests {
         let mut rng = SplitMix64::new(0);
         assert_eq!(rng.next_u64(), 0xe220_a839_7b1d_cdaf);
         assert_eq!(rng.next_u64(), 0x6e78_9e6a_a1b9_65f4);
+    }
+
+    #[test]
+    fn a_stream_can_start_at_any_index() {
+        let mut stream = SplitMix64::new(42);
+        for index in 0..5 {
+            let expected = stream.next_u64();
+            assert_eq!(
+                SplitMix64::at(42, index).next_u64(),
+                expected,
+                "value {index}"
+            );
+        }
     }
 
     #[test]

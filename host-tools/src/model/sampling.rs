@@ -4,7 +4,6 @@
 //! network.
 
 use super::mulaw::CLASSES;
-use super::rng::{fnv1a, mix};
 
 /// The class for one row of `logits` and a uniform `draw` in [0, 1).
 ///
@@ -27,14 +26,6 @@ pub fn sample_class(logits: &[f32], draw: f64) -> usize {
         }
     }
     CLASSES - 1
-}
-
-/// The seed of one note's uniform stream: the run's `seed` mixed with a hash of the note's
-/// embedding values. A note's audio therefore depends on the seed and its own embedding only,
-/// not on which other notes share its batch or where it sits in it.
-pub fn note_seed(seed: u64, embedding: &[f32]) -> u64 {
-    let hash = fnv1a(embedding.iter().flat_map(|x| x.to_le_bytes()));
-    mix(seed ^ mix(hash))
 }
 
 #[cfg(test)]
@@ -75,13 +66,5 @@ mod tests {
             .count();
         // Expect 2/3 of 30 000 = 20 000; 5 standard deviations are about 400.
         assert!((19_600..20_400).contains(&ones), "{ones}");
-    }
-
-    #[test]
-    fn note_seeds_depend_on_the_seed_and_the_embedding() {
-        let a = [0.5, -0.25];
-        assert_eq!(note_seed(1, &a), note_seed(1, &a));
-        assert_ne!(note_seed(1, &a), note_seed(2, &a));
-        assert_ne!(note_seed(1, &a), note_seed(1, &[0.5, -0.5]));
     }
 }

@@ -24,6 +24,7 @@ mod clean;
 pub mod config;
 mod generate;
 pub mod grid;
+mod nsynth;
 pub mod pads;
 mod progress;
 mod synth;
@@ -48,6 +49,7 @@ pub use generate::{
     checkpoint_path, generate, GenerateError, GenerateOptions, GenerationTask, CHECKPOINT_SUFFIX,
 };
 use grid::{Plan, Sound};
+pub use nsynth::NsynthSynthesizer;
 use pads::{write_device_settings, write_pad, PadError};
 pub use progress::Progress;
 pub use synth::{job_seed, GenerationJob, GenerationProgress, Synthesizer};

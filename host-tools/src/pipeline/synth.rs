@@ -56,14 +56,8 @@ pub trait Synthesizer {
 /// The seed of the sound `name` in a run seeded with `run_seed`: the same sound gets the same seed
 /// however the work is batched or sharded, and different sounds get unrelated seeds.
 pub fn job_seed(run_seed: u64, name: &str) -> u64 {
-    // FNV-1a over the name, then a SplitMix64 finaliser to spread it together with the run seed.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
-    let mut z = hash ^ run_seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    use crate::model::{fnv1a, mix};
+    mix(run_seed ^ mix(fnv1a(name.bytes())))
 }
 
 #[cfg(test)]
