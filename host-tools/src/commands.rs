@@ -9,10 +9,10 @@ use anyhow::{bail, ensure, Context as _};
 
 use crate::audio::{load_for_encoding, read_mono_16k, NOTE_SAMPLES, RECORDING_EXTENSIONS};
 use crate::embedding::{Embedding, HOP_LENGTH};
-use crate::npy::{write_embedding, write_f32_array};
+use crate::npy::{read_embedding, write_embedding, write_f32_array};
 use crate::pipeline::{
-    self, job_seed, GenerateOptions, GenerationJob, GenerationTask, PipelineConfig,
-    PipelineOptions, PipelineReport, Progress, Synthesizer,
+    self, job_seed, GenerateOptions, GenerationJob, GenerationTask, NsynthSynthesizer,
+    PipelineConfig, PipelineOptions, PipelineReport, Progress, Synthesizer,
 };
 
 /// Encodes one recording, or every recording (`.wav`, `.aif`, `.aiff`, `.flac`) of a folder in
@@ -72,6 +72,35 @@ pub fn generate(
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(pipeline::generate(synth, &tasks, options, progress)?)
+}
+
+/// Writes the teacher-forced logits `[T, 256]` of the model for the recording `audio` (read as
+/// `encode` reads it: 16 kHz mono, at most 4 s, whole 512-sample frames) conditioned on the
+/// embedding file `encoding`, which must have one frame per 512 samples. For checking the model
+/// against other implementations and for research.
+pub fn logits(
+    synth: &NsynthSynthesizer,
+    audio: &Path,
+    encoding: &Path,
+    out: &Path,
+) -> anyhow::Result<[usize; 2]> {
+    let samples = load_for_encoding(audio, NOTE_SAMPLES)?;
+    let embedding = read_embedding(encoding)?;
+    ensure!(
+        embedding.samples() == samples.len(),
+        "{} has {} frames, but {} has {} samples ({} frames of {HOP_LENGTH})",
+        encoding.display(),
+        embedding.frames(),
+        audio.display(),
+        samples.len(),
+        samples.len() / HOP_LENGTH
+    );
+    let logits = synth
+        .model()
+        .teacher_forced_logits(&samples, embedding.values())?;
+    let shape = [samples.len(), logits.data.len() / samples.len()];
+    write_f32_array(out, &shape, &logits.data)?;
+    Ok(shape)
 }
 
 /// Runs the pad pipeline with the settings file `config_path` in `workdir`

@@ -16,6 +16,8 @@
 //! The compass labels of the two bottom corners are swapped relative to the screen; that is kept
 //! so existing settings files give the same pads (and pad names `NW_NE_SE_SW.bin`) as before.
 
+use crate::audio::NOTE_SAMPLES;
+use crate::embedding::HOP_LENGTH;
 use std::path::{Path, PathBuf};
 
 use open_nsynth::pad::{validate_pitches, PadLayout, PitchError};
@@ -29,11 +31,12 @@ pub const CORNER_KEYS: [&str; 4] = ["NW", "NE", "SE", "SW"];
 pub const SCREEN_CORNERS: [&str; 4] = ["top-left", "top-right", "bottom-left", "bottom-right"];
 
 /// Keys of the original settings file that this pipeline reads.
-const KNOWN_KEYS: [&str; 6] = [
+const KNOWN_KEYS: [&str; 7] = [
     "pads",
     "pitches",
     "resolution",
     "final_length",
+    "note_length",
     "gpus",
     "magenta_dir",
 ];
@@ -72,6 +75,10 @@ pub struct PipelineConfig {
     pub corners: [Vec<Instrument>; 4],
     /// The pad layout: `resolution`, `pitches` (strictly ascending) and `final_length`.
     pub layout: PadLayout,
+    /// Samples of every recording encoded and every sound generated (`note_length`, an addition
+    /// to the original's keys): a whole number of 512-sample frames, the original's 4 s (64000)
+    /// unless set; shorter notes make quick trial runs.
+    pub note_length: usize,
     /// Number of shards the sounds are dealt into (`gpus`): sound `k` goes to shard `k mod n`.
     pub shards: usize,
     /// Remarks for the log: ignored and unknown keys.
@@ -139,8 +146,22 @@ impl Validator<'_> {
         let resolution = self.count(root, "resolution", 2, None)?;
         let final_length = self.count(root, "final_length", MIN_FINAL_LENGTH, None)?;
         let shards = self.count(root, "gpus", 1, Some(1))?;
+        let note_length = self.count(root, "note_length", HOP_LENGTH as u64, Some(NOTE_SAMPLES))?;
+        if note_length % HOP_LENGTH != 0 {
+            return Err(self.invalid(
+                "note_length",
+                format!("{note_length} is not a whole number of {HOP_LENGTH}-sample frames"),
+            ));
+        }
+        if final_length > note_length {
+            return Err(self.invalid(
+                "final_length",
+                format!("{final_length} is longer than the notes ({note_length} samples)"),
+            ));
+        }
         Ok(PipelineConfig {
             file: self.path.to_path_buf(),
+            note_length,
             corners,
             layout: PadLayout {
                 resolution,

@@ -37,8 +37,7 @@ use open_nsynth::pad::pad_file_name;
 use rayon::prelude::*;
 
 use crate::audio::{
-    load_for_encoding, read_mono_16k, write_pcm16_wav, AudioError, NOTE_SAMPLES,
-    RECORDING_EXTENSIONS,
+    load_for_encoding, read_mono_16k, write_pcm16_wav, AudioError, RECORDING_EXTENSIONS,
 };
 use crate::embedding::{Embedding, HOP_LENGTH};
 use crate::npy::{read_embedding, write_embedding, NpyError};
@@ -333,15 +332,15 @@ fn encode_recordings(
         for note in to_encode {
             let stem = stem(note);
             let path = &recordings[&stem];
-            let mut audio = load_for_encoding(path, NOTE_SAMPLES)?;
-            audio.resize(NOTE_SAMPLES, 0.0);
+            let mut audio = load_for_encoding(path, config.note_length)?;
+            audio.resize(config.note_length, 0.0);
             let embedding = synth
                 .encode(&audio)
                 .map_err(|source| PipelineError::Encode {
                     path: path.clone(),
                     source,
                 })?;
-            let expected = NOTE_SAMPLES / HOP_LENGTH;
+            let expected = config.note_length / HOP_LENGTH;
             if embedding.frames() != expected {
                 return Err(PipelineError::EncodedFrames {
                     path: path.clone(),
