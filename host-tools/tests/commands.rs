@@ -1,0 +1,169 @@
+//! The model commands of `host-tools` on the fixture model: `encode` and `logits` give what
+//! TensorFlow computed, `generate` is resumable and repeatable, `grains` writes the tutorial's
+//! array, and bad inputs are named.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/nsynth_small")
+        .join(name)
+}
+
+/// Runs a model command on the fixture checkpoint.
+fn host_tools(command: &str, args: &[&OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_host-tools"))
+        .arg(command)
+        .arg("--checkpoint")
+        .arg(fixture("model.ckpt"))
+        .args(["--encoder-stages", "3", "--decoder-stages", "4"])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn npy<T: npyz::Deserialize>(path: &Path) -> (Vec<u64>, Vec<T>) {
+    let bytes = std::fs::read(path).unwrap();
+    let file = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = file.shape().to_vec();
+    (shape, file.into_vec().unwrap())
+}
+
+fn max_abs_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn ok(output: &Output) {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn encode_and_logits_reproduce_tensorflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("embeddings");
+    let input = fixture("input.wav");
+    ok(&host_tools(
+        "encode",
+        &[
+            "--input".as_ref(),
+            input.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ],
+    ));
+    let embedding = out.join("input_embeddings.npy");
+    let (shape, ours) = npy::<f32>(&embedding);
+    assert_eq!(shape, [3, 16]);
+    let (_, theirs) = npy::<f32>(&fixture("embeddings.npy"));
+    assert!(max_abs_difference(&ours, &theirs) < 1e-4);
+
+    let logits = dir.path().join("logits.npy");
+    let args: [&OsStr; 6] = [
+        "--audio".as_ref(),
+        input.as_os_str(),
+        "--encoding".as_ref(),
+        embedding.as_os_str(),
+        "--out".as_ref(),
+        logits.as_os_str(),
+    ];
+    ok(&host_tools("logits", &args));
+    let (shape, ours) = npy::<f32>(&logits);
+    assert_eq!(shape, [1536, 256]);
+    let (_, theirs) = npy::<f32>(&fixture("logits.npy"));
+    assert!(max_abs_difference(&ours, &theirs) < 1e-4);
+}
+
+#[test]
+fn generate_is_repeatable_and_skips_finished_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let embeddings = fixture("embeddings.npy");
+    let run = |out: &Path| {
+        let args: [&OsStr; 6] = [
+            "--embeddings".as_ref(),
+            embeddings.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--seed".as_ref(),
+            "3".as_ref(),
+        ];
+        let output = host_tools("generate", &args);
+        ok(&output);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(run(&a).contains("generated 1 files"));
+    assert!(run(&b).contains("generated 1 files"));
+    let wav = "gen_embeddings.wav";
+    let first = std::fs::read(a.join(wav)).unwrap();
+    assert_eq!(first, std::fs::read(b.join(wav)).unwrap());
+    let samples = hound::WavReader::open(a.join(wav)).unwrap().len();
+    assert_eq!(samples, 1536);
+    assert!(
+        run(&a).contains("generated 0 files"),
+        "a finished file is skipped"
+    );
+}
+
+#[test]
+fn grains_writes_the_cloud_array() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("grains.npy");
+    let input = fixture("input.wav");
+    let args: [&OsStr; 10] = [
+        "--a".as_ref(),
+        input.as_os_str(),
+        "--b".as_ref(),
+        input.as_os_str(),
+        "--count".as_ref(),
+        "3".as_ref(),
+        "--grain-length".as_ref(),
+        "512".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ];
+    ok(&host_tools("grains", &args));
+    let (shape, values) = npy::<f32>(&out);
+    assert_eq!(shape, [3, 512]);
+    assert!(values.iter().any(|v| *v != 0.0));
+}
+
+#[test]
+fn a_missing_checkpoint_and_a_bad_device_are_named() {
+    let output = Command::new(env!("CARGO_BIN_EXE_host-tools"))
+        .args([
+            "encode",
+            "--checkpoint",
+            "nowhere/model.ckpt",
+            "--input",
+            "x.wav",
+            "--out",
+            "o",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("nowhere/model.ckpt"));
+
+    let output = host_tools(
+        "encode",
+        &[
+            "--device".as_ref(),
+            "cuda:0".as_ref(),
+            "--input".as_ref(),
+            "x".as_ref(),
+            "--out".as_ref(),
+            "o".as_ref(),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--device cuda:0"));
+}
