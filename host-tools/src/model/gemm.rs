@@ -43,16 +43,17 @@ fn span(rows: usize, cols: usize, row_stride: usize) -> usize {
     }
 }
 
+/// Panics if a slice of `len` values cannot hold the matrix (a bug in the caller's size
+/// arithmetic, never a property of user input).
+fn check_span(len: usize, rows: usize, cols: usize, row_stride: usize) {
+    let needed = span(rows, cols, row_stride);
+    assert!(len >= needed, "matrix needs {needed} values, slice has {len}");
+}
+
 impl<'a> MatRef<'a> {
-    /// Rows of `cols` values, `row_stride` apart. Panics if `data` is too short (a bug in the
-    /// caller's size arithmetic, never a property of user input).
+    /// Rows of `cols` values, `row_stride` apart. Panics if `data` is too short.
     pub fn new(data: &'a [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
-        let needed = span(rows, cols, row_stride);
-        assert!(
-            data.len() >= needed,
-            "matrix needs {needed} values, slice has {}",
-            data.len()
-        );
+        check_span(data.len(), rows, cols, row_stride);
         Self {
             data,
             rows,
@@ -73,12 +74,7 @@ impl<'a> MatRef<'a> {
 
 impl<'a> MatMut<'a> {
     pub fn new(data: &'a mut [f32], rows: usize, cols: usize, row_stride: usize) -> Self {
-        let needed = span(rows, cols, row_stride);
-        assert!(
-            data.len() >= needed,
-            "matrix needs {needed} values, slice has {}",
-            data.len()
-        );
+        check_span(data.len(), rows, cols, row_stride);
         Self {
             data,
             rows,
