@@ -47,7 +47,10 @@ fn span(rows: usize, cols: usize, row_stride: usize) -> usize {
 /// arithmetic, never a property of user input).
 fn check_span(len: usize, rows: usize, cols: usize, row_stride: usize) {
     let needed = span(rows, cols, row_stride);
-    assert!(len >= needed, "matrix needs {needed} values, slice has {len}");
+    assert!(
+        len >= needed,
+        "matrix needs {needed} values, slice has {len}"
+    );
 }
 
 impl<'a> MatRef<'a> {
