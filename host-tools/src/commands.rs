@@ -1,65 +1,104 @@
 //! The host-tools commands as plain functions of parsed arguments, for `main.rs` to call: encode
-//! recordings, generate audio from embeddings, run the pad pipeline, and make a grain cloud. They
-//! print nothing (progress goes to the given [`Progress`], remarks to `tracing`) and return
-//! `anyhow` errors with the context a user needs.
+//! recordings, generate audio from embeddings, run the pad pipeline, make a grain cloud, and
+//! write a SLURM script for a cluster. They print nothing (progress goes to the given
+//! [`Progress`], remarks to `tracing`) and return `anyhow` errors with the context a user needs.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context as _};
 
+use crate::atomic::write_atomically;
 use crate::audio::{load_for_encoding, read_mono_16k, NOTE_SAMPLES, RECORDING_EXTENSIONS};
+use crate::checkpoint::Checkpoint;
 use crate::embedding::{Embedding, HOP_LENGTH};
 use crate::npy::{read_embedding, write_embedding, write_f32_array};
 use crate::pipeline::{
     self, job_seed, GenerateOptions, GenerationJob, GenerationTask, NsynthSynthesizer,
-    PipelineConfig, PipelineOptions, PipelineReport, Progress, Synthesizer,
+    PipelineConfig, PipelineOptions, PipelineReport, Progress, Shard, Synthesizer,
 };
+use crate::slurm::{SlurmJob, SlurmWork};
+
+/// What [`encode`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeReport {
+    /// The embedding files it wrote, in path order.
+    pub written: Vec<PathBuf>,
+    /// Recordings whose embedding was already there.
+    pub skipped: usize,
+}
 
 /// Encodes one recording, or every recording (`.wav`, `.aif`, `.aiff`, `.flac`) of a folder in
 /// path order, into `out_dir/<stem>_embeddings.npy` (`[frames, 16]`; at most the first 4 s, cut
-/// to whole 512-sample frames, as `nsynth_save_embeddings`). Returns the files written.
+/// to whole 512-sample frames, as `nsynth_save_embeddings`). Resumable: a recording whose
+/// embedding exists is skipped, since embeddings are written atomically and an existing one is
+/// complete.
 pub fn encode(
     synth: &dyn Synthesizer,
     input: &Path,
     out_dir: &Path,
     progress: &Progress,
-) -> anyhow::Result<Vec<PathBuf>> {
+) -> anyhow::Result<EncodeReport> {
     let recordings = inputs(
         input,
         &RECORDING_EXTENSIONS,
         "recordings (.wav, .aif, .aiff or .flac)",
     )?;
     create_dir(out_dir)?;
-    let bar = progress.bar("encode", recordings.len() as u64, "files");
-    let mut written = Vec::with_capacity(recordings.len());
+    let mut todo = Vec::with_capacity(recordings.len());
     for recording in &recordings {
+        let out = out_dir.join(format!("{}_embeddings.npy", stem(recording)?));
+        if !out.exists() {
+            todo.push((recording, out));
+        }
+    }
+    let skipped = recordings.len() - todo.len();
+    if skipped > 0 {
+        tracing::info!("{skipped} embeddings are already in {}", out_dir.display());
+    }
+    let bar = progress.bar("encode", todo.len() as u64, "files");
+    let mut written = Vec::with_capacity(todo.len());
+    for (recording, out) in todo {
         let audio = load_for_encoding(recording, NOTE_SAMPLES)?;
         let embedding = encode_checked(synth, &audio)
             .with_context(|| format!("cannot encode {}", recording.display()))?;
-        let out = out_dir.join(format!("{}_embeddings.npy", stem(recording)?));
         write_embedding(&out, &embedding)?;
         written.push(out);
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(written)
+    Ok(EncodeReport { written, skipped })
 }
 
 /// Generates `out_dir/gen_<stem>.wav` (spec §4.6) for one embedding file or every `.npy` of a
 /// folder in path order, `options.batch_size` at a time. Each file makes `frames × 512` samples
 /// (its own length, not Magenta's padding to `sample_length` frames). Resumable: finished WAVs
-/// are skipped and interrupted ones continue from their checkpoints. Returns how many it made.
+/// are skipped and interrupted ones continue from their checkpoints. With a `shard`, only the
+/// files whose place `i` in that path order the shard owns (`i mod N = K`); a file's audio
+/// depends only on its name and the seed, so shards sharing `out_dir` make what one run would.
+/// Returns how many it made.
 pub fn generate(
     synth: &dyn Synthesizer,
     embeddings: &Path,
     out_dir: &Path,
     options: &GenerateOptions,
     seed: u64,
+    shard: Option<Shard>,
     progress: &Progress,
 ) -> anyhow::Result<usize> {
     let sources = inputs(embeddings, &["npy"], ".npy embeddings")?;
+    let total = sources.len();
+    let mine: Vec<PathBuf> = sources
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, _)| shard.is_none_or(|shard| shard.owns(i)))
+        .map(|(_, source)| source)
+        .collect();
+    if let Some(shard) = shard {
+        tracing::info!("shard {shard}: {} of {total} embedding files", mine.len());
+    }
     create_dir(out_dir)?;
-    let tasks = sources
+    let tasks = mine
         .into_iter()
         .map(|embedding| {
             let name = stem(&embedding)?.to_string();
@@ -213,6 +252,33 @@ pub fn grains(
     Ok(())
 }
 
+/// Writes the batch script of `job` atomically to [`SlurmJob::script_path`] and makes the
+/// folder its tasks log to, once the settings, embeddings and checkpoint it names are found
+/// usable: its tasks may wait in the queue for hours before they could find out. Returns the
+/// script's path.
+pub fn slurm(job: &SlurmJob) -> anyhow::Result<PathBuf> {
+    let script = job.script()?;
+    match &job.work {
+        SlurmWork::Pipeline { config } => {
+            PipelineConfig::from_file(config)?;
+        }
+        SlurmWork::Generate { embeddings, .. } => {
+            ensure!(
+                embeddings.exists(),
+                "{} does not exist",
+                embeddings.display()
+            );
+            inputs(embeddings, &["npy"], ".npy embeddings")?;
+        }
+    }
+    Checkpoint::open(&job.model.checkpoint)?;
+    create_dir(&job.logs_dir())?;
+    let path = job.script_path();
+    write_atomically(&path, |file| file.write_all(script.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
 /// Encodes and checks that the model kept one frame per 512 samples.
 fn encode_checked(synth: &dyn Synthesizer, audio: &[f32]) -> anyhow::Result<Embedding> {
     let embedding = synth.encode(audio)?;
@@ -298,7 +364,9 @@ mod tests {
         std::fs::write(recordings.join("notes.txt"), "not audio").unwrap();
         let embeddings = dir.path().join("embeddings");
         let synth = ToneSynthesizer::default();
-        let written = encode(&synth, &recordings, &embeddings, &Progress::hidden()).unwrap();
+        let report = encode(&synth, &recordings, &embeddings, &Progress::hidden()).unwrap();
+        let written = report.written;
+        assert_eq!(report.skipped, 0);
         // Proper stems, not the original's character strip (`iolin_24`, `indfx_24`).
         assert_eq!(
             written,
@@ -315,12 +383,56 @@ mod tests {
             batch_size: 1,
             ..GenerateOptions::default()
         };
-        let made = generate(&synth, &embeddings, &out, &options, 0, &Progress::hidden()).unwrap();
+        let made = generate(
+            &synth,
+            &embeddings,
+            &out,
+            &options,
+            0,
+            None,
+            &Progress::hidden(),
+        )
+        .unwrap();
         assert_eq!(made, 2);
         let short = read_mono_16k(&out.join("gen_windfx_24_embeddings.wav")).unwrap();
         assert_eq!(short.len(), 1536);
-        let again = generate(&synth, &embeddings, &out, &options, 0, &Progress::hidden()).unwrap();
+        let again = generate(
+            &synth,
+            &embeddings,
+            &out,
+            &options,
+            0,
+            None,
+            &Progress::hidden(),
+        )
+        .unwrap();
         assert_eq!(again, 0);
+    }
+
+    #[test]
+    fn encode_skips_embeddings_that_are_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let recordings = dir.path().join("in");
+        std::fs::create_dir(&recordings).unwrap();
+        for (name, frequency) in [("a", 300.0), ("b", 500.0), ("c", 700.0)] {
+            write_tone(&recordings.join(format!("{name}.wav")), frequency, 1024);
+        }
+        let out = dir.path().join("embeddings");
+        let synth = ToneSynthesizer::default();
+        let first = encode(&synth, &recordings, &out, &Progress::hidden()).unwrap();
+        assert_eq!((first.written.len(), first.skipped), (3, 0));
+
+        // An existing file is taken as finished, whatever it holds; a missing one is made again.
+        std::fs::write(out.join("a_embeddings.npy"), b"kept").unwrap();
+        std::fs::remove_file(out.join("c_embeddings.npy")).unwrap();
+        let second = encode(&synth, &recordings, &out, &Progress::hidden()).unwrap();
+        assert_eq!(second.written, [out.join("c_embeddings.npy")]);
+        assert_eq!(second.skipped, 2);
+        assert_eq!(
+            std::fs::read(out.join("a_embeddings.npy")).unwrap(),
+            b"kept"
+        );
+        assert_eq!(read_embedding(&second.written[0]).unwrap().frames(), 2);
     }
 
     #[test]

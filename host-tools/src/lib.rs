@@ -1,5 +1,6 @@
 //! `host-tools`, the Open NSynth Super pad factory, as a library: the NSynth WaveNet (checkpoint
-//! reading, encoder, decoder), audio and embedding files, and the pad pipeline. The binary in
+//! reading, encoder, decoder), audio and embedding files, the pad pipeline, and
+//! SLURM scripts that spread it over a cluster. The binary in
 //! `main.rs` is its command line.
 
 pub mod atomic;
@@ -10,4 +11,5 @@ pub mod embedding;
 pub mod model;
 pub mod npy;
 pub mod pipeline;
+pub mod slurm;
 pub mod tensor;

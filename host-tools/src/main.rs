@@ -1,16 +1,20 @@
 //! `host-tools`: the Open NSynth Super pad factory's command line. Parsing and printing only;
 //! the work happens in the `host_tools` library.
 
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use host_tools::commands::{self, GrainOptions};
 use host_tools::model::Stages;
 use host_tools::pipeline::{
-    GenerateOptions, NsynthSynthesizer, PipelineOptions, Progress, Synthesizer, ToneSynthesizer,
+    GenerateOptions, NsynthSynthesizer, PipelineOptions, Progress, Shard, ShardSpec, Synthesizer,
+    ToneSynthesizer,
 };
+use host_tools::slurm::{shell_quote, ModelFlags, Resources, SlurmJob, SlurmWork};
 use open_nsynth::pad::{inventory, PadState};
 use open_nsynth::settings::Settings;
 
@@ -37,8 +41,9 @@ enum Command {
     /// Encode recordings into NSynth embeddings (.npy, [frames, 16] float32).
     ///
     /// Reads WAV, AIFF or FLAC at any rate, mixes to mono, resamples to 16 kHz, keeps at most the
-    /// first 4 s cut to whole 512-sample frames, and writes OUT/<name>_embeddings.npy. Finished
-    /// files are overwritten; every file is written under a temporary name first.
+    /// first 4 s cut to whole 512-sample frames, and writes OUT/<name>_embeddings.npy. Resumable:
+    /// every file is written under a temporary name first, so an embedding already in OUT is
+    /// complete and is skipped (delete it to encode its recording again).
     Encode {
         #[command(flatten)]
         model: ModelArgs,
@@ -67,7 +72,7 @@ enum Command {
     ///
     /// Writes OUT/gen_<name>.wav for each .npy (one file or a folder). Resumable: finished WAVs
     /// are skipped, and a killed run continues from the partial audio it saved. The same seed
-    /// gives the same audio for each file, however the files are batched.
+    /// gives the same audio for each file, however the files are batched or sharded.
     Generate {
         #[command(flatten)]
         model: ModelArgs,
@@ -79,15 +84,19 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         run: RunArgs,
+        /// Only shard K of N (K from 0): the files whose place in path order is K mod N. Run
+        /// every shard, e.g. one per GPU or cluster task, into the same OUT.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
     },
     /// The whole Open NSynth Super pipeline: recordings to pads and a device settings.json.
     ///
     /// Reads the original pipeline's settings file (pads NW/NE/SW/SE, pitches, resolution,
     /// final_length, gpus) and recordings named <instrument>_<pitch>.wav next to it (in its
     /// `audio_input` folder), then encodes, interpolates the grid, generates, cleans and builds
-    /// the pads in WORKDIR. Every step is resumable. With --gpus N in the settings, run each
-    /// shard with --shard K (0..N-1), e.g. one per GPU or cluster job; the last shard to finish
-    /// builds the pads.
+    /// the pads in WORKDIR. Every step is resumable. To share the work, run every shard K/N
+    /// (K = 0..N-1) with --shard K/N, e.g. one per GPU or cluster task, or --shard K alone for N
+    /// from the settings' `gpus`; the last shard to finish builds the pads.
     Pipeline {
         /// The pipeline settings (the original `audio/settings.json` keys).
         #[arg(long)]
@@ -99,9 +108,9 @@ enum Command {
         model: OptionalModelArgs,
         #[command(flatten)]
         run: RunArgs,
-        /// Only this shard of the generation (0-based).
-        #[arg(long)]
-        shard: Option<usize>,
+        /// Only shard K of N of the generation (K from 0); a bare K takes N from `gpus`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<ShardSpec>,
     },
     /// A grain cloud between two sounds, interpolated in embedding space (as py-modular's
     /// NSynth tutorial makes one), saved as a float32 [count, grain_length] .npy array.
@@ -126,6 +135,56 @@ enum Command {
         /// The .npy file to write.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Write a SLURM batch script that runs `pipeline` (with --config) or `generate` (with
+    /// --embeddings and --out) as a job array, one shard per task.
+    ///
+    /// Writes WORKDIR/open-nsynth-pipeline.sbatch or open-nsynth-generate.sbatch and the
+    /// WORKDIR/logs folder the tasks log to, and prints the sbatch command that submits it. Task
+    /// K of --tasks N runs shard K/N with --gpus-per-task GPUs; pre-empted tasks are requeued, and
+    /// every task resumes from what earlier tries saved, so submitting the script again finishes
+    /// an interrupted job. The tasks run this host-tools binary with absolute paths, so the
+    /// binary, the model and the folders must be on storage every node sees. For the pipeline,
+    /// WORKDIR is its work folder.
+    Slurm {
+        /// Folder of the script and its logs (the pipeline's work folder).
+        #[arg(long)]
+        workdir: PathBuf,
+        /// Tasks of the array, i.e. shards.
+        #[arg(long)]
+        tasks: usize,
+        /// GPUs each task asks for (0: none).
+        #[arg(long, default_value_t = 1)]
+        gpus_per_task: usize,
+        /// The pipeline settings: the tasks run `pipeline`.
+        #[arg(
+            long,
+            required_unless_present = "embeddings",
+            conflicts_with = "embeddings"
+        )]
+        config: Option<PathBuf>,
+        /// Embedding file or folder: the tasks run `generate`.
+        #[arg(long, requires = "out")]
+        embeddings: Option<PathBuf>,
+        /// Folder for the WAVs of `generate`.
+        #[arg(long, requires = "embeddings")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Partition of the tasks.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit of each task, e.g. 24:00:00.
+        #[arg(long)]
+        time: Option<String>,
+        /// CPU cores of each task.
+        #[arg(long)]
+        cpus_per_task: Option<usize>,
+        /// Memory of each task, e.g. 32G.
+        #[arg(long)]
+        mem: Option<String>,
     },
     /// List the tensors of a model checkpoint: names, types, shapes and parameter counts.
     ///
@@ -236,6 +295,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Cluster tasks log to files, where colour codes are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(Cli::parse()) {
         Ok(code) => code,
@@ -246,13 +307,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// `path` from the current folder, for scripts that run elsewhere.
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot make {} absolute", path.display()))
+}
+
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let progress = Progress::terminal();
     match cli.command {
         Command::Encode { model, input, out } => {
             let synth = model.shape.load(&model.checkpoint)?;
-            let written = commands::encode(&synth, &input, &out, &progress)?;
-            println!("wrote {} embeddings to {}", written.len(), out.display());
+            let report = commands::encode(&synth, &input, &out, &progress)?;
+            println!(
+                "wrote {} embeddings to {} ({} already there)",
+                report.written.len(),
+                out.display(),
+                report.skipped
+            );
         }
         Command::Logits {
             model,
@@ -269,6 +340,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             embeddings,
             out,
             run,
+            shard,
         } => {
             let synth = model.shape.load(&model.checkpoint)?;
             let made = commands::generate(
@@ -277,6 +349,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &out,
                 &run.options(),
                 run.seed,
+                shard,
                 &progress,
             )?;
             println!("generated {made} files into {}", out.display());
@@ -327,6 +400,57 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             commands::grains(&synth, &a, &b, &options, &out, &progress)?;
             println!("wrote {} ([{count}, {grain_length}])", out.display());
+        }
+        Command::Slurm {
+            workdir,
+            tasks,
+            gpus_per_task,
+            config,
+            embeddings,
+            out,
+            model,
+            run,
+            partition,
+            time,
+            cpus_per_task,
+            mem,
+        } => {
+            let work = match (config, embeddings, out) {
+                (Some(config), None, None) => SlurmWork::Pipeline {
+                    config: absolute(&config)?,
+                },
+                (None, Some(embeddings), Some(out)) => SlurmWork::Generate {
+                    embeddings: absolute(&embeddings)?,
+                    out: absolute(&out)?,
+                },
+                _ => anyhow::bail!("give either --config, or --embeddings and --out"),
+            };
+            let job = SlurmJob {
+                program: std::env::current_exe()
+                    .context("cannot find the path of this host-tools program")?,
+                workdir: absolute(&workdir)?,
+                tasks,
+                work,
+                model: ModelFlags {
+                    checkpoint: absolute(&model.checkpoint)?,
+                    encoder_stages: model.shape.encoder_stages,
+                    decoder_stages: model.shape.decoder_stages,
+                    device: model.shape.device,
+                    batch: run.batch,
+                    seed: run.seed,
+                    checkpoint_every: run.checkpoint_every,
+                },
+                resources: Resources {
+                    gpus_per_task,
+                    cpus_per_task,
+                    mem,
+                    time,
+                    partition,
+                },
+            };
+            let script = commands::slurm(&job)?;
+            println!("wrote {}; submit it with:", script.display());
+            println!("sbatch {}", shell_quote(&script.to_string_lossy()));
         }
         Command::Inspect { checkpoint } => {
             host_tools::checkpoint::cli::inspect(&checkpoint, &mut std::io::stdout().lock())?;

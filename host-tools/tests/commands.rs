@@ -1,6 +1,6 @@
 //! The model commands of `host-tools` on the fixture model: `encode` and `logits` give what
-//! TensorFlow computed, `generate` is resumable and repeatable, `grains` writes the tutorial's
-//! array, and bad inputs are named.
+//! TensorFlow computed and `encode` skips what it has done, `generate` is resumable and
+//! repeatable, `grains` writes the tutorial's array, and bad inputs are named.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -51,20 +51,28 @@ fn encode_and_logits_reproduce_tensorflow() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("embeddings");
     let input = fixture("input.wav");
-    ok(&host_tools(
-        "encode",
-        &[
+    let encode = || {
+        let args: [&OsStr; 4] = [
             "--input".as_ref(),
             input.as_os_str(),
             "--out".as_ref(),
             out.as_os_str(),
-        ],
-    ));
+        ];
+        let output = host_tools("encode", &args);
+        ok(&output);
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(encode().contains("wrote 1 embeddings"));
     let embedding = out.join("input_embeddings.npy");
     let (shape, ours) = npy::<f32>(&embedding);
     assert_eq!(shape, [3, 16]);
     let (_, theirs) = npy::<f32>(&fixture("embeddings.npy"));
     assert!(max_abs_difference(&ours, &theirs) < 1e-4);
+    let again = encode();
+    assert!(
+        again.contains("wrote 0 embeddings") && again.contains("(1 already there)"),
+        "{again}"
+    );
 
     let logits = dir.path().join("logits.npy");
     let args: [&OsStr; 6] = [

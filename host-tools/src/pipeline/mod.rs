@@ -16,9 +16,9 @@
 //! | `pads_output/` | 06 pads | `<c0>_<c1>_<c2>_<c3>.bin` and the device `settings.json` |
 //!
 //! Sharding (the original's `gpus` batch folders): sound `k` of the plan belongs to shard
-//! `k mod gpus`. A run with a shard index generates and cleans only that shard, so several
-//! machines can share a work directory; the pads are built by whichever run finds every sound
-//! cleaned.
+//! `k mod N`, where `N` is the settings' `gpus` unless the run names its own count ([`shard`]).
+//! A run with a shard generates and cleans only that shard, so several machines can share a work
+//! directory; the pads are built by whichever run finds every sound cleaned.
 
 mod clean;
 pub mod config;
@@ -27,6 +27,7 @@ pub mod grid;
 mod nsynth;
 pub mod pads;
 mod progress;
+pub mod shard;
 mod synth;
 mod tone;
 
@@ -51,6 +52,7 @@ use grid::{Plan, Sound};
 pub use nsynth::NsynthSynthesizer;
 use pads::{write_device_settings, write_pad, PadError};
 pub use progress::Progress;
+pub use shard::{Shard, ShardError, ShardSpec};
 pub use synth::{job_seed, GenerationJob, GenerationProgress, Synthesizer};
 pub use tone::ToneSynthesizer;
 
@@ -76,8 +78,9 @@ pub struct PipelineOptions {
     pub generate: GenerateOptions,
     /// Seed of the run; each sound's seed is `job_seed(seed, name)`.
     pub seed: u64,
-    /// Generate and clean only this shard (0-based, below the settings' `gpus`); all when `None`.
-    pub shard: Option<usize>,
+    /// Generate and clean only this shard (a bare index counts shards by the settings' `gpus`);
+    /// all when `None`.
+    pub shard: Option<ShardSpec>,
 }
 
 /// What a run did.
@@ -152,7 +155,7 @@ pub enum PipelineError {
     Pad(#[from] PadError),
     #[error(
         "there is no shard {shard}: the settings deal the sounds into {shards} shards (`gpus`), \
-         numbered from 0"
+         numbered from 0; or name the count too: --shard {shard}/N"
     )]
     NoSuchShard { shard: usize, shards: usize },
 }
@@ -220,12 +223,18 @@ pub fn run(
     options: &PipelineOptions,
     progress: &Progress,
 ) -> Result<PipelineReport, PipelineError> {
-    if let Some(shard) = options.shard.filter(|&s| s >= config.shards) {
-        return Err(PipelineError::NoSuchShard {
-            shard,
-            shards: config.shards,
-        });
-    }
+    let shard = options
+        .shard
+        .map(|spec| match spec {
+            ShardSpec::Of(shard) => Ok(shard),
+            ShardSpec::Index(index) => {
+                Shard::new(index, config.shards).map_err(|_| PipelineError::NoSuchShard {
+                    shard: index,
+                    shards: config.shards,
+                })
+            }
+        })
+        .transpose()?;
     for note in &config.notes {
         tracing::warn!("{note}");
     }
@@ -249,7 +258,7 @@ pub fn run(
         .sounds
         .iter()
         .enumerate()
-        .filter(|(k, _)| options.shard.is_none_or(|shard| k % config.shards == shard))
+        .filter(|&(k, _)| shard.is_none_or(|shard| shard.owns(k)))
         .map(|(_, sound)| sound)
         .collect();
 
@@ -563,7 +572,7 @@ mod tests {
 
     /// One pipeline run in `workdir` as `shard` (all work with `None`), without progress bars.
     fn run_as(
-        shard: Option<usize>,
+        shard: Option<ShardSpec>,
         config: &PipelineConfig,
         workdir: &Path,
         synth: &Counting,
@@ -689,19 +698,52 @@ mod tests {
         let workdir = dir.path();
         write_recordings(workdir);
         let config = config(2);
-        let first = run_as(Some(0), &config, workdir, &Counting::default()).unwrap();
+        let first = run_as(
+            Some(ShardSpec::Index(0)),
+            &config,
+            workdir,
+            &Counting::default(),
+        )
+        .unwrap();
         assert_eq!(
             (first.generated, first.complete, first.pads_written),
             (9, false, 0)
         );
         assert!(!first.pads_dir.join(DEVICE_SETTINGS_FILE).exists());
-        let second = run_as(Some(1), &config, workdir, &Counting::default()).unwrap();
+        let second = run_as(
+            Some(ShardSpec::Index(1)),
+            &config,
+            workdir,
+            &Counting::default(),
+        )
+        .unwrap();
         assert_eq!(
             (second.generated, second.complete, second.pads_written),
             (9, true, 1)
         );
-        let error = run_as(Some(2), &config, workdir, &Counting::default()).unwrap_err();
+        let error = run_as(
+            Some(ShardSpec::Index(2)),
+            &config,
+            workdir,
+            &Counting::default(),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("no shard 2"), "{error}");
+    }
+
+    #[test]
+    fn a_shard_count_on_the_command_line_overrides_the_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path();
+        write_recordings(workdir);
+        let config = config(1);
+        let mut generated = Vec::new();
+        for index in 0..3 {
+            let shard = ShardSpec::Of(Shard::new(index, 3).unwrap());
+            let report = run_as(Some(shard), &config, workdir, &Counting::default()).unwrap();
+            generated.push((report.generated, report.complete, report.pads_written));
+        }
+        assert_eq!(generated, [(6, false, 0), (6, false, 0), (6, true, 1)]);
     }
 
     #[test]
