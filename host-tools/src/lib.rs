@@ -7,6 +7,7 @@ pub mod atomic;
 pub mod audio;
 pub mod checkpoint;
 pub mod commands;
+pub mod cuda;
 pub mod embedding;
 pub mod model;
 pub mod npy;

@@ -19,9 +19,10 @@ mod rng;
 mod sampling;
 mod shape;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 mod weights;
 
+pub(crate) use decoder::embedding_frames;
 pub use error::ModelError;
 pub use fastgen::{generate, Generator, Note};
 pub use random::RandomWeights;
