@@ -2,7 +2,7 @@
 # Installs what building and testing open-nsynth needs, and only what is
 # missing. Safe to run again and again; a second run changes nothing.
 #
-# Usage: scripts/setup.sh [--native] [--lint] [--cross]
+# Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc]
 #
 #   --native  (always on) a C linker, pkg-config and the ALSA headers, enough
 #             for `cargo build` of open-nsynth on this machine.
@@ -10,6 +10,9 @@
 #   --cross   the Raspberry Pi targets: the aarch64 and armv7 rustup targets,
 #             the cross C toolchains, the arm64 and armhf ALSA libraries
 #             (Debian multiarch) and qemu-user to run the ARM binaries.
+#   --nvrtc   CUDA's run-time compiler library (NVIDIA's nvidia-cuda-nvrtc
+#             wheel, through pip) in <target>/nvrtc/lib, so that the GPU
+#             kernels can be compiled and checked on a machine without a GPU.
 #
 # Debian 12 and Ubuntu are supported. Needs root or sudo for apt. Never asks a
 # question: it runs unattended in CI.
@@ -26,11 +29,13 @@ set -euo pipefail
 
 want_lint=0
 want_cross=0
+want_nvrtc=0
 for arg in "$@"; do
     case "$arg" in
     --native) ;;
     --lint) want_lint=1 ;;
     --cross) want_cross=1 ;;
+    --nvrtc) want_nvrtc=1 ;;
     -h | --help)
         sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
         exit 0
@@ -82,6 +87,9 @@ wanted_packages() {
         pkgs+=(gcc libc6-dev)
     fi
     pkgs+=(pkg-config libasound2-dev)
+    if [[ $want_nvrtc -eq 1 ]] && ! python3 -m pip --version >/dev/null 2>&1; then
+        pkgs+=(python3-pip)
+    fi
     if [[ $want_cross -eq 1 ]]; then
         # The C library for the cross linkers is only a Recommends of the
         # cross gcc packages, and we install without recommends.
@@ -262,6 +270,50 @@ ensure_rust() {
     fi
 }
 
+# ------------------------------------------------------------- NVRTC ---
+
+# The NVRTC release whose library the kernel check compiles with (any CUDA 12
+# or 13 NVRTC works; pinned so that every run checks against the same one).
+NVRTC_WHEEL="nvidia-cuda-nvrtc==13.0.88"
+
+ensure_nvrtc() {
+    local dir lib
+    dir="$(cargo_target_dir)/nvrtc"
+    lib="$dir/lib"
+    if compgen -G "$lib/libnvrtc.so*" >/dev/null && compgen -G "$lib/libnvrtc-builtins.so*" >/dev/null; then
+        info "setup: NVRTC present in $lib"
+        return 0
+    fi
+    local wheels="$dir/wheels" attempt
+    mkdir -p "$wheels" "$lib"
+    for attempt in 1 2 3 4; do
+        if python3 -m pip download -q --no-deps --only-binary=:all: --platform manylinux_2_12_x86_64 \
+            --platform manylinux2010_x86_64 --platform manylinux_2_17_x86_64 --python-version 3 \
+            -d "$wheels" "$NVRTC_WHEEL"; then
+            break
+        fi
+        ((attempt < 4)) || die "setup: could not download $NVRTC_WHEEL"
+        info "setup: pip download failed; retrying in $((attempt * 15))s"
+        sleep $((attempt * 15))
+    done
+    # Only the shared libraries: the wheel's nvidia/cu*/lib/*.so*.
+    python3 - "$wheels" "$lib" <<'PY'
+import pathlib, shutil, sys, zipfile
+wheels, lib = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for wheel in wheels.glob("*.whl"):
+    with zipfile.ZipFile(wheel) as archive:
+        for name in archive.namelist():
+            if "/lib/" in name and ".so" in name:
+                with archive.open(name) as src, open(lib / pathlib.Path(name).name, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+PY
+    compgen -G "$lib/libnvrtc.so*" >/dev/null || die "setup: the NVRTC wheel held no libnvrtc"
+    ok "setup: NVRTC in $lib"
+}
+
 ensure_apt_packages
 ensure_rust
+if [[ $want_nvrtc -eq 1 ]]; then
+    ensure_nvrtc
+fi
 ok "setup: done"

@@ -5,6 +5,8 @@
 #   fmt          cargo fmt --all -- --check
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
 #   test         cargo test --workspace
+#   kernels      the GPU kernels compiled by NVRTC for every supported GPU
+#                architecture (no GPU needed; setup fetches the library)
 #   cross        cargo build --release -p open-nsynth for aarch64 and armv7
 #   native       cargo build --release -p open-nsynth
 #   demo         open-nsynth demo --dir <tmp>/demo
@@ -143,7 +145,7 @@ require_file() {
 
 # ------------------------------------------------------------- the steps ---
 
-setup_args=(--lint)
+setup_args=(--lint --nvrtc)
 [[ $SKIP_CROSS -eq 0 ]] && setup_args+=(--cross)
 step "setup" bash scripts/setup.sh "${setup_args[@]}"
 ensure_cargo_on_path
@@ -151,6 +153,10 @@ ensure_cargo_on_path
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace
+
+nvrtc_lib="$(cargo_target_dir)/nvrtc/lib"
+step "kernels compile with NVRTC" env LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+    cargo test -p host-tools --test nvrtc -- --ignored
 
 if [[ $SKIP_CROSS -eq 0 ]]; then
     for entry in "${ARM_TARGETS[@]}"; do

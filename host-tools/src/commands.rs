@@ -134,11 +134,9 @@ pub fn logits(
         samples.len(),
         samples.len() / HOP_LENGTH
     );
-    let logits = synth
-        .model()
-        .teacher_forced_logits(&samples, embedding.values())?;
-    let shape = [samples.len(), logits.data.len() / samples.len()];
-    write_f32_array(out, &shape, &logits.data)?;
+    let logits = synth.teacher_forced_logits(&samples, embedding.values())?;
+    let shape = [samples.len(), logits.len() / samples.len()];
+    write_f32_array(out, &shape, &logits)?;
     Ok(shape)
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use host_tools::commands::{self, GrainOptions};
+use host_tools::cuda::{Placement, Precision};
 use host_tools::model::Stages;
 use host_tools::pipeline::{
     GenerateOptions, NsynthSynthesizer, PipelineOptions, Progress, Shard, ShardSpec, Synthesizer,
@@ -186,6 +187,37 @@ enum Command {
         #[arg(long)]
         mem: Option<String>,
     },
+    /// Benchmark NSynth generation on a GPU with the released model's shape (random weights).
+    ///
+    /// For each batch size, times whole frames of generation (conditioning and 512 steps) with
+    /// CUDA events after a warm-up frame, and prints samples per second, 4-second notes per
+    /// hour, the TFLOP/s reached (Magenta's count of 59 741 696 multiply-adds per sample),
+    /// its share of the GPU's dense peak, and the device memory in use. With --baseline, runs
+    /// the PyTorch step-by-step baseline (host-tools/bench/fastgen_torch.py) on the same GPU
+    /// afterwards and prints the speed-up at each batch size.
+    Bench {
+        /// The GPU to measure.
+        #[arg(long, default_value = "cuda:0")]
+        device: String,
+        /// GPU arithmetic (tf32, bf16 or fp32).
+        #[arg(long, default_value = "tf32")]
+        precision: Precision,
+        /// Batch sizes; `max` is the largest that fits in the GPU's free memory.
+        #[arg(long, default_value = "1,64,512,max")]
+        batches: String,
+        /// Frames of 512 steps timed at each batch size.
+        #[arg(long, default_value_t = 2)]
+        frames: usize,
+        /// The GPU's dense peak TFLOP/s for this precision (known for H100 and H200).
+        #[arg(long)]
+        peak_tflops: Option<f64>,
+        /// The PyTorch baseline script to compare with.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Steps the baseline times at each batch size.
+        #[arg(long, default_value_t = 200)]
+        baseline_steps: usize,
+    },
     /// List the tensors of a model checkpoint: names, types, shapes and parameter counts.
     ///
     /// Reads a TensorFlow checkpoint (its prefix, e.g. wavenet-ckpt/model.ckpt-200000, or its
@@ -242,25 +274,31 @@ struct ShapeArgs {
     /// Layers per dilation cycle of the decoder (10 in the released model).
     #[arg(long, default_value_t = host_tools::model::MAGENTA_STAGES)]
     decoder_stages: usize,
-    /// Where the model runs: cpu (all cores) or cuda:N.
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    /// Where the model runs: cpu (all cores, the default), cuda:N (GPU N), or cuda:all (every
+    /// GPU). For `slurm` tasks that ask for GPUs the default is cuda:all.
+    #[arg(long)]
+    device: Option<String>,
+    /// Several GPUs by number, e.g. 0,1,2,3: each takes the next batch as it finishes one.
+    #[arg(long, value_name = "N,N,...")]
+    devices: Option<String>,
+    /// GPU arithmetic: tf32 (tensor cores, float32 storage), bf16 (bfloat16 weights and
+    /// histories, half the memory) or fp32 (no tensor cores; the CPU's numbers to rounding).
+    #[arg(long, default_value = "tf32")]
+    precision: Precision,
 }
 
 impl ShapeArgs {
+    fn placement(&self) -> anyhow::Result<Placement> {
+        let device = self.device.as_deref().unwrap_or("cpu");
+        Placement::parse(device, self.devices.as_deref()).map_err(anyhow::Error::msg)
+    }
+
     fn load(&self, checkpoint: &Path) -> anyhow::Result<NsynthSynthesizer> {
-        if self.device != "cpu" {
-            anyhow::bail!(
-                "--device {}: this build of host-tools runs the model on the CPU only; use \
-                 --device cpu",
-                self.device
-            );
-        }
         let stages = Stages {
             encoder: self.encoder_stages,
             decoder: self.decoder_stages,
         };
-        NsynthSynthesizer::open(checkpoint, stages)
+        NsynthSynthesizer::open_on(checkpoint, stages, &self.placement()?, self.precision)
     }
 }
 
@@ -304,6 +342,116 @@ fn main() -> ExitCode {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The `--device` of cluster tasks: the one named, else every GPU of the task's allocation
+/// (SLURM numbers them from 0 for each task) when GPUs are asked for or listed, else the CPU.
+fn slurm_device(shape: &ShapeArgs, gpus_per_task: usize) -> String {
+    match (&shape.device, &shape.devices) {
+        (Some(device), None) => device.clone(),
+        (_, Some(_)) => "cuda:all".into(),
+        (None, None) if gpus_per_task > 0 => "cuda:all".into(),
+        (None, None) => "cpu".into(),
+    }
+}
+
+/// `host-tools bench`: measures each batch size and prints one line each.
+fn bench(
+    device: &str,
+    precision: Precision,
+    batches: &str,
+    frames: usize,
+    peak_tflops: Option<f64>,
+    baseline: Option<&Path>,
+    baseline_steps: usize,
+) -> anyhow::Result<()> {
+    use host_tools::cuda::bench::{bytes_per_note, measure, run_baseline, Measurement};
+    use host_tools::cuda::{CudaDevice, DecoderWeights};
+    use host_tools::model::{Generator, Model, ModelShape, RandomWeights};
+
+    let Placement::Cuda(ordinals) = Placement::parse(device, None).map_err(anyhow::Error::msg)?
+    else {
+        anyhow::bail!("--device {device}: the benchmark measures a GPU (cuda:N)");
+    };
+    let mut gpu = CudaDevice::open(ordinals[0])?;
+    let shape = ModelShape::magenta();
+    let model = Model::load(&RandomWeights::new(shape.clone(), 1), Stages::MAGENTA)?;
+    let weights = DecoderWeights::upload(&mut gpu, &model, precision)?;
+    let peak = peak_tflops.or_else(|| known_peak(gpu.label(), precision));
+    let (free, _) = gpu.memory()?;
+    let per_note = bytes_per_note(&shape, precision.activations().size());
+    let largest = (free.saturating_sub(2 << 30) / per_note) / 64 * 64;
+    let mut sizes = Vec::new();
+    for item in batches.split(',') {
+        sizes.push(match item.trim() {
+            "max" => largest.max(1),
+            other => other
+                .parse()
+                .with_context(|| format!("--batches: {other:?} is not a batch size or max"))?,
+        });
+    }
+    const MAGENTA_MACS: u64 = 59_741_696;
+    println!(
+        "bench device={} precision={} model=h512_bo16 (random weights) frames={frames} \
+         macs_per_sample={MAGENTA_MACS} (executed {})",
+        gpu.label(),
+        precision.name(),
+        Generator::macs_per_step(&shape)
+    );
+    let mut measured: Vec<Measurement> = Vec::new();
+    for &batch in &sizes {
+        match measure(&mut gpu, &weights, batch, frames.max(1)) {
+            Ok(m) => {
+                let share = peak.map_or(String::new(), |p| {
+                    format!(" of_peak={:.1}%", 100.0 * m.tflops(MAGENTA_MACS) / p)
+                });
+                println!(
+                    "bench batch={batch} samples_per_second={:.0} notes_per_hour={:.1} \
+                     ms_per_step={:.3} tflops={:.1}{share} memory_gib={:.1}",
+                    m.samples_per_second(),
+                    m.notes_per_hour(),
+                    1000.0 * m.seconds / m.steps as f64,
+                    m.tflops(MAGENTA_MACS),
+                    m.memory_bytes as f64 / f64::from(1u32 << 30)
+                );
+                measured.push(m);
+            }
+            Err(error) => println!("bench batch={batch} failed: {error}"),
+        }
+    }
+    if let Some(script) = baseline {
+        drop(weights);
+        drop(gpu);
+        let dtype = match precision {
+            Precision::Bf16 => "bfloat16",
+            Precision::Tf32 => "tf32",
+            Precision::Fp32 => "float32",
+        };
+        let (header, speeds) = run_baseline(script, ordinals[0], &sizes, baseline_steps, dtype)?;
+        println!("{header}");
+        for m in &measured {
+            match speeds.iter().find(|(batch, _)| *batch == m.batch) {
+                Some((batch, speed)) => println!(
+                    "speedup batch={batch} ours={:.0} baseline={speed:.0} ratio={:.1}",
+                    m.samples_per_second(),
+                    m.samples_per_second() / speed
+                ),
+                None => println!("speedup batch={} baseline=none", m.batch),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Dense peak TFLOP/s of GPUs whose figures are known (NVIDIA's datasheets for the SXM parts).
+fn known_peak(label: &str, precision: Precision) -> Option<f64> {
+    let hopper = label.contains("H100") || label.contains("H200");
+    match precision {
+        Precision::Tf32 if hopper => Some(494.7),
+        Precision::Bf16 if hopper => Some(989.4),
+        Precision::Fp32 if hopper => Some(66.9),
+        _ => None,
     }
 }
 
@@ -435,7 +583,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     checkpoint: absolute(&model.checkpoint)?,
                     encoder_stages: model.shape.encoder_stages,
                     decoder_stages: model.shape.decoder_stages,
-                    device: model.shape.device,
+                    device: slurm_device(&model.shape, gpus_per_task),
+                    precision: model.shape.precision.name().into(),
                     batch: run.batch,
                     seed: run.seed,
                     checkpoint_every: run.checkpoint_every,
@@ -452,6 +601,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("wrote {}; submit it with:", script.display());
             println!("sbatch {}", shell_quote(&script.to_string_lossy()));
         }
+        Command::Bench {
+            device,
+            precision,
+            batches,
+            frames,
+            peak_tflops,
+            baseline,
+            baseline_steps,
+        } => bench(
+            &device,
+            precision,
+            &batches,
+            frames,
+            peak_tflops,
+            baseline.as_deref(),
+            baseline_steps,
+        )?,
         Command::Inspect { checkpoint } => {
             host_tools::checkpoint::cli::inspect(&checkpoint, &mut std::io::stdout().lock())?;
         }

@@ -32,6 +32,8 @@ pub struct ModelFlags {
     pub encoder_stages: usize,
     pub decoder_stages: usize,
     pub device: String,
+    /// GPU arithmetic (`--precision`).
+    pub precision: String,
     pub batch: usize,
     pub seed: u64,
     /// Seconds between saves of partial audio (`--checkpoint-every`).
@@ -205,6 +207,7 @@ impl SlurmJob {
             ("--encoder-stages", model.encoder_stages.to_string()),
             ("--decoder-stages", model.decoder_stages.to_string()),
             ("--device", model.device.clone()),
+            ("--precision", model.precision.clone()),
             ("--batch", model.batch.to_string()),
             ("--seed", model.seed.to_string()),
             ("--checkpoint-every", model.checkpoint_every.to_string()),
@@ -285,6 +288,7 @@ mod tests {
                 encoder_stages: 10,
                 decoder_stages: 10,
                 device: "cpu".into(),
+                precision: "tf32".into(),
                 batch: 32,
                 seed: 7,
                 checkpoint_every: 300,
@@ -364,7 +368,7 @@ mod tests {
             "exec '/opt/host tools/bin/host-tools' pipeline \
              --config '/home/me/it'\\''s mine/settings.json' --workdir /scratch/pads \
              --checkpoint /models/wavenet-ckpt/model.ckpt-200000 --encoder-stages 10 \
-             --decoder-stages 10 --device cpu --batch 32 --seed 7 --checkpoint-every 300 \
+             --decoder-stages 10 --device cpu --precision tf32 --batch 32 --seed 7 --checkpoint-every 300 \
              --shard \"${SLURM_ARRAY_TASK_ID}/4\""
         );
         // No #SBATCH line may follow a command: SLURM stops reading them there.

@@ -258,7 +258,8 @@ fn a_pipeline_script_runs_every_shard_and_its_last_task_builds_the_pads() {
         .args(["slurm", "--workdir", "work dir", "--tasks", "3"])
         .args(["--config", "settings.json", "--checkpoint", "model.ckpt"])
         .args(SMALL_MODEL)
-        .args(["--batch", "1", "--time", "00:30:00"])
+        // GPUs asked for, but the test's tasks run here, on the CPU.
+        .args(["--batch", "1", "--time", "00:30:00", "--device", "cpu"])
         .output()
         .unwrap();
     let path = workdir.join("open-nsynth-pipeline.sbatch");
@@ -281,7 +282,7 @@ fn a_pipeline_script_runs_every_shard_and_its_last_task_builds_the_pads() {
         format!("--config {}", quoted(&here.join("settings.json"))),
         format!("--workdir {}", quoted(&workdir)),
         format!("--checkpoint {}", quoted(&here.join("model.ckpt"))),
-        "--encoder-stages 3 --decoder-stages 4 --device cpu --batch 1".to_string(),
+        "--encoder-stages 3 --decoder-stages 4 --device cpu --precision tf32 --batch 1".to_string(),
         "--shard \"${SLURM_ARRAY_TASK_ID}/3\"".to_string(),
     ] {
         assert!(command.contains(&part), "{part}\n{command}");
@@ -364,7 +365,8 @@ fn a_generate_script_asks_for_what_it_is_given() {
     assert!(
         command.contains(&format!(
             " generate --embeddings {} --out {} --checkpoint {} --encoder-stages 10 \
-             --decoder-stages 10 --device cpu --batch 4 --seed 9 --checkpoint-every 60 \
+             --decoder-stages 10 --device cpu --precision tf32 --batch 4 --seed 9 \
+             --checkpoint-every 60 \
              --shard \"${{SLURM_ARRAY_TASK_ID}}/2\"",
             embeddings.display(),
             out.display(),

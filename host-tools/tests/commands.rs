@@ -173,5 +173,27 @@ fn a_missing_checkpoint_and_a_bad_device_are_named() {
         ],
     );
     assert_eq!(output.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--device cuda:0"));
+    // Without a driver: "cannot use cuda:0: libcuda.so was not found … or use --device cpu";
+    // with a GPU the missing input is what fails.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cuda:0") || stderr.contains("x"),
+        "{stderr}"
+    );
+    let output = host_tools(
+        "encode",
+        &[
+            "--device".as_ref(),
+            "tpu".as_ref(),
+            "--input".as_ref(),
+            "x".as_ref(),
+            "--out".as_ref(),
+            "o".as_ref(),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--device \"tpu\": use cpu, cuda, cuda:N"),
+        "{stderr}"
+    );
 }

@@ -199,7 +199,6 @@ pub struct DecoderBatch {
     pub classes: BufferId,
     /// The last step's logits (without their bias), `[256, batch]`.
     pub logits: BufferId,
-    time: BufferId,
     /// Per-frame work: the frame's embeddings and the conditioning product.
     pub frame_ops: Vec<Op>,
     /// One sample for every note.
@@ -519,7 +518,6 @@ impl DecoderBatch {
             buffers,
             classes,
             logits,
-            time,
             frame_ops,
             step_ops,
         })
@@ -530,10 +528,5 @@ impl DecoderBatch {
         self.buffers
             .into_iter()
             .try_for_each(|buffer| executor.free(buffer))
-    }
-
-    /// The step counter (for tests).
-    pub fn time_buffer(&self) -> BufferId {
-        self.time
     }
 }

@@ -7,7 +7,7 @@ use std::ffi::c_void;
 
 use super::error::GpuError;
 use super::executor::Executor;
-use super::plan::{from_bf16, Arg, BufferId, Compute, Dtype, Gemm, Launch, Op, View, BLOCK};
+use super::plan::{Arg, BufferId, Compute, Dtype, Gemm, Launch, Op, View, BLOCK};
 
 struct Buffer {
     dtype: Dtype,
@@ -149,6 +149,11 @@ impl Emulator {
         }
         self.gemms += 1;
     }
+}
+
+/// A bfloat16 buffer element as float32.
+pub fn from_bf16(value: u16) -> f32 {
+    f32::from_bits(u32::from(value) << 16)
 }
 
 /// `value` rounded to TF32 (10 explicit mantissa bits), to nearest.

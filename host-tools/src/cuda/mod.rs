@@ -10,6 +10,7 @@
 //! that runs the same kernel source, so the whole GPU path is checked against the CPU model
 //! on machines without a GPU. It never reads files.
 
+pub mod bench;
 mod decoder;
 mod device;
 #[cfg(test)]
@@ -29,7 +30,7 @@ pub use encoder::EncoderWeights;
 pub use error::GpuError;
 pub use executor::Executor;
 pub use generate::{generate, teacher_forced_logits, CHUNK, STEPS_PER_GRAPH};
-pub use plan::{macs, Compute, Dtype};
+pub use plan::{macs, Compute, Dtype, Kernel};
 pub use worker::{GpuPool, GpuWorker};
 
 /// How the GPU does its arithmetic.
@@ -96,16 +97,20 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// Reads `--device` (`cpu`, `cuda`, `cuda:N`) and `--devices` (`0,1,2,3`, or `all`);
-    /// `--devices` wins when given.
+    /// Reads `--device` (`cpu`, `cuda`, `cuda:N`, `cuda:all`) and `--devices` (`0,1,2,3`, or
+    /// `all`); `--devices` wins when given. `all` is every GPU the process sees (under SLURM,
+    /// those of its allocation).
     pub fn parse(device: &str, devices: Option<&str>) -> Result<Self, String> {
+        let all = || {
+            let count = device_count();
+            if count == 0 {
+                return Err("all GPUs: this machine has no usable CUDA device".to_string());
+            }
+            Ok(Placement::Cuda((0..count).collect()))
+        };
         if let Some(list) = devices {
             if list.trim().eq_ignore_ascii_case("all") {
-                let count = device_count();
-                if count == 0 {
-                    return Err("--devices all: this machine has no usable CUDA device".into());
-                }
-                return Ok(Placement::Cuda((0..count).collect()));
+                return all();
             }
             let mut ordinals = Vec::new();
             for item in list.split(',') {
@@ -126,10 +131,11 @@ impl Placement {
         match device.trim().to_ascii_lowercase().as_str() {
             "cpu" => Ok(Placement::Cpu),
             "cuda" | "gpu" => Ok(Placement::Cuda(vec![0])),
+            "cuda:all" | "all" => all(),
             other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
                 Some(Ok(ordinal)) => Ok(Placement::Cuda(vec![ordinal])),
                 _ => Err(format!(
-                    "--device {device:?}: use cpu, cuda or cuda:N (N from 0)"
+                    "--device {device:?}: use cpu, cuda, cuda:N (N from 0) or cuda:all"
                 )),
             },
         }

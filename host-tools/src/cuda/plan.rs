@@ -280,10 +280,6 @@ pub fn to_bf16(values: &[f32]) -> Vec<u16> {
         .collect()
 }
 
-pub fn from_bf16(value: u16) -> f32 {
-    f32::from_bits(u32::from(value) << 16)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,7 +287,10 @@ mod tests {
     #[test]
     fn bf16_rounds_to_nearest_even() {
         let values = [1.0f32, -2.5, 1.0 + 1.0 / 256.0, 1.0 + 3.0 / 256.0, 0.1];
-        let rounded: Vec<f32> = to_bf16(&values).into_iter().map(from_bf16).collect();
+        let rounded: Vec<f32> = to_bf16(&values)
+            .into_iter()
+            .map(super::super::emulator::from_bf16)
+            .collect();
         // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: ties go to the even 1; 1 + 3·2⁻⁸ to 1 + 2⁻⁶.
         assert_eq!(rounded[..4], [1.0, -2.5, 1.0, 1.0 + 4.0 / 256.0]);
         assert!((rounded[4] - 0.1).abs() < 0.1 / 128.0);

@@ -190,7 +190,15 @@ fn a_step_does_the_generators_multiply_adds_and_allocates_nothing_new() {
         .count();
     assert_eq!(launches, 1 + 2 * layers + 2 + 2);
     worker.executor.run(&batch.step_ops).unwrap();
-    let time = worker.executor.download(batch.time_buffer(), 0, 4).unwrap();
+    // The last operation advances the step counter every kernel reads.
+    let Some(plan::Op::Launch(advance)) = batch.step_ops.last() else {
+        panic!("a step ends with a launch");
+    };
+    assert_eq!(advance.kernel, plan::Kernel::Advance);
+    let plan::Arg::Buffer(counter) = advance.args[0] else {
+        panic!("advance takes the counter");
+    };
+    let time = worker.executor.download(counter.buffer, 0, 4).unwrap();
     assert_eq!(time, 1u32.to_le_bytes());
     batch.free(&mut worker.executor).unwrap();
 }

@@ -5,6 +5,8 @@
 //! is behind the trait.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::progress::Progress;
@@ -78,7 +80,10 @@ pub fn checkpoint_path(output: &Path) -> PathBuf {
 }
 
 /// Makes every task whose output does not exist yet, `batch_size` at a time in task order, and
-/// returns how many it made. A task with a usable checkpoint resumes from it.
+/// returns how many it made. A task with a usable checkpoint resumes from it. Batches run on
+/// [`Synthesizer::concurrency`] threads at once, each taking the next batch as it finishes one
+/// (so several GPUs balance themselves); after a failure no new batch starts and the first
+/// error is returned.
 pub fn generate(
     synth: &dyn Synthesizer,
     tasks: &[GenerationTask],
@@ -94,34 +99,128 @@ pub fn generate(
         pending.len(),
         tasks.len() - pending.len()
     );
-    let bar = progress.bar("generate", 0, "samples");
-    let mut finished_samples = 0u64;
-    let mut started = 0;
-    for batch in pending.chunks(options.batch_size.max(1)) {
-        started += batch.len();
-        let jobs = batch
-            .iter()
-            .map(|task| job_for(task))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Until every batch has been read, assume the rest are like this one.
-        let batch_samples: u64 = jobs.iter().map(|j| j.embedding.samples() as u64).sum();
-        let remaining = (pending.len() - started) as u64;
-        bar.set_length(
-            finished_samples + batch_samples + remaining * batch_samples / batch.len() as u64,
-        );
-        let outputs = run_batch(synth, batch, &jobs, options, &|done| {
-            bar.set_position(finished_samples + done)
-        })?;
-        for (task, audio) in batch.iter().zip(&outputs) {
-            write_float_wav(&task.output, audio)?;
-            remove_checkpoint(&task.output);
+    let batches: Vec<&[&GenerationTask]> = pending.chunks(options.batch_size.max(1)).collect();
+    let workers = synth.concurrency().clamp(1, batches.len());
+    let tally = Tally::new(
+        progress.bar("generate", 0, "samples"),
+        pending.len(),
+        workers,
+    );
+    let next = AtomicUsize::new(0);
+    let failure: Mutex<Option<GenerateError>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (batches, tally, next, failure) = (&batches, &tally, &next, &failure);
+            scope.spawn(move || loop {
+                if failure
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_some()
+                {
+                    return;
+                }
+                let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return;
+                };
+                if let Err(error) = make_batch(synth, batch, options, tally, worker) {
+                    failure
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .get_or_insert(error);
+                    return;
+                }
+            });
         }
-        finished_samples += batch_samples;
-        bar.set_position(finished_samples);
-        tracing::info!("generated {started} of {} sounds", pending.len());
+    });
+    if let Some(error) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+        return Err(error);
     }
-    bar.finish_and_clear();
+    tally.bar.finish_and_clear();
     Ok(pending.len())
+}
+
+/// Reads, generates and writes one batch.
+fn make_batch(
+    synth: &dyn Synthesizer,
+    batch: &[&GenerationTask],
+    options: &GenerateOptions,
+    tally: &Tally,
+    worker: usize,
+) -> Result<(), GenerateError> {
+    let jobs = batch
+        .iter()
+        .map(|task| job_for(task))
+        .collect::<Result<Vec<_>, _>>()?;
+    let batch_samples: u64 = jobs.iter().map(|j| j.embedding.samples() as u64).sum();
+    tally.started(batch.len(), batch_samples);
+    let outputs = run_batch(synth, batch, &jobs, options, &|done| {
+        tally.working(worker, done)
+    })?;
+    for (task, audio) in batch.iter().zip(&outputs) {
+        write_float_wav(&task.output, audio)?;
+        remove_checkpoint(&task.output);
+    }
+    let made = tally.finished(worker, batch.len(), batch_samples);
+    tracing::info!("generated {made} of {} sounds", tally.sounds);
+    Ok(())
+}
+
+/// Samples made across the threads, for the progress bar.
+struct Tally {
+    bar: indicatif::ProgressBar,
+    sounds: usize,
+    /// Sounds and samples of the batches read so far (to estimate the total from).
+    read: Mutex<(usize, u64)>,
+    finished_sounds: AtomicUsize,
+    finished_samples: AtomicU64,
+    /// Samples made so far in each thread's current batch.
+    in_flight: Vec<AtomicU64>,
+}
+
+impl Tally {
+    fn new(bar: indicatif::ProgressBar, sounds: usize, workers: usize) -> Self {
+        Self {
+            bar,
+            sounds,
+            read: Mutex::new((0, 0)),
+            finished_sounds: AtomicUsize::new(0),
+            finished_samples: AtomicU64::new(0),
+            in_flight: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// Until every batch has been read, assume the rest are like those read.
+    fn started(&self, sounds: usize, samples: u64) {
+        let mut read = self.read.lock().unwrap_or_else(PoisonError::into_inner);
+        read.0 += sounds;
+        read.1 += samples;
+        let unread = (self.sounds - read.0) as u64;
+        self.bar
+            .set_length(read.1 + unread * read.1 / read.0 as u64);
+    }
+
+    fn working(&self, worker: usize, done: u64) {
+        self.in_flight[worker].store(done, Ordering::Relaxed);
+        self.show();
+    }
+
+    /// Returns the sounds finished so far.
+    fn finished(&self, worker: usize, sounds: usize, samples: u64) -> usize {
+        self.finished_samples.fetch_add(samples, Ordering::Relaxed);
+        self.in_flight[worker].store(0, Ordering::Relaxed);
+        self.show();
+        self.finished_sounds.fetch_add(sounds, Ordering::Relaxed) + sounds
+    }
+
+    fn show(&self) {
+        let in_flight: u64 = self
+            .in_flight
+            .iter()
+            .map(|n| n.load(Ordering::Relaxed))
+            .sum();
+        self.bar
+            .set_position(self.finished_samples.load(Ordering::Relaxed) + in_flight);
+    }
 }
 
 /// The job for `task`, resuming from its checkpoint when there is a usable one.
@@ -237,13 +336,13 @@ mod tests {
     use crate::npy::write_embedding;
     use crate::pipeline::synth::job_seed;
     use crate::pipeline::tone::ToneSynthesizer;
-    use std::cell::RefCell;
+    use std::sync::Mutex;
 
     /// Records the jobs it is given; fails once it has reported `fail_after` samples of the
     /// first job, if set.
     struct Recording {
         tone: ToneSynthesizer,
-        jobs: RefCell<Vec<GenerationJob>>,
+        jobs: Mutex<Vec<GenerationJob>>,
         fail_after: Option<usize>,
     }
 
@@ -251,7 +350,7 @@ mod tests {
         fn new(fail_after: Option<usize>) -> Self {
             Self {
                 tone: ToneSynthesizer { report_every: 512 },
-                jobs: RefCell::new(Vec::new()),
+                jobs: Mutex::new(Vec::new()),
                 fail_after,
             }
         }
@@ -267,7 +366,7 @@ mod tests {
             jobs: &[GenerationJob],
             progress: &mut dyn FnMut(GenerationProgress<'_>) -> anyhow::Result<()>,
         ) -> anyhow::Result<Vec<Vec<f32>>> {
-            self.jobs.borrow_mut().extend(jobs.iter().cloned());
+            self.jobs.lock().unwrap().extend(jobs.iter().cloned());
             let fail_after = self.fail_after;
             self.tone.generate(jobs, &mut |report| {
                 progress(report)?;
@@ -318,7 +417,7 @@ mod tests {
             assert_eq!(audio, ToneSynthesizer::tone(&embedding));
             assert!(!checkpoint_path(&task.output).exists());
         }
-        let seeds: Vec<u64> = synth.jobs.borrow().iter().map(|j| j.seed).collect();
+        let seeds: Vec<u64> = synth.jobs.lock().unwrap().iter().map(|j| j.seed).collect();
         assert_eq!(seeds, tasks.iter().map(|t| t.seed).collect::<Vec<_>>());
 
         std::fs::remove_file(&tasks[3].output).unwrap();
@@ -328,8 +427,8 @@ mod tests {
             generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap(),
             1
         );
-        assert_eq!(synth.jobs.borrow().len(), 1);
-        assert_eq!(synth.jobs.borrow()[0].seed, tasks[3].seed);
+        assert_eq!(synth.jobs.lock().unwrap().len(), 1);
+        assert_eq!(synth.jobs.lock().unwrap()[0].seed, tasks[3].seed);
         assert!(read_mono_16k(&tasks[3].output).is_ok());
     }
 
@@ -354,7 +453,8 @@ mod tests {
         );
         let resumed: Vec<usize> = synth
             .jobs
-            .borrow()
+            .lock()
+            .unwrap()
             .iter()
             .map(|j| j.resume_from.len())
             .collect();
@@ -406,6 +506,6 @@ mod tests {
         write_float_wav(&checkpoint_path(&tasks[0].output), &[0.5; 4096]).unwrap();
         let synth = Recording::new(None);
         generate(&synth, &tasks, &options(1), &Progress::hidden()).unwrap();
-        assert!(synth.jobs.borrow()[0].resume_from.is_empty());
+        assert!(synth.jobs.lock().unwrap()[0].resume_from.is_empty());
     }
 }

@@ -489,8 +489,8 @@ fn build_pads(
 mod tests {
     use super::*;
     use crate::audio::zero_crossing_frequency;
-    use std::cell::RefCell;
     use std::f64::consts::TAU;
+    use std::sync::Mutex;
 
     use open_nsynth::pad::{inventory, PadFile, PadSource, PadState};
     use open_nsynth::settings::Settings;
@@ -550,13 +550,13 @@ mod tests {
     /// The tone stand-in, counting what it is asked to do.
     #[derive(Default)]
     struct Counting {
-        encoded: RefCell<usize>,
-        generated: RefCell<Vec<usize>>,
+        encoded: Mutex<usize>,
+        generated: Mutex<Vec<usize>>,
     }
 
     impl Synthesizer for Counting {
         fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
-            *self.encoded.borrow_mut() += 1;
+            *self.encoded.lock().unwrap() += 1;
             ToneSynthesizer::default().encode(audio)
         }
 
@@ -565,7 +565,7 @@ mod tests {
             jobs: &[GenerationJob],
             progress: &mut dyn FnMut(GenerationProgress<'_>) -> anyhow::Result<()>,
         ) -> anyhow::Result<Vec<Vec<f32>>> {
-            self.generated.borrow_mut().push(jobs.len());
+            self.generated.lock().unwrap().push(jobs.len());
             ToneSynthesizer::default().generate(jobs, progress)
         }
     }
@@ -601,8 +601,8 @@ mod tests {
         assert_eq!(report.generated, 18);
         assert_eq!(report.cleaned, 18);
         assert_eq!(report.pads_written, 1);
-        assert_eq!(*synth.encoded.borrow(), 8);
-        assert_eq!(*synth.generated.borrow(), [4, 4, 4, 4, 2]);
+        assert_eq!(*synth.encoded.lock().unwrap(), 8);
+        assert_eq!(*synth.generated.lock().unwrap(), [4, 4, 4, 4, 2]);
 
         // The device reads the settings and finds the pad at the right size.
         let settings = Settings::from_file(&report.pads_dir.join(DEVICE_SETTINGS_FILE)).unwrap();
@@ -663,8 +663,8 @@ mod tests {
             (report.generated, report.cleaned, report.pads_written),
             (0, 0, 0)
         );
-        assert_eq!(*synth.encoded.borrow(), 0);
-        assert!(synth.generated.borrow().is_empty());
+        assert_eq!(*synth.encoded.lock().unwrap(), 0);
+        assert!(synth.generated.lock().unwrap().is_empty());
 
         // Remove one sound (leaving a half-written file in its place) and the pad.
         let centre = &plan.sounds[plan.pads[0].rows[4 * 2 + 1]];
@@ -687,8 +687,8 @@ mod tests {
             (report.generated, report.cleaned, report.pads_written),
             (1, 1, 1)
         );
-        assert_eq!(*synth.generated.borrow(), [1]);
-        assert_eq!(*synth.encoded.borrow(), 0);
+        assert_eq!(*synth.generated.lock().unwrap(), [1]);
+        assert_eq!(*synth.encoded.lock().unwrap(), 0);
         assert_eq!(std::fs::read(&pad_path).unwrap(), pad_before);
     }
 
@@ -758,7 +758,7 @@ mod tests {
         let message = error.to_string();
         assert!(message.contains("alto_48, cello_55"), "{message}");
         assert!(message.contains(RECORDINGS_DIR), "{message}");
-        assert_eq!(*synth.encoded.borrow(), 0);
+        assert_eq!(*synth.encoded.lock().unwrap(), 0);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The real [`Synthesizer`]: the NSynth model loaded from a checkpoint (TensorFlow or
-//! safetensors), encoding on the CPU and generating batches in lock-step with resumable,
-//! seed-determined sampling. It adapts the model's calls to the pipeline's seam and never
-//! touches a file after loading.
+//! safetensors), encoding and generating batches in lock-step with resumable, seed-determined
+//! sampling, on the CPU or on GPUs (one batch per GPU at a time). It adapts the model's calls
+//! to the pipeline's seam and never touches a file after loading.
 
 use std::path::Path;
 
@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use super::synth::{GenerationJob, GenerationProgress, Synthesizer};
 use crate::checkpoint::Checkpoint;
+use crate::cuda::{self, CudaDevice, GpuPool, Placement, Precision};
 use crate::embedding::Embedding;
 use crate::model::{self, Model, Note, Stages};
 
@@ -19,28 +20,86 @@ const REPORT_EVERY: usize = 2048;
 /// The NSynth autoencoder as a [`Synthesizer`].
 pub struct NsynthSynthesizer {
     model: Model,
+    /// The GPUs it runs on; the CPU when there are none.
+    gpus: Option<GpuPool<CudaDevice>>,
 }
 
 impl NsynthSynthesizer {
     /// Loads the model from the checkpoint at `path` (a TensorFlow checkpoint prefix or
     /// `.index` file, or a `.safetensors` file), with the given dilation cycles
-    /// ([`Stages::MAGENTA`] for the released model).
+    /// ([`Stages::MAGENTA`] for the released model), to run on the CPU.
     pub fn open(path: &Path, stages: Stages) -> anyhow::Result<Self> {
         let checkpoint = Checkpoint::open(path)?;
         let model = Model::load(&checkpoint, stages)
             .with_context(|| format!("cannot load the NSynth model from {}", path.display()))?;
-        Ok(Self { model })
+        Ok(Self { model, gpus: None })
+    }
+
+    /// As [`open`](Self::open), then puts the model where `placement` says.
+    pub fn open_on(
+        path: &Path,
+        stages: Stages,
+        placement: &Placement,
+        precision: Precision,
+    ) -> anyhow::Result<Self> {
+        // Before reading a large checkpoint, find out whether the GPUs are usable at all.
+        if let Placement::Cuda(ordinals) = placement {
+            cuda::check_libraries(&format!("cuda:{}", ordinals[0]))?;
+        }
+        let mut synth = Self::open(path, stages)?;
+        if let Placement::Cuda(ordinals) = placement {
+            let pool = GpuPool::open(&synth.model, ordinals, precision)?;
+            tracing::info!("generating on {}", pool.labels().join(", "));
+            synth.gpus = Some(pool);
+        }
+        Ok(synth)
     }
 
     pub fn model(&self) -> &Model {
         &self.model
     }
+
+    /// The GPUs the model is on, if any.
+    pub fn gpus(&self) -> Option<&GpuPool<CudaDevice>> {
+        self.gpus.as_ref()
+    }
+
+    /// Teacher-forced logits `[samples, 256]` of `audio` conditioned on `embedding`, on the
+    /// first free GPU or on the CPU.
+    pub fn teacher_forced_logits(
+        &self,
+        audio: &[f32],
+        embedding: &[f32],
+    ) -> anyhow::Result<Vec<f32>> {
+        Ok(match &self.gpus {
+            Some(pool) => pool.with_worker(|worker| {
+                let bias = &self.model.decoder.logits.bias;
+                cuda::teacher_forced_logits(
+                    &mut worker.executor,
+                    &worker.decoder,
+                    audio,
+                    embedding,
+                    bias,
+                )
+            })?,
+            None => self.model.teacher_forced_logits(audio, embedding)?.data,
+        })
+    }
 }
 
 impl Synthesizer for NsynthSynthesizer {
     fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
-        let tensor = self.model.encode(audio)?;
-        Embedding::new(tensor.data).context("the encoder made no frames")
+        let values = match &self.gpus {
+            Some(pool) => {
+                pool.with_worker(|worker| worker.encoder.encode(&mut worker.executor, audio))?
+            }
+            None => self.model.encode(audio)?.data,
+        };
+        Embedding::new(values).context("the encoder made no frames")
+    }
+
+    fn concurrency(&self) -> usize {
+        self.gpus.as_ref().map_or(1, |pool| pool.labels().len())
     }
 
     fn generate(
@@ -57,7 +116,7 @@ impl Synthesizer for NsynthSynthesizer {
             })
             .collect();
         let mut failure = None;
-        let finished = model::generate(&self.model, &notes, REPORT_EVERY, |time, audio| {
+        let on_progress = |time: usize, audio: &[Vec<f32>]| {
             let partial: Vec<&[f32]> = audio
                 .iter()
                 .map(|track| &track[..time.min(track.len())])
@@ -69,7 +128,13 @@ impl Synthesizer for NsynthSynthesizer {
                     false
                 }
             }
-        })?;
+        };
+        let finished = match &self.gpus {
+            Some(pool) => pool.with_worker(|worker| {
+                cuda::generate(&mut worker.executor, &worker.decoder, &notes, on_progress)
+            })?,
+            None => model::generate(&self.model, &notes, REPORT_EVERY, on_progress)?,
+        };
         match (finished, failure) {
             (Some(audio), _) => Ok(audio),
             (None, Some(error)) => Err(error),
@@ -98,7 +163,7 @@ mod tests {
             },
         };
         let model = Model::load(&RandomWeights::new(shape.clone(), 3), shape.stages).unwrap();
-        NsynthSynthesizer { model }
+        NsynthSynthesizer { model, gpus: None }
     }
 
     #[test]

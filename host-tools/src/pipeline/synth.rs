@@ -27,8 +27,9 @@ pub struct GenerationProgress<'a> {
 
 /// An NSynth autoencoder, or a stand-in with the same contract.
 ///
-/// Audio is 16 kHz mono `f32` in ±1 throughout.
-pub trait Synthesizer {
+/// Audio is 16 kHz mono `f32` in ±1 throughout. Shared between the threads that keep several
+/// GPUs busy, hence `Sync`.
+pub trait Synthesizer: Sync {
     /// Encodes `audio` (a non-empty whole number of 512-sample frames, already trimmed as spec §1
     /// says) into an embedding of `audio.len() / 512` frames.
     fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding>;
@@ -51,6 +52,12 @@ pub trait Synthesizer {
         jobs: &[GenerationJob],
         progress: &mut dyn FnMut(GenerationProgress<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<Vec<f32>>>;
+
+    /// Batches worth running at once, from as many threads (one per GPU); 1 for a model that
+    /// uses the whole machine for one batch.
+    fn concurrency(&self) -> usize {
+        1
+    }
 }
 
 /// The seed of the sound `name` in a run seeded with `run_seed`: the same sound gets the same seed

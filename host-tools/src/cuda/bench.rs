@@ -1,0 +1,202 @@
+//! The generation benchmark behind `host-tools bench`: the decoder stepped on one GPU for a
+//! batch of notes, timed with CUDA events around whole frames (conditioning plus the step graph
+//! replayed 512 times), after one warm-up frame; and the figures derived from that time. It
+//! measures; it never decides anything.
+
+use super::decoder::{BatchNotes, DecoderBatch, DecoderWeights};
+use super::device::CudaDevice;
+use super::error::GpuError;
+use super::executor::Executor;
+use super::generate::{CHUNK, STEPS_PER_GRAPH};
+use crate::model::{ModelShape, HOP_LENGTH};
+
+/// Samples of one 4-second NSynth note.
+pub const NOTE_SAMPLES: u64 = 64_000;
+
+/// One batch size's measurement.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Measurement {
+    pub batch: usize,
+    pub steps: usize,
+    pub seconds: f64,
+    /// Device memory in use while the batch ran (everything on the device, weights included).
+    pub memory_bytes: usize,
+}
+
+impl Measurement {
+    pub fn samples_per_second(&self) -> f64 {
+        (self.batch * self.steps) as f64 / self.seconds
+    }
+
+    pub fn notes_per_hour(&self) -> f64 {
+        self.samples_per_second() * 3600.0 / NOTE_SAMPLES as f64
+    }
+
+    /// TFLOP/s counting `macs_per_sample` multiply-adds per generated sample.
+    pub fn tflops(&self, macs_per_sample: u64) -> f64 {
+        2.0 * macs_per_sample as f64 * self.samples_per_second() / 1e12
+    }
+}
+
+/// Device memory one note of a batch takes beyond the weights (its history rings, activations
+/// and conditioning), in bytes, for sizing the largest batch.
+pub fn bytes_per_note(shape: &ModelShape, activation_bytes: usize) -> usize {
+    let (width, skip, taps) = (shape.decoder_width, shape.skip_width, shape.filter_length);
+    let dilations: usize = (0..shape.decoder_layers)
+        .map(|i| 1usize << (i % shape.stages.decoder))
+        .sum();
+    let rings = (taps - 1) * dilations * width * activation_bytes;
+    let conditioning = (shape.decoder_layers * 2 * width + skip) * 4;
+    let activations = taps * width * activation_bytes + (width + skip) * 4 + 2 * width * 4;
+    rings + conditioning + activations + 2 * CHUNK + 4096
+}
+
+/// Times `frames` frames of generation for `batch` notes on `device`.
+pub fn measure(
+    device: &mut CudaDevice,
+    weights: &DecoderWeights,
+    batch: usize,
+    frames: usize,
+) -> Result<Measurement, GpuError> {
+    let bottleneck = weights.shape().bottleneck_width;
+    let embedding: Vec<f32> = (0..(frames + 1) * bottleneck)
+        .map(|i| (i as f32 * 0.37).sin())
+        .collect();
+    let notes = BatchNotes {
+        embeddings: vec![&embedding[..]; batch],
+        seeds: (0..batch as u64).collect(),
+        prefix_inputs: vec![Vec::new(); batch],
+    };
+    let state = DecoderBatch::new(device, weights, &notes, CHUNK)?;
+    let result = (|| {
+        let steps: Vec<_> = (0..STEPS_PER_GRAPH)
+            .flat_map(|_| state.step_ops.iter().cloned())
+            .collect();
+        let graph = device.record(&steps)?;
+        let frame = |device: &mut CudaDevice| -> Result<(), GpuError> {
+            device.run(&state.frame_ops)?;
+            (0..HOP_LENGTH / STEPS_PER_GRAPH).try_for_each(|_| device.replay(&graph))
+        };
+        frame(device)?;
+        let start = device.mark()?;
+        for _ in 0..frames {
+            frame(device)?;
+        }
+        let end = device.mark()?;
+        device.synchronize()?;
+        let milliseconds = start.elapsed_ms(&end).map_err(|e| GpuError::Driver {
+            device: device.label().to_string(),
+            call: "timing",
+            message: e.to_string(),
+        })?;
+        let (free, total) = device.memory()?;
+        Ok(Measurement {
+            batch,
+            steps: frames * HOP_LENGTH,
+            seconds: f64::from(milliseconds) / 1000.0,
+            memory_bytes: total - free,
+        })
+    })();
+    state.free(device)?;
+    result
+}
+
+/// One line of the PyTorch baseline's output (`host-tools/bench/fastgen_torch.py`):
+/// `baseline batch=B steps=N seconds=S samples_per_second=X …`; `None` for other lines.
+pub fn parse_baseline_line(line: &str) -> Option<(usize, f64)> {
+    let mut fields = line.strip_prefix("baseline ")?.split_whitespace();
+    let mut batch = None;
+    let mut speed = None;
+    for field in fields.by_ref() {
+        match field.split_once('=') {
+            Some(("batch", value)) => batch = value.parse().ok(),
+            Some(("samples_per_second", value)) => speed = value.parse().ok(),
+            _ => {}
+        }
+    }
+    Some((batch?, speed?))
+}
+
+/// Runs the PyTorch baseline script on the same GPU for `batches` and returns its samples per
+/// second by batch (batches it could not run are missing), with its header line.
+pub fn run_baseline(
+    script: &std::path::Path,
+    device_ordinal: usize,
+    batches: &[usize],
+    steps: usize,
+    dtype: &str,
+) -> anyhow::Result<(String, Vec<(usize, f64)>)> {
+    use anyhow::Context as _;
+    let list: Vec<String> = batches.iter().map(usize::to_string).collect();
+    let output = std::process::Command::new("python3")
+        .arg(script)
+        .args([
+            "--batches",
+            &list.join(","),
+            "--steps",
+            &steps.to_string(),
+            "--dtype",
+            dtype,
+        ])
+        .args(["--device", &format!("cuda:{device_ordinal}")])
+        .output()
+        .with_context(|| format!("cannot run python3 {}", script.display()))?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    anyhow::ensure!(
+        output.status.success(),
+        "the baseline {} failed: {}{}",
+        script.display(),
+        text,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let header = text
+        .lines()
+        .find(|line| line.starts_with("baseline device="))
+        .unwrap_or("baseline")
+        .to_string();
+    Ok((
+        header,
+        text.lines().filter_map(parse_baseline_line).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn baseline_lines_are_read_by_their_fields() {
+        let line = "baseline batch=64 steps=200 seconds=1.5 samples_per_second=8533.3 tflops=1.0";
+        assert_eq!(parse_baseline_line(line), Some((64, 8533.3)));
+        assert_eq!(
+            parse_baseline_line("baseline batch=512 out_of_memory"),
+            None
+        );
+        assert_eq!(
+            parse_baseline_line("baseline device=NVIDIA H200 torch=2.11"),
+            None
+        );
+        assert_eq!(parse_baseline_line("warning: something"), None);
+    }
+
+    use super::*;
+
+    #[test]
+    fn figures_follow_from_the_time() {
+        let measured = Measurement {
+            batch: 64,
+            steps: 1024,
+            seconds: 0.5,
+            memory_bytes: 0,
+        };
+        assert_eq!(measured.samples_per_second(), 131_072.0);
+        assert_eq!(measured.notes_per_hour(), 131_072.0 * 3600.0 / 64_000.0);
+        assert!((measured.tflops(59_741_696) - 15.661).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_released_model_note_needs_about_13_mb() {
+        let bytes = bytes_per_note(&ModelShape::magenta(), 4);
+        // The history rings alone are 2 · 512 · Σ dilations floats (spec §4.1).
+        assert!(bytes > 3_142_656 * 4 && bytes < 13_000_000, "{bytes}");
+        assert!(bytes_per_note(&ModelShape::magenta(), 2) < bytes * 6 / 10);
+    }
+}
