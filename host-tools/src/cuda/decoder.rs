@@ -17,8 +17,8 @@
 //! runs once per 512-sample frame. Activations are channel-major; see `kernels.cu`.
 
 use super::error::GpuError;
-use super::executor::{f32_bytes, u16_bytes, u32_bytes, u64_bytes, Executor};
-use super::plan::{to_bf16, Arg, BufferId, Compute, Dtype, Gemm, Kernel, Op};
+use super::executor::{f32_bytes, u32_bytes, u64_bytes, upload_values, Executor};
+use super::plan::{Arg, BufferId, Compute, Dtype, Gemm, Kernel, Op};
 use super::Precision;
 use crate::model::mulaw::CLASSES;
 use crate::model::{Model, ModelShape, HOP_LENGTH};
@@ -63,15 +63,7 @@ impl DecoderWeights {
         let shape = model.shape().clone();
         let decoder = &model.decoder;
         let act = precision.activations();
-        let mut matrix = |values: &[f32]| -> Result<BufferId, GpuError> {
-            let buffer = executor.alloc(act, values.len())?;
-            let bytes = match act {
-                Dtype::Bf16 => u16_bytes(&to_bf16(values)),
-                _ => f32_bytes(values),
-            };
-            executor.upload(buffer, &bytes)?;
-            Ok(buffer)
-        };
+        let mut matrix = |values: &[f32]| upload_values(executor, values, act);
         let skip_start = matrix(&decoder.skip_start.weight)?;
         let out1 = matrix(&decoder.out1.weight)?;
         let logits = matrix(&decoder.logits.weight)?;
@@ -120,19 +112,9 @@ impl DecoderWeights {
                 .zip(&decoder.out1.bias)
                 .map(|(a, b)| a + b),
         );
-        let mut skip_bias = decoder.skip_start.bias.clone();
-        for layer in &decoder.layers {
-            skip_bias
-                .iter_mut()
-                .zip(&layer.skip.bias)
-                .for_each(|(sum, b)| *sum += b);
-        }
+        let skip_bias = decoder.skip_bias();
 
-        let mut floats = |values: &[f32]| -> Result<BufferId, GpuError> {
-            let buffer = executor.alloc(Dtype::F32, values.len())?;
-            executor.upload(buffer, &f32_bytes(values))?;
-            Ok(buffer)
-        };
+        let mut floats = |values: &[f32]| upload_values(executor, values, Dtype::F32);
         let layers = layers
             .into_iter()
             .zip(&decoder.layers)
@@ -438,22 +420,27 @@ impl DecoderBatch {
                 )
             });
         }
-        step_ops.extend([
+        // ReLU of a [skip, batch] head activation plus a bias or the head's conditioning, into
+        // the next product's input.
+        let head_relu = |x: super::plan::View, bias: Arg, extra: Arg, out: BufferId| {
             Op::launch(
                 Kernel::BiasAct,
                 skip * batch,
                 [
-                    skip_stream.into(),
-                    weights.skip_bias.into(),
-                    Arg::Null,
-                    skip_act.into(),
+                    x.into(),
+                    bias,
+                    extra,
+                    out.into(),
                     Arg::size(skip * batch),
                     Arg::size(batch),
                     Arg::size(skip),
                     Arg::flag(true),
                     bf16,
                 ],
-            ),
+            )
+        };
+        step_ops.extend([
+            head_relu(skip_stream, weights.skip_bias.into(), Arg::Null, skip_act),
             product(
                 skip_act.view(),
                 weights.out1.view(),
@@ -463,20 +450,11 @@ impl DecoderBatch {
                 skip,
                 false,
             ),
-            Op::launch(
-                Kernel::BiasAct,
-                skip * batch,
-                [
-                    hidden.into(),
-                    Arg::Null,
-                    cond.at(layers * 2 * width * batch).into(),
-                    hidden_act.into(),
-                    Arg::size(skip * batch),
-                    Arg::size(batch),
-                    Arg::size(skip),
-                    Arg::flag(true),
-                    bf16,
-                ],
+            head_relu(
+                hidden.view(),
+                Arg::Null,
+                cond.at(layers * 2 * width * batch).into(),
+                hidden_act,
             ),
             product(
                 hidden_act.view(),

@@ -6,8 +6,8 @@
 //! storage.
 
 use super::error::GpuError;
-use super::executor::{f32_bytes, f32_values, u16_bytes, Executor};
-use super::plan::{to_bf16, Arg, BufferId, Dtype, Gemm, Kernel, Op};
+use super::executor::{f32_bytes, f32_values, upload_values, Executor};
+use super::plan::{Arg, BufferId, Dtype, Gemm, Kernel, Op};
 use super::Precision;
 use crate::model::mulaw::network_input;
 use crate::model::{Model, ModelError, HOP_LENGTH};
@@ -44,15 +44,7 @@ impl EncoderWeights {
         precision: Precision,
     ) -> Result<Self, GpuError> {
         let encoder = &model.encoder;
-        let mut floats = |values: &[f32], dtype: Dtype| -> Result<BufferId, GpuError> {
-            let buffer = executor.alloc(dtype, values.len())?;
-            let bytes = match dtype {
-                Dtype::Bf16 => u16_bytes(&to_bf16(values)),
-                _ => f32_bytes(values),
-            };
-            executor.upload(buffer, &bytes)?;
-            Ok(buffer)
-        };
+        let mut floats = |values: &[f32], dtype| upload_values(executor, values, dtype);
         let act = precision.activations();
         let mut layers = Vec::with_capacity(encoder.layers.len());
         for layer in &encoder.layers {

@@ -4,7 +4,7 @@
 //! drivers are written once against this trait.
 
 use super::error::GpuError;
-use super::plan::{BufferId, Dtype, Op};
+use super::plan::{to_bf16, BufferId, Dtype, Op};
 
 pub trait Executor {
     /// A recorded list of operations, replayed as one unit (a CUDA graph on a GPU).
@@ -52,6 +52,21 @@ pub trait Executor {
         offset: usize,
         len: usize,
     ) -> Result<Vec<u8>, GpuError>;
+}
+
+/// A new buffer of `dtype` (float32 or bfloat16) holding `values`.
+pub fn upload_values<E: Executor>(
+    executor: &mut E,
+    values: &[f32],
+    dtype: Dtype,
+) -> Result<BufferId, GpuError> {
+    let buffer = executor.alloc(dtype, values.len())?;
+    let bytes = match dtype {
+        Dtype::Bf16 => u16_bytes(&to_bf16(values)),
+        _ => f32_bytes(values),
+    };
+    executor.upload(buffer, &bytes)?;
+    Ok(buffer)
 }
 
 /// The little-endian bytes of float32 values.

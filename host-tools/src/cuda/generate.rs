@@ -8,7 +8,7 @@ use super::decoder::{BatchNotes, DecoderBatch, DecoderWeights};
 use super::error::GpuError;
 use super::executor::{f32_values, Executor};
 use crate::model::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
-use crate::model::{embedding_frames, ModelError, Note, HOP_LENGTH};
+use crate::model::{embedding_frames, note_lengths, ModelError, Note, HOP_LENGTH};
 
 /// Samples between two copies of the classes to the host (and progress reports).
 pub const CHUNK: usize = 8 * HOP_LENGTH;
@@ -40,18 +40,7 @@ fn batch_notes<'a>(
     weights: &DecoderWeights,
     notes: &[Note<'a>],
 ) -> Result<BatchNotes<'a>, GpuError> {
-    let width = weights.shape().bottleneck_width;
-    for (index, note) in notes.iter().enumerate() {
-        let samples = embedding_frames(note.embedding, width, index)? * HOP_LENGTH;
-        if note.prefix.len() > samples {
-            return Err(ModelError::LongPrefix {
-                index,
-                prefix: note.prefix.len(),
-                samples,
-            }
-            .into());
-        }
-    }
+    note_lengths(notes, weights.shape().bottleneck_width)?;
     Ok(BatchNotes {
         embeddings: notes.iter().map(|note| note.embedding).collect(),
         seeds: notes.iter().map(|note| note.seed).collect(),

@@ -125,13 +125,7 @@ impl<'m> Generator<'m> {
         let decoder = &model.decoder;
         let (width, skip_width) = (shape.decoder_width, shape.skip_width);
         let past_taps = shape.filter_length - 1;
-        let mut skip_bias = decoder.skip_start.bias.clone();
-        for layer in &decoder.layers {
-            skip_bias
-                .iter_mut()
-                .zip(&layer.skip.bias)
-                .for_each(|(sum, b)| *sum += b);
-        }
+        let skip_bias = decoder.skip_bias();
         let mut generator = Self {
             model,
             weights: model.packed_decoder(),
@@ -344,6 +338,24 @@ impl<'m> Generator<'m> {
     }
 }
 
+/// Each note's samples (its frames × 512), after checking that its embedding is whole frames of
+/// `width` and its prefix no longer than the note.
+pub(crate) fn note_lengths(notes: &[Note<'_>], width: usize) -> Result<Vec<usize>, ModelError> {
+    let mut lengths = Vec::with_capacity(notes.len());
+    for (index, note) in notes.iter().enumerate() {
+        let samples = embedding_frames(note.embedding, width, index)? * HOP_LENGTH;
+        if note.prefix.len() > samples {
+            return Err(ModelError::LongPrefix {
+                index,
+                prefix: note.prefix.len(),
+                samples,
+            });
+        }
+        lengths.push(samples);
+    }
+    Ok(lengths)
+}
+
 /// One note for [`generate`].
 #[derive(Debug, Clone, Copy)]
 pub struct Note<'a> {
@@ -375,18 +387,7 @@ pub fn generate(
     mut on_progress: impl FnMut(usize, &[Vec<f32>]) -> bool,
 ) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
     let width = model.shape().bottleneck_width;
-    let mut lengths = Vec::with_capacity(notes.len());
-    for (index, note) in notes.iter().enumerate() {
-        let samples = embedding_frames(note.embedding, width, index)? * HOP_LENGTH;
-        if note.prefix.len() > samples {
-            return Err(ModelError::LongPrefix {
-                index,
-                prefix: note.prefix.len(),
-                samples,
-            });
-        }
-        lengths.push(samples);
-    }
+    let lengths = note_lengths(notes, width)?;
     let Some(&total) = lengths.iter().max() else {
         return Ok(Some(Vec::new()));
     };

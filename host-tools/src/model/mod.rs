@@ -24,6 +24,7 @@ mod weights;
 
 pub(crate) use decoder::embedding_frames;
 pub use error::ModelError;
+pub(crate) use fastgen::note_lengths;
 pub use fastgen::{generate, Generator, Note};
 pub use random::RandomWeights;
 pub(crate) use rng::{fnv1a, mix};

@@ -104,6 +104,19 @@ pub(crate) struct Decoder {
     pub logits: Linear,
 }
 
+impl Decoder {
+    /// `skip_start`'s bias plus every `skip_i` bias: all the constants the skip stream sums.
+    pub fn skip_bias(&self) -> Vec<f32> {
+        let mut sum = self.skip_start.bias.clone();
+        for layer in &self.layers {
+            sum.iter_mut()
+                .zip(&layer.skip.bias)
+                .for_each(|(s, b)| *s += b);
+        }
+        sum
+    }
+}
+
 /// The NSynth WaveNet autoencoder with its weights.
 #[derive(Debug, Clone)]
 pub struct Model {
