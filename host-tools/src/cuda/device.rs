@@ -190,6 +190,7 @@ impl CudaDevice {
 
     /// Waits for everything queued.
     pub fn synchronize(&self) -> Result<(), GpuError> {
+        self.bind()?;
         self.stream
             .synchronize()
             .map_err(|e| self.driver_error("synchronizing", e))
@@ -213,6 +214,14 @@ impl CudaDevice {
             call,
             message: error.to_string(),
         }
+    }
+
+    /// Makes the device's context current on the calling thread: the raw driver and cuBLAS
+    /// calls below need it, and a worker may move between threads.
+    fn bind(&self) -> Result<(), GpuError> {
+        self.context
+            .bind_to_thread()
+            .map_err(|e| self.driver_error("binding the context", e))
     }
 
     fn buffer(&self, id: BufferId) -> &Buffer {
@@ -314,6 +323,7 @@ impl Executor for CudaDevice {
     type Graph = CudaGraph;
 
     fn alloc(&mut self, dtype: Dtype, len: usize) -> Result<BufferId, GpuError> {
+        self.bind()?;
         let bytes = (len * dtype.size()).max(1);
         let memory = self
             .stream
@@ -335,6 +345,7 @@ impl Executor for CudaDevice {
     }
 
     fn upload(&mut self, buffer: BufferId, bytes: &[u8]) -> Result<(), GpuError> {
+        self.bind()?;
         self.synchronize()?;
         let target = self.buffer(buffer);
         assert!(
@@ -347,6 +358,7 @@ impl Executor for CudaDevice {
     }
 
     fn zero(&mut self, buffer: BufferId) -> Result<(), GpuError> {
+        self.bind()?;
         let target = self.buffer(buffer);
         // SAFETY: the whole buffer, on the compute stream.
         unsafe {
@@ -361,6 +373,7 @@ impl Executor for CudaDevice {
     }
 
     fn run(&mut self, ops: &[Op]) -> Result<(), GpuError> {
+        self.bind()?;
         for op in ops {
             match op {
                 Op::Launch(launch) => self.launch(launch)?,
@@ -371,6 +384,7 @@ impl Executor for CudaDevice {
     }
 
     fn record(&mut self, ops: &[Op]) -> Result<CudaGraph, GpuError> {
+        self.bind()?;
         self.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(|e| self.driver_error("starting a graph capture", e))?;
@@ -392,6 +406,7 @@ impl Executor for CudaDevice {
     }
 
     fn replay(&mut self, graph: &CudaGraph) -> Result<(), GpuError> {
+        self.bind()?;
         graph
             .launch()
             .map_err(|e| self.driver_error("launching a graph", e))
@@ -404,6 +419,7 @@ impl Executor for CudaDevice {
         len: usize,
         slot: usize,
     ) -> Result<(), GpuError> {
+        self.bind()?;
         if self.staging.len() <= slot {
             self.staging.resize_with(slot + 1, || None);
         }
@@ -445,6 +461,7 @@ impl Executor for CudaDevice {
     }
 
     fn finish_download(&mut self, slot: usize) -> Result<&[u8], GpuError> {
+        self.bind()?;
         let staging = self.staging[slot].as_ref().expect("a download was started");
         staging
             .done
