@@ -79,3 +79,22 @@ cargo_target_dir() {
 now_s() {
     date +%s
 }
+
+# step NAME COMMAND [ARGS...]: runs one step of a test script under a
+# numbered header and counts it in `passed`; `current` names the step for the
+# script's own exit trap, which reports a failure (with `set -e`, any failure
+# inside a step ends the script there).
+step() {
+    current="$1"
+    shift
+    header "[$((passed + 1))] $current"
+    # Shell functions print the commands they run themselves.
+    if [[ "$(type -t "$1")" != function ]]; then
+        printf '$ %s\n' "$*"
+    fi
+    local t0
+    t0="$(now_s)"
+    "$@"
+    passed=$((passed + 1))
+    ok "--- ok: $current ($(($(now_s) - t0))s)"
+}

@@ -2,7 +2,7 @@
 # Installs what building and testing open-nsynth needs, and only what is
 # missing. Safe to run again and again; a second run changes nothing.
 #
-# Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc]
+# Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc] [--slurm]
 #
 #   --native  (always on) a C linker, pkg-config and the ALSA headers, enough
 #             for `cargo build` of open-nsynth on this machine.
@@ -13,6 +13,7 @@
 #   --nvrtc   CUDA's run-time compiler library (NVIDIA's nvidia-cuda-nvrtc
 #             wheel, through pip) in <target>/nvrtc/lib, so that the GPU
 #             kernels can be compiled and checked on a machine without a GPU.
+#   --slurm   SLURM (slurm-wlm), munge and python3, for scripts/slurm-test.sh.
 #
 # Debian 12 and Ubuntu are supported. Needs root or sudo for apt. Never asks a
 # question: it runs unattended in CI.
@@ -30,12 +31,14 @@ set -euo pipefail
 want_lint=0
 want_cross=0
 want_nvrtc=0
+want_slurm=0
 for arg in "$@"; do
     case "$arg" in
     --native) ;;
     --lint) want_lint=1 ;;
     --cross) want_cross=1 ;;
     --nvrtc) want_nvrtc=1 ;;
+    --slurm) want_slurm=1 ;;
     -h | --help)
         sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
         exit 0
@@ -89,6 +92,9 @@ wanted_packages() {
     pkgs+=(pkg-config libasound2-dev)
     if [[ $want_nvrtc -eq 1 ]] && ! python3 -m pip --version >/dev/null 2>&1; then
         pkgs+=(python3-pip)
+    fi
+    if [[ $want_slurm -eq 1 ]]; then
+        pkgs+=(slurm-wlm munge python3)
     fi
     if [[ $want_cross -eq 1 ]]; then
         # The C library for the cross linkers is only a Recommends of the

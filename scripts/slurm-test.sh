@@ -4,7 +4,7 @@
 # the default test suite (scripts/test.sh); run it by hand, as root or with
 # sudo, when the batch script or the sharding changes.
 #
-#   install      slurm-wlm and munge from apt, and python3, only if missing
+#   install      slurm-wlm, munge and python3 (scripts/setup.sh --slurm)
 #   munge        munged with a key and socket of its own (the system's, if
 #                any, is left alone)
 #   slurm        slurmctld and slurmd for one node named after `hostname -s`,
@@ -126,22 +126,6 @@ trap finish EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# step NAME COMMAND [ARGS...]: runs one step under a header; with `set -e`
-# any failure inside it ends the script through `finish`.
-step() {
-    current="$1"
-    shift
-    header "[$((passed + 1))] $current"
-    if [[ "$(type -t "$1")" != function ]]; then
-        printf '$ %s\n' "$*"
-    fi
-    local t0
-    t0="$(now_s)"
-    "$@"
-    passed=$((passed + 1))
-    ok "--- ok: $current ($(($(now_s) - t0))s)"
-}
-
 # run COMMAND [ARGS...]: prints the command, then runs it.
 run() {
     printf '$ %s\n' "$*"
@@ -161,87 +145,6 @@ wait_for() {
         fi
         sleep 0.5
     done
-}
-
-# ------------------------------------------------------------ install ---
-
-SUDO=()
-if [[ "$(id -u)" -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo -n)
-fi
-
-as_root() {
-    if [[ "$(id -u)" -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
-        return 1
-    fi
-    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive "$@"
-}
-
-# The packages whose programs are not on PATH.
-missing_packages() {
-    local -a pkgs=()
-    local c
-    for c in slurmctld slurmd sbatch squeue sinfo scontrol scancel; do
-        if ! command -v "$c" >/dev/null 2>&1; then
-            pkgs+=(slurm-wlm)
-            break
-        fi
-    done
-    for c in munged munge unmunge; do
-        if ! command -v "$c" >/dev/null 2>&1; then
-            pkgs+=(munge)
-            break
-        fi
-    done
-    command -v python3 >/dev/null 2>&1 || pkgs+=(python3)
-    [[ ${#pkgs[@]} -eq 0 ]] || printf '%s\n' "${pkgs[@]}"
-}
-
-APT_OPTS=(
-    -q
-    -o Acquire::Retries=3
-    -o DPkg::Lock::Timeout=300
-    -o Dpkg::Options::=--force-confdef
-    -o Dpkg::Options::=--force-confold
-)
-
-install_packages() {
-    local -a missing
-    mapfile -t missing < <(missing_packages)
-    if [[ ${#missing[@]} -eq 0 ]]; then
-        info "slurm, munge and python3 present"
-        return 0
-    fi
-    info "missing: ${missing[*]}"
-    command -v apt-get >/dev/null 2>&1 ||
-        die "no apt-get here; install the equivalents of: ${missing[*]}"
-    if [[ "$(id -u)" -ne 0 && ${#SUDO[@]} -eq 0 ]]; then
-        die "not root and no sudo; as root run: apt-get install ${missing[*]}"
-    fi
-
-    # Mirrors fail now and then: the verdict is whether the programs are
-    # there afterwards, not the exit status of `apt-get update`.
-    local attempts="${SETUP_APT_ATTEMPTS:-4}"
-    local pause="${SETUP_APT_PAUSE:-15}"
-    local attempt
-    for ((attempt = 1; attempt <= attempts; attempt++)); do
-        as_root apt-get "${APT_OPTS[@]}" update ||
-            info "apt-get update reported errors; trying the install anyway"
-        info "apt-get install ${missing[*]}"
-        as_root apt-get "${APT_OPTS[@]}" install -y --no-install-recommends "${missing[@]}" || true
-        mapfile -t missing < <(missing_packages)
-        if [[ ${#missing[@]} -eq 0 ]]; then
-            ok "installed"
-            return 0
-        fi
-        if ((attempt < attempts)); then
-            info "still missing after round $attempt/$attempts: ${missing[*]}; retrying in ${pause}s"
-            sleep "$pause"
-            pause=$((pause * 2))
-        fi
-    done
-    err "could not install: ${missing[*]}"
-    return 1
 }
 
 # -------------------------------------------------------------- munge ---
@@ -507,7 +410,7 @@ compare_direct() {
 
 # ------------------------------------------------------------- the steps ---
 
-step "install slurm and munge" install_packages
+step "install slurm and munge" bash scripts/setup.sh --slurm
 
 NODE="$(hostname -s)"
 [[ -n "$NODE" ]] || die "hostname -s printed nothing"

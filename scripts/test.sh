@@ -71,23 +71,6 @@ finish() {
 }
 trap finish EXIT
 
-# step NAME COMMAND [ARGS...]: runs one step under a header; with `set -e`
-# any failure inside it ends the script through `finish`.
-step() {
-    current="$1"
-    shift
-    header "[$((passed + 1))] $current"
-    # Shell functions print the commands they run themselves.
-    if [[ "$(type -t "$1")" != function ]]; then
-        printf '$ %s\n' "$*"
-    fi
-    local t0
-    t0="$(now_s)"
-    "$@"
-    passed=$((passed + 1))
-    ok "--- ok: $current ($(($(now_s) - t0))s)"
-}
-
 # ----------------------------------------------------------- helpers ---
 
 # Prints "int" or "float" for a WAV file, from its fmt chunk.

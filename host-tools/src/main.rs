@@ -366,7 +366,9 @@ fn bench(
     baseline: Option<&Path>,
     baseline_steps: usize,
 ) -> anyhow::Result<()> {
-    use host_tools::cuda::bench::{bytes_per_note, measure, run_baseline, Measurement};
+    use host_tools::cuda::bench::{
+        batch_sizes, dense_peak_tflops, largest_batch, measure, run_baseline, Measurement,
+    };
     use host_tools::cuda::{CudaDevice, DecoderWeights};
     use host_tools::model::{Generator, Model, ModelShape, RandomWeights};
 
@@ -378,23 +380,14 @@ fn bench(
     let shape = ModelShape::magenta();
     let model = Model::load(&RandomWeights::new(shape.clone(), 1), Stages::MAGENTA)?;
     let weights = DecoderWeights::upload(&mut gpu, &model, precision)?;
-    let peak = peak_tflops.or_else(|| known_peak(gpu.label(), precision));
+    let peak = peak_tflops.or_else(|| dense_peak_tflops(gpu.label(), precision));
     let (free, _) = gpu.memory()?;
-    let per_note = bytes_per_note(&shape, precision.activations().size());
-    let largest = (free.saturating_sub(2 << 30) / per_note) / 64 * 64;
-    let mut sizes = Vec::new();
-    for item in batches.split(',') {
-        sizes.push(match item.trim() {
-            "max" => largest.max(1),
-            other => other
-                .parse()
-                .with_context(|| format!("--batches: {other:?} is not a batch size or max"))?,
-        });
-    }
-    const MAGENTA_MACS: u64 = 59_741_696;
+    let sizes =
+        batch_sizes(batches, largest_batch(free, &shape, precision)).map_err(anyhow::Error::msg)?;
+    let graph_macs = Generator::graph_macs_per_step(&shape);
     println!(
         "bench device={} precision={} model=h512_bo16 (random weights) frames={frames} \
-         macs_per_sample={MAGENTA_MACS} (executed {})",
+         macs_per_sample={graph_macs} (executed {})",
         gpu.label(),
         precision.name(),
         Generator::macs_per_step(&shape)
@@ -404,7 +397,7 @@ fn bench(
         match measure(&mut gpu, &weights, batch, frames.max(1)) {
             Ok(m) => {
                 let share = peak.map_or(String::new(), |p| {
-                    format!(" of_peak={:.1}%", 100.0 * m.tflops(MAGENTA_MACS) / p)
+                    format!(" of_peak={:.1}%", 100.0 * m.tflops(graph_macs) / p)
                 });
                 println!(
                     "bench batch={batch} samples_per_second={:.0} notes_per_hour={:.1} \
@@ -412,7 +405,7 @@ fn bench(
                     m.samples_per_second(),
                     m.notes_per_hour(),
                     1000.0 * m.seconds / m.steps as f64,
-                    m.tflops(MAGENTA_MACS),
+                    m.tflops(graph_macs),
                     m.memory_bytes as f64 / f64::from(1u32 << 30)
                 );
                 measured.push(m);
@@ -442,17 +435,6 @@ fn bench(
         }
     }
     Ok(())
-}
-
-/// Dense peak TFLOP/s of GPUs whose figures are known (NVIDIA's datasheets for the SXM parts).
-fn known_peak(label: &str, precision: Precision) -> Option<f64> {
-    let hopper = label.contains("H100") || label.contains("H200");
-    match precision {
-        Precision::Tf32 if hopper => Some(494.7),
-        Precision::Bf16 if hopper => Some(989.4),
-        Precision::Fp32 if hopper => Some(66.9),
-        _ => None,
-    }
 }
 
 /// `path` from the current folder, for scripts that run elsewhere.

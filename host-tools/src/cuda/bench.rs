@@ -6,8 +6,8 @@
 use super::decoder::{BatchNotes, DecoderBatch, DecoderWeights};
 use super::device::CudaDevice;
 use super::error::GpuError;
-use super::executor::Executor;
-use super::generate::{CHUNK, STEPS_PER_GRAPH};
+use super::generate::{record_steps, run_frame, CHUNK};
+use super::Precision;
 use crate::model::{ModelShape, HOP_LENGTH};
 
 /// Samples of one 4-second NSynth note.
@@ -51,6 +51,37 @@ pub fn bytes_per_note(shape: &ModelShape, activation_bytes: usize) -> usize {
     rings + conditioning + activations + 2 * CHUNK + 4096
 }
 
+/// The largest batch, a multiple of 64, whose per-note state fits in `free` bytes of device
+/// memory with 2 GiB to spare.
+pub fn largest_batch(free: usize, shape: &ModelShape, precision: Precision) -> usize {
+    let per_note = bytes_per_note(shape, precision.activations().size());
+    (free.saturating_sub(2 << 30) / per_note / 64 * 64).max(1)
+}
+
+/// The batch sizes of a list like `1,64,512,max`, `max` being `largest`.
+pub fn batch_sizes(list: &str, largest: usize) -> Result<Vec<usize>, String> {
+    list.split(',')
+        .map(|item| match item.trim() {
+            "max" => Ok(largest),
+            other => other
+                .parse()
+                .map_err(|_| format!("--batches: {other:?} is not a batch size or max")),
+        })
+        .collect()
+}
+
+/// Dense peak TFLOP/s of GPUs whose figures are known (NVIDIA's datasheets for the H100 and
+/// H200 SXM parts), by the device's label.
+pub fn dense_peak_tflops(label: &str, precision: Precision) -> Option<f64> {
+    let hopper = label.contains("H100") || label.contains("H200");
+    match precision {
+        Precision::Tf32 if hopper => Some(494.7),
+        Precision::Bf16 if hopper => Some(989.4),
+        Precision::Fp32 if hopper => Some(66.9),
+        _ => None,
+    }
+}
+
 /// Times `frames` frames of generation for `batch` notes on `device`.
 pub fn measure(
     device: &mut CudaDevice,
@@ -69,18 +100,11 @@ pub fn measure(
     };
     let state = DecoderBatch::new(device, weights, &notes, CHUNK)?;
     let result = (|| {
-        let steps: Vec<_> = (0..STEPS_PER_GRAPH)
-            .flat_map(|_| state.step_ops.iter().cloned())
-            .collect();
-        let graph = device.record(&steps)?;
-        let frame = |device: &mut CudaDevice| -> Result<(), GpuError> {
-            device.run(&state.frame_ops)?;
-            (0..HOP_LENGTH / STEPS_PER_GRAPH).try_for_each(|_| device.replay(&graph))
-        };
-        frame(device)?;
+        let graph = record_steps(device, &state)?;
+        run_frame(device, &state, &graph, HOP_LENGTH)?;
         let start = device.mark()?;
         for _ in 0..frames {
-            frame(device)?;
+            run_frame(device, &state, &graph, HOP_LENGTH)?;
         }
         let end = device.mark()?;
         device.synchronize()?;
@@ -190,6 +214,19 @@ mod tests {
         assert_eq!(measured.samples_per_second(), 131_072.0);
         assert_eq!(measured.notes_per_hour(), 131_072.0 * 3600.0 / 64_000.0);
         assert!((measured.tflops(59_741_696) - 15.661).abs() < 1e-3);
+    }
+
+    #[test]
+    fn batch_lists_name_sizes_or_the_largest() {
+        assert_eq!(batch_sizes("1, 64,max", 4096), Ok(vec![1, 64, 4096]));
+        assert!(batch_sizes("1,many", 4096)
+            .unwrap_err()
+            .contains("\"many\""));
+        let shape = ModelShape::magenta();
+        assert_eq!(largest_batch(1 << 30, &shape, Precision::Tf32), 1);
+        let largest = largest_batch(100 << 30, &shape, Precision::Tf32);
+        assert_eq!(largest % 64, 0);
+        assert!(largest > 7000 && largest < 9000, "{largest}");
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use super::error::GpuError;
 use super::executor::{f32_bytes, u32_bytes, u64_bytes, upload_values, Executor};
-use super::plan::{Arg, BufferId, Compute, Dtype, Gemm, Kernel, Op};
+use super::plan::{Arg, BiasAct, BufferId, Compute, Dtype, Gemm, Kernel, Op};
 use super::Precision;
 use crate::model::mulaw::CLASSES;
 use crate::model::{Model, ModelShape, HOP_LENGTH};
@@ -147,8 +147,9 @@ impl DecoderWeights {
         &self.shape
     }
 
-    pub fn precision(&self) -> Precision {
-        self.precision
+    /// The logits' bias, `[256]` float32.
+    pub fn logits_bias(&self) -> BufferId {
+        self.logits_bias
     }
 }
 
@@ -306,21 +307,17 @@ impl DecoderBatch {
                 false,
                 Compute::F32,
             )),
-            Op::launch(
-                Kernel::BiasAct,
-                conditioning * batch,
-                [
-                    cond.into(),
-                    weights.conditioning_bias.into(),
-                    Arg::Null,
-                    cond.into(),
-                    Arg::size(conditioning * batch),
-                    Arg::size(batch),
-                    Arg::size(conditioning),
-                    Arg::flag(false),
-                    Arg::flag(false),
-                ],
-            ),
+            Op::bias_act(BiasAct {
+                x: cond.view(),
+                bias: weights.conditioning_bias.into(),
+                extra: Arg::Null,
+                out: cond.view(),
+                count: conditioning * batch,
+                inner: batch,
+                channels: conditioning,
+                relu: false,
+                bf16: false,
+            }),
         ];
 
         let product = |x, w, w_stride, out, k, n, accumulate| {
@@ -422,22 +419,18 @@ impl DecoderBatch {
         }
         // ReLU of a [skip, batch] head activation plus a bias or the head's conditioning, into
         // the next product's input.
-        let head_relu = |x: super::plan::View, bias: Arg, extra: Arg, out: BufferId| {
-            Op::launch(
-                Kernel::BiasAct,
-                skip * batch,
-                [
-                    x.into(),
-                    bias,
-                    extra,
-                    out.into(),
-                    Arg::size(skip * batch),
-                    Arg::size(batch),
-                    Arg::size(skip),
-                    Arg::flag(true),
-                    bf16,
-                ],
-            )
+        let head_relu = |x, bias, extra, out: BufferId| {
+            Op::bias_act(BiasAct {
+                x,
+                bias,
+                extra,
+                out: out.view(),
+                count: skip * batch,
+                inner: batch,
+                channels: skip,
+                relu: true,
+                bf16: act == Dtype::Bf16,
+            })
         };
         step_ops.extend([
             head_relu(skip_stream, weights.skip_bias.into(), Arg::Null, skip_act),

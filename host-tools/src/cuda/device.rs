@@ -56,6 +56,18 @@ pub struct CudaDevice {
 // CUDA objects inside are context-bound handles that may move between threads.
 unsafe impl Send for CudaDevice {}
 
+/// How a failed driver call on `device` is reported.
+fn driver_failure<'a>(
+    device: &'a str,
+    call: &'static str,
+) -> impl FnOnce(cudarc::driver::DriverError) -> GpuError + 'a {
+    move |error| GpuError::Driver {
+        device: device.to_string(),
+        call,
+        message: error.to_string(),
+    }
+}
+
 /// Whether the CUDA libraries host-tools needs can be loaded, naming the first that cannot.
 pub fn check_libraries(device: &str) -> Result<(), GpuError> {
     let missing = |library, purpose| GpuError::MissingLibrary {
@@ -92,32 +104,32 @@ impl CudaDevice {
     pub fn open(ordinal: usize) -> Result<Self, GpuError> {
         let label = format!("cuda:{ordinal}");
         check_libraries(&label)?;
-        let driver = |call: &'static str| {
-            let label = label.clone();
-            move |error: cudarc::driver::DriverError| GpuError::Driver {
-                device: label,
-                call,
-                message: error.to_string(),
-            }
-        };
-        let count = CudaContext::device_count().map_err(driver("counting devices"))?;
+        let count =
+            CudaContext::device_count().map_err(driver_failure(&label, "counting devices"))?;
         if ordinal >= count.max(0) as usize {
             return Err(GpuError::NoSuchDevice {
                 device: label,
                 count: count.max(0) as usize,
             });
         }
-        let context = CudaContext::new(ordinal).map_err(driver("creating a context"))?;
+        let context =
+            CudaContext::new(ordinal).map_err(driver_failure(&label, "creating a context"))?;
         // Ordering is this executor's job: the compute stream is in order, and downloads wait
         // for events it records.
         unsafe { context.disable_event_tracking() };
-        let name = context.name().map_err(driver("reading the device name"))?;
+        let name = context
+            .name()
+            .map_err(driver_failure(&label, "reading the device name"))?;
         let label = format!("{label} ({name})");
         let (major, minor) = context
             .compute_capability()
-            .map_err(driver("reading the compute capability"))?;
-        let stream = context.new_stream().map_err(driver("creating a stream"))?;
-        let copies = context.new_stream().map_err(driver("creating a stream"))?;
+            .map_err(driver_failure(&label, "reading the compute capability"))?;
+        let stream = context
+            .new_stream()
+            .map_err(driver_failure(&label, "creating a stream"))?;
+        let copies = context
+            .new_stream()
+            .map_err(driver_failure(&label, "creating a stream"))?;
 
         let options = cudarc::nvrtc::CompileOptions {
             options: vec![format!("--gpu-architecture=compute_{major}{minor}")],
@@ -133,12 +145,12 @@ impl CudaDevice {
             })?;
         let module = context
             .load_module(ptx)
-            .map_err(driver("loading the kernels"))?;
+            .map_err(driver_failure(&label, "loading the kernels"))?;
         let functions = Kernel::ALL
             .iter()
             .map(|kernel| module.load_function(kernel.name()))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(driver("finding a kernel"))?;
+            .map_err(driver_failure(&label, "finding a kernel"))?;
 
         let blas_error = |call: &'static str| {
             let label = label.clone();
@@ -151,7 +163,7 @@ impl CudaDevice {
         let blas = CudaBlas::new(stream.clone()).map_err(blas_error("creating a handle"))?;
         let workspace = stream
             .alloc_zeros::<u8>(BLAS_WORKSPACE)
-            .map_err(driver("allocating the cuBLAS workspace"))?;
+            .map_err(driver_failure(&label, "allocating the cuBLAS workspace"))?;
         let (workspace_pointer, _) = workspace.device_ptr(&stream);
         // SAFETY: the workspace lives as long as the handle (both fields of this device).
         unsafe {
@@ -185,7 +197,7 @@ impl CudaDevice {
     pub fn memory(&self) -> Result<(usize, usize), GpuError> {
         self.context
             .mem_get_info()
-            .map_err(|e| self.driver_error("reading memory use", e))
+            .map_err(driver_failure(&self.label, "reading memory use"))
     }
 
     /// Waits for everything queued.
@@ -193,7 +205,7 @@ impl CudaDevice {
         self.bind()?;
         self.stream
             .synchronize()
-            .map_err(|e| self.driver_error("synchronizing", e))
+            .map_err(driver_failure(&self.label, "synchronizing"))
     }
 
     /// A timing event recorded on the compute stream now.
@@ -201,19 +213,11 @@ impl CudaDevice {
         let event = self
             .context
             .new_event(Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT))
-            .map_err(|e| self.driver_error("creating an event", e))?;
+            .map_err(driver_failure(&self.label, "creating an event"))?;
         event
             .record(&self.stream)
-            .map_err(|e| self.driver_error("recording an event", e))?;
+            .map_err(driver_failure(&self.label, "recording an event"))?;
         Ok(event)
-    }
-
-    fn driver_error(&self, call: &'static str, error: cudarc::driver::DriverError) -> GpuError {
-        GpuError::Driver {
-            device: self.label.clone(),
-            call,
-            message: error.to_string(),
-        }
     }
 
     /// Makes the device's context current on the calling thread: the raw driver and cuBLAS
@@ -221,7 +225,7 @@ impl CudaDevice {
     fn bind(&self) -> Result<(), GpuError> {
         self.context
             .bind_to_thread()
-            .map_err(|e| self.driver_error("binding the context", e))
+            .map_err(driver_failure(&self.label, "binding the context"))
     }
 
     fn buffer(&self, id: BufferId) -> &Buffer {
@@ -251,10 +255,7 @@ impl CudaDevice {
             .map(|value| (value as *mut u64).cast())
             .collect();
         let blocks = launch.threads.div_ceil(BLOCK as usize) as u32;
-        let function = &self.functions[Kernel::ALL
-            .iter()
-            .position(|k| *k == launch.kernel)
-            .unwrap()];
+        let function = &self.functions[launch.kernel as usize];
         // SAFETY: the plans pass each kernel's parameters in order, with buffers sized for
         // them; `values` outlives the call, which copies the parameters.
         unsafe {
@@ -267,7 +268,7 @@ impl CudaDevice {
                 &mut params,
             )
         }
-        .map_err(|e| self.driver_error("launching a kernel", e))
+        .map_err(driver_failure(&self.label, "launching a kernel"))
     }
 
     fn gemm(&self, gemm: &Gemm) -> Result<(), GpuError> {
@@ -328,7 +329,7 @@ impl Executor for CudaDevice {
         let memory = self
             .stream
             .alloc_zeros::<u8>(bytes)
-            .map_err(|e| self.driver_error("allocating device memory", e))?;
+            .map_err(driver_failure(&self.label, "allocating device memory"))?;
         let (pointer, _) = memory.device_ptr(&self.stream);
         self.buffers.push(Some(Buffer {
             memory,
@@ -354,7 +355,7 @@ impl Executor for CudaDevice {
         );
         // SAFETY: the buffer holds at least `bytes.len()` bytes; the copy is synchronous.
         unsafe { cudarc::driver::result::memcpy_htod_sync(target.pointer, bytes) }
-            .map_err(|e| self.driver_error("copying to the device", e))
+            .map_err(driver_failure(&self.label, "copying to the device"))
     }
 
     fn zero(&mut self, buffer: BufferId) -> Result<(), GpuError> {
@@ -369,7 +370,7 @@ impl Executor for CudaDevice {
                 self.stream.cu_stream(),
             )
         }
-        .map_err(|e| self.driver_error("zeroing device memory", e))
+        .map_err(driver_failure(&self.label, "zeroing device memory"))
     }
 
     fn run(&mut self, ops: &[Op]) -> Result<(), GpuError> {
@@ -387,12 +388,12 @@ impl Executor for CudaDevice {
         self.bind()?;
         self.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
-            .map_err(|e| self.driver_error("starting a graph capture", e))?;
+            .map_err(driver_failure(&self.label, "starting a graph capture"))?;
         let queued = self.run(ops);
         let graph = self
             .stream
             .end_capture(cudarc::driver::sys::CUgraphInstantiate_flags(0))
-            .map_err(|e| self.driver_error("ending a graph capture", e));
+            .map_err(driver_failure(&self.label, "ending a graph capture"));
         queued?;
         let graph = graph?.ok_or_else(|| GpuError::Driver {
             device: self.label.clone(),
@@ -401,7 +402,7 @@ impl Executor for CudaDevice {
         })?;
         graph
             .upload()
-            .map_err(|e| self.driver_error("uploading a graph", e))?;
+            .map_err(driver_failure(&self.label, "uploading a graph"))?;
         Ok(graph)
     }
 
@@ -409,7 +410,7 @@ impl Executor for CudaDevice {
         self.bind()?;
         graph
             .launch()
-            .map_err(|e| self.driver_error("launching a graph", e))
+            .map_err(driver_failure(&self.label, "launching a graph"))
     }
 
     fn start_download(
@@ -429,35 +430,33 @@ impl Executor for CudaDevice {
         if !fits {
             // SAFETY: the memory is written by the copy below before it is read.
             let host = unsafe { self.context.alloc_pinned_with_flags::<u8>(len.max(1), 0) }
-                .map_err(|e| self.driver_error("allocating pinned host memory", e))?;
+                .map_err(driver_failure(&self.label, "allocating pinned host memory"))?;
             let done = self
                 .context
                 .new_event(None)
-                .map_err(|e| self.driver_error("creating an event", e))?;
+                .map_err(driver_failure(&self.label, "creating an event"))?;
             self.staging[slot] = Some(Staging { host, len, done });
         }
         let made = self.mark()?;
         self.copies
             .wait(&made)
-            .map_err(|e| self.driver_error("ordering a copy", e))?;
+            .map_err(driver_failure(&self.label, "ordering a copy"))?;
         let source = self.buffer(buffer).pointer + offset as u64;
         let copies = self.copies.cu_stream();
-        let label = self.label.clone();
         let staging = self.staging[slot].as_mut().expect("staging made above");
         staging.len = len;
-        let host = staging.host.as_mut_slice().map_err(|e| GpuError::Driver {
-            device: label,
-            call: "waiting for a copy",
-            message: e.to_string(),
-        })?;
+        let host = staging
+            .host
+            .as_mut_slice()
+            .map_err(driver_failure(&self.label, "waiting for a copy"))?;
         // SAFETY: `host` is pinned and holds `len` bytes; it is read only after `done`.
         unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut host[..len], source, copies) }
-            .map_err(|e| self.driver_error("copying to the host", e))?;
+            .map_err(driver_failure(&self.label, "copying to the host"))?;
         let staging = self.staging[slot].as_ref().expect("staging made above");
         staging
             .done
             .record(&self.copies)
-            .map_err(|e| self.driver_error("recording an event", e))
+            .map_err(driver_failure(&self.label, "recording an event"))
     }
 
     fn finish_download(&mut self, slot: usize) -> Result<&[u8], GpuError> {
@@ -466,11 +465,11 @@ impl Executor for CudaDevice {
         staging
             .done
             .synchronize()
-            .map_err(|e| self.driver_error("waiting for a copy", e))?;
+            .map_err(driver_failure(&self.label, "waiting for a copy"))?;
         let host = staging
             .host
             .as_slice()
-            .map_err(|e| self.driver_error("reading a copy", e))?;
+            .map_err(driver_failure(&self.label, "reading a copy"))?;
         Ok(&host[..staging.len])
     }
 
@@ -485,7 +484,7 @@ impl Executor for CudaDevice {
         let source = self.buffer(buffer).pointer + offset as u64;
         // SAFETY: `bytes` holds `len` bytes; the copy is synchronous.
         unsafe { cudarc::driver::result::memcpy_dtoh_sync(&mut bytes, source) }
-            .map_err(|e| self.driver_error("copying to the host", e))?;
+            .map_err(driver_failure(&self.label, "copying to the host"))?;
         Ok(bytes)
     }
 }

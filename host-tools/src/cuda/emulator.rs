@@ -107,22 +107,17 @@ impl Emulator {
             ldc,
             ..
         } = *gemm;
-        let a = |i: usize, p: usize| {
-            let index = if gemm.transpose_a {
-                p + i * lda
+        // Element (row, column) of op(X) for X stored column-major with leading dimension ld.
+        let operand = |view, transposed: bool, ld: usize, row: usize, column: usize| {
+            let index = if transposed {
+                column + row * ld
             } else {
-                i + p * lda
+                row + column * ld
             };
-            self.element(gemm.a, index, gemm.compute)
+            self.element(view, index, gemm.compute)
         };
-        let b = |p: usize, j: usize| {
-            let index = if gemm.transpose_b {
-                j + p * ldb
-            } else {
-                p + j * ldb
-            };
-            self.element(gemm.b, index, gemm.compute)
-        };
+        let a = |i, p| operand(gemm.a, gemm.transpose_a, lda, i, p);
+        let b = |p, j| operand(gemm.b, gemm.transpose_b, ldb, p, j);
         let mut products = vec![0.0f32; m * n];
         for j in 0..n {
             for i in 0..m {

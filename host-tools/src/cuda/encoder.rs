@@ -7,7 +7,7 @@
 
 use super::error::GpuError;
 use super::executor::{f32_bytes, f32_values, upload_values, Executor};
-use super::plan::{Arg, BufferId, Dtype, Gemm, Kernel, Op};
+use super::plan::{Arg, BiasAct, BufferId, Compute, Dtype, Gemm, Kernel, Op};
 use super::Precision;
 use crate::model::mulaw::network_input;
 use crate::model::{Model, ModelError, HOP_LENGTH};
@@ -95,7 +95,8 @@ impl EncoderWeights {
         }
         let act = self.precision.activations();
         let compute = self.precision.compute();
-        let bf16 = Arg::flag(act == Dtype::Bf16);
+        let bf16_storage = act == Dtype::Bf16;
+        let bf16 = Arg::flag(bf16_storage);
         let frames = samples / HOP_LENGTH;
         let buffers = [
             (Dtype::F32, samples),
@@ -115,27 +116,20 @@ impl EncoderWeights {
         let inputs: Vec<f32> = audio.iter().map(|&x| network_input(x)).collect();
         executor.upload(input, &f32_bytes(&inputs))?;
 
-        let bias_act = |x: BufferId,
-                        bias: BufferId,
-                        out: BufferId,
-                        channels: usize,
-                        relu: bool,
-                        out_bf16: Arg| {
-            Op::launch(
-                Kernel::BiasAct,
-                samples * channels,
-                [
-                    x.into(),
-                    bias.into(),
-                    Arg::Null,
-                    out.into(),
-                    Arg::size(samples * channels),
-                    Arg::size(1),
-                    Arg::size(channels),
-                    Arg::flag(relu),
-                    out_bf16,
-                ],
-            )
+        // `out = x + bias` per channel of time-major rows, ReLU'd when `relu`; bfloat16 only
+        // for the rectified conv output that feeds a product.
+        let bias_act = |x: BufferId, bias: BufferId, out: BufferId, channels, relu, out_bf16| {
+            Op::bias_act(BiasAct {
+                x: x.view(),
+                bias: bias.into(),
+                extra: Arg::Null,
+                out: out.view(),
+                count: samples * channels,
+                inner: 1,
+                channels,
+                relu,
+                bf16: out_bf16,
+            })
         };
         let mut ops = vec![Op::launch(
             Kernel::EncoderStart,
@@ -180,7 +174,7 @@ impl EncoderWeights {
                 rectified,
                 width,
                 true,
-                bf16,
+                bf16_storage,
             ));
             ops.push(Op::Gemm(Gemm::row_major(
                 rectified.view(),
@@ -198,7 +192,7 @@ impl EncoderWeights {
                 stream,
                 width,
                 false,
-                Arg::flag(false),
+                false,
             ));
         }
         ops.push(Op::Gemm(Gemm::row_major(
@@ -209,7 +203,7 @@ impl EncoderWeights {
             width,
             out_width,
             false,
-            super::plan::Compute::F32,
+            Compute::F32,
         )));
         ops.push(bias_act(
             z,
@@ -217,7 +211,7 @@ impl EncoderWeights {
             z,
             out_width,
             false,
-            Arg::flag(false),
+            false,
         ));
         ops.push(Op::launch(
             Kernel::MeanPool,

@@ -8,7 +8,7 @@ use super::decoder::{BatchNotes, DecoderBatch, DecoderWeights};
 use super::error::GpuError;
 use super::executor::{f32_values, Executor};
 use crate::model::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
-use crate::model::{embedding_frames, note_lengths, ModelError, Note, HOP_LENGTH};
+use crate::model::{note_lengths, teacher_forcing_frames, Note, HOP_LENGTH};
 
 /// Samples between two copies of the classes to the host (and progress reports).
 pub const CHUNK: usize = 8 * HOP_LENGTH;
@@ -57,10 +57,7 @@ fn run<E: Executor>(
     notes: &[Note<'_>],
     on_progress: &mut impl FnMut(usize, &[Vec<f32>]) -> bool,
 ) -> Result<Option<Vec<Vec<f32>>>, GpuError> {
-    let steps: Vec<_> = (0..STEPS_PER_GRAPH)
-        .flat_map(|_| batch.step_ops.iter().cloned())
-        .collect();
-    let graph = executor.record(&steps)?;
+    let graph = record_steps(executor, batch)?;
     let mut audio: Vec<Vec<f32>> = notes
         .iter()
         .zip(&batch.lengths)
@@ -76,14 +73,7 @@ fn run<E: Executor>(
             let start = chunk * batch.chunk;
             let end = (start + batch.chunk).min(batch.samples);
             for frame_start in (start..end).step_by(HOP_LENGTH) {
-                executor.run(&batch.frame_ops)?;
-                let steps = HOP_LENGTH.min(end - frame_start);
-                for _ in 0..steps / STEPS_PER_GRAPH {
-                    executor.replay(&graph)?;
-                }
-                for _ in 0..steps % STEPS_PER_GRAPH {
-                    executor.run(&batch.step_ops)?;
-                }
+                run_frame(executor, batch, &graph, HOP_LENGTH.min(end - frame_start))?;
             }
             let bytes = (end - start) * batch.batch;
             executor.start_download(
@@ -107,6 +97,35 @@ fn run<E: Executor>(
     Ok(Some(audio))
 }
 
+/// `STEPS_PER_GRAPH` steps of `batch`, recorded once for replay.
+pub(super) fn record_steps<E: Executor>(
+    executor: &mut E,
+    batch: &DecoderBatch,
+) -> Result<E::Graph, GpuError> {
+    let steps: Vec<_> = (0..STEPS_PER_GRAPH)
+        .flat_map(|_| batch.step_ops.iter().cloned())
+        .collect();
+    executor.record(&steps)
+}
+
+/// Queues one frame: its conditioning, then `steps` steps (the graph replayed, the rest of a
+/// short frame step by step).
+pub(super) fn run_frame<E: Executor>(
+    executor: &mut E,
+    batch: &DecoderBatch,
+    graph: &E::Graph,
+    steps: usize,
+) -> Result<(), GpuError> {
+    executor.run(&batch.frame_ops)?;
+    for _ in 0..steps / STEPS_PER_GRAPH {
+        executor.replay(graph)?;
+    }
+    for _ in 0..steps % STEPS_PER_GRAPH {
+        executor.run(&batch.step_ops)?;
+    }
+    Ok(())
+}
+
 /// Audio levels of the classes `[steps, batch]` drawn from sample `start` on, for the notes
 /// still drawing there (not in their prefix, not finished).
 fn store_classes(batch: &DecoderBatch, start: usize, classes: &[u8], audio: &mut [Vec<f32>]) {
@@ -128,20 +147,8 @@ pub fn teacher_forced_logits<E: Executor>(
     weights: &DecoderWeights,
     audio: &[f32],
     embedding: &[f32],
-    logits_bias: &[f32],
 ) -> Result<Vec<f32>, GpuError> {
-    let shape = weights.shape();
-    let frames = embedding_frames(embedding, shape.bottleneck_width, 0)?;
-    let needed = audio.len().div_ceil(HOP_LENGTH);
-    if needed > frames {
-        return Err(ModelError::TooFewFrames {
-            samples: audio.len(),
-            needed,
-            frames,
-            hop: HOP_LENGTH,
-        }
-        .into());
-    }
+    teacher_forcing_frames(audio.len(), embedding, weights.shape().bottleneck_width)?;
     let note = Note {
         embedding,
         seed: 0,
@@ -149,6 +156,8 @@ pub fn teacher_forced_logits<E: Executor>(
     };
     let notes = batch_notes(weights, &[note])?;
     let batch = DecoderBatch::new(executor, weights, &notes, CHUNK)?;
+    // The step leaves the logits' bias to the sampling kernel; add it here as the CPU does.
+    let logits_bias = f32_values(&executor.download(weights.logits_bias(), 0, CLASSES * 4)?);
     let mut logits = Vec::with_capacity(audio.len() * CLASSES);
     let result = (|| {
         for t in 0..audio.len() {
@@ -157,7 +166,7 @@ pub fn teacher_forced_logits<E: Executor>(
             }
             executor.run(&batch.step_ops)?;
             let step = f32_values(&executor.download(batch.logits, 0, CLASSES * 4)?);
-            logits.extend(step.iter().zip(logits_bias).map(|(l, b)| l + b));
+            logits.extend(step.iter().zip(&logits_bias).map(|(l, b)| l + b));
         }
         Ok(())
     })();

@@ -84,7 +84,7 @@ impl From<BufferId> for Arg {
     }
 }
 
-/// The kernels of `kernels.cu`.
+/// The kernels of `kernels.cu`; `kernel as usize` is its place in [`Kernel::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kernel {
     StartConv,
@@ -247,6 +247,25 @@ pub enum Op {
     Gemm(Gemm),
 }
 
+/// The operands of a `bias_act` launch (see `kernels.cu`): `out = x (+ bias[channel])
+/// (+ extra)`, then ReLU if `relu`, over `count` elements whose channel is
+/// `(i / inner) % channels`.
+#[derive(Debug, Clone, Copy)]
+pub struct BiasAct {
+    pub x: View,
+    /// A `[channels]` buffer, or [`Arg::Null`].
+    pub bias: Arg,
+    /// A buffer shaped like `x`, or [`Arg::Null`].
+    pub extra: Arg,
+    pub out: View,
+    pub count: usize,
+    pub inner: usize,
+    pub channels: usize,
+    pub relu: bool,
+    /// Whether `out` is bfloat16 (else float32).
+    pub bf16: bool,
+}
+
 impl Op {
     pub fn launch(kernel: Kernel, threads: usize, args: impl IntoIterator<Item = Arg>) -> Self {
         Op::Launch(Launch {
@@ -254,6 +273,24 @@ impl Op {
             threads,
             args: args.into_iter().collect(),
         })
+    }
+
+    pub fn bias_act(op: BiasAct) -> Self {
+        Op::launch(
+            Kernel::BiasAct,
+            op.count,
+            [
+                op.x.into(),
+                op.bias,
+                op.extra,
+                op.out.into(),
+                Arg::size(op.count),
+                Arg::size(op.inner),
+                Arg::size(op.channels),
+                Arg::flag(op.relu),
+                Arg::flag(op.bf16),
+            ],
+        )
     }
 }
 
@@ -294,6 +331,13 @@ mod tests {
         // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: ties go to the even 1; 1 + 3·2⁻⁸ to 1 + 2⁻⁶.
         assert_eq!(rounded[..4], [1.0, -2.5, 1.0, 1.0 + 4.0 / 256.0]);
         assert!((rounded[4] - 0.1).abs() < 0.1 / 128.0);
+    }
+
+    #[test]
+    fn kernels_are_listed_in_declaration_order() {
+        for (index, kernel) in Kernel::ALL.iter().enumerate() {
+            assert_eq!(*kernel as usize, index, "{kernel:?}");
+        }
     }
 
     #[test]

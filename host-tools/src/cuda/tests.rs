@@ -25,15 +25,7 @@ fn embedding(model: &Model, frames: usize, seed: u64) -> Vec<f32> {
 
 fn gpu_logits(model: &Model, precision: Precision, audio: &[f32], embedding: &[f32]) -> Vec<f32> {
     let mut worker = worker(model, precision);
-    let bias = &model.decoder.logits.bias;
-    teacher_forced_logits(
-        &mut worker.executor,
-        &worker.decoder,
-        audio,
-        embedding,
-        bias,
-    )
-    .unwrap()
+    teacher_forced_logits(&mut worker.executor, &worker.decoder, audio, embedding).unwrap()
 }
 
 #[test]

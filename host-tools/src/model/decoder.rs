@@ -25,17 +25,8 @@ impl Model {
         embedding: &[f32],
     ) -> Result<Tensor, ModelError> {
         let shape = self.shape();
-        let frames = embedding_frames(embedding, shape.bottleneck_width, 0)?;
+        let needed = teacher_forcing_frames(audio.len(), embedding, shape.bottleneck_width)?;
         let samples = audio.len();
-        let needed = samples.div_ceil(HOP_LENGTH);
-        if needed > frames {
-            return Err(ModelError::TooFewFrames {
-                samples,
-                needed,
-                frames,
-                hop: HOP_LENGTH,
-            });
-        }
         let decoder = &self.decoder;
         let width = shape.decoder_width;
         let skip_width = shape.skip_width;
@@ -97,6 +88,26 @@ impl Model {
             data: logits,
         })
     }
+}
+
+/// The frames `samples` of teacher-forced audio read, checked to be in `embedding` (rows
+/// `width` wide; it may hold more).
+pub(crate) fn teacher_forcing_frames(
+    samples: usize,
+    embedding: &[f32],
+    width: usize,
+) -> Result<usize, ModelError> {
+    let frames = embedding_frames(embedding, width, 0)?;
+    let needed = samples.div_ceil(HOP_LENGTH);
+    if needed > frames {
+        return Err(ModelError::TooFewFrames {
+            samples,
+            needed,
+            frames,
+            hop: HOP_LENGTH,
+        });
+    }
+    Ok(needed)
 }
 
 /// Frames in an embedding of `width`-wide rows (`index` names it in the error).

@@ -22,7 +22,7 @@ mod shape;
 pub(crate) mod testing;
 mod weights;
 
-pub(crate) use decoder::embedding_frames;
+pub(crate) use decoder::teacher_forcing_frames;
 pub use error::ModelError;
 pub(crate) use fastgen::note_lengths;
 pub use fastgen::{generate, Generator, Note};

@@ -55,15 +55,6 @@ impl NsynthSynthesizer {
         Ok(synth)
     }
 
-    pub fn model(&self) -> &Model {
-        &self.model
-    }
-
-    /// The GPUs the model is on, if any.
-    pub fn gpus(&self) -> Option<&GpuPool<CudaDevice>> {
-        self.gpus.as_ref()
-    }
-
     /// Teacher-forced logits `[samples, 256]` of `audio` conditioned on `embedding`, on the
     /// first free GPU or on the CPU.
     pub fn teacher_forced_logits(
@@ -73,14 +64,7 @@ impl NsynthSynthesizer {
     ) -> anyhow::Result<Vec<f32>> {
         Ok(match &self.gpus {
             Some(pool) => pool.with_worker(|worker| {
-                let bias = &self.model.decoder.logits.bias;
-                cuda::teacher_forced_logits(
-                    &mut worker.executor,
-                    &worker.decoder,
-                    audio,
-                    embedding,
-                    bias,
-                )
+                cuda::teacher_forced_logits(&mut worker.executor, &worker.decoder, audio, embedding)
             })?,
             None => self.model.teacher_forced_logits(audio, embedding)?.data,
         })
