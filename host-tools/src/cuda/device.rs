@@ -33,9 +33,12 @@ struct Buffer {
     pointer: u64,
 }
 
+/// A download slot: pinned host memory, the event the compute stream records when the bytes
+/// are made, and the one the copy stream records when they have arrived.
 struct Staging {
     host: PinnedHostSlice<u8>,
     len: usize,
+    made: CudaEvent,
     done: CudaEvent,
 }
 
@@ -431,28 +434,42 @@ impl Executor for CudaDevice {
             // SAFETY: the memory is written by the copy below before it is read.
             let host = unsafe { self.context.alloc_pinned_with_flags::<u8>(len.max(1), 0) }
                 .map_err(driver_failure(&self.label, "allocating pinned host memory"))?;
-            let done = self
-                .context
-                .new_event(None)
-                .map_err(driver_failure(&self.label, "creating an event"))?;
-            self.staging[slot] = Some(Staging { host, len, done });
+            let event = || {
+                self.context
+                    .new_event(None)
+                    .map_err(driver_failure(&self.label, "creating an event"))
+            };
+            let (made, done) = (event()?, event()?);
+            self.staging[slot] = Some(Staging {
+                host,
+                len,
+                made,
+                done,
+            });
         }
-        let made = self.mark()?;
-        self.copies
-            .wait(&made)
-            .map_err(driver_failure(&self.label, "ordering a copy"))?;
         let source = self.buffer(buffer).pointer + offset as u64;
-        let copies = self.copies.cu_stream();
         let staging = self.staging[slot].as_mut().expect("staging made above");
+        staging
+            .made
+            .record(&self.stream)
+            .map_err(driver_failure(&self.label, "recording an event"))?;
+        self.copies
+            .wait(&staging.made)
+            .map_err(driver_failure(&self.label, "ordering a copy"))?;
         staging.len = len;
         let host = staging
             .host
             .as_mut_slice()
             .map_err(driver_failure(&self.label, "waiting for a copy"))?;
         // SAFETY: `host` is pinned and holds `len` bytes; it is read only after `done`.
-        unsafe { cudarc::driver::result::memcpy_dtoh_async(&mut host[..len], source, copies) }
-            .map_err(driver_failure(&self.label, "copying to the host"))?;
-        let staging = self.staging[slot].as_ref().expect("staging made above");
+        unsafe {
+            cudarc::driver::result::memcpy_dtoh_async(
+                &mut host[..len],
+                source,
+                self.copies.cu_stream(),
+            )
+        }
+        .map_err(driver_failure(&self.label, "copying to the host"))?;
         staging
             .done
             .record(&self.copies)
