@@ -170,10 +170,11 @@ impl Board {
 
     /// Reads and validates a board file.
     pub fn from_file(path: &Path) -> Result<Self, BoardError> {
-        let text = std::fs::read_to_string(path).map_err(|source| BoardError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = crate::limits::read_text(path, crate::limits::BOARD_FILE_BYTES, "board file")
+            .map_err(|source| BoardError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let origin = BoardOrigin::File {
             path: path.to_path_buf(),
             text: text.clone(),

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "device")]
-use crate::app::{remotes, Display, NoDisplay, Pace, Session, Sound};
+use crate::app::{remotes, Ending, NoDisplay, Pace, Session, Sound};
 use crate::board::Board;
 use crate::engine::Knobs;
 use crate::render::{ChannelFilter, SongOptions, WavFormat};
@@ -62,10 +62,27 @@ enum Command {
         /// Folder to write into (created if needed).
         #[arg(long, default_value = "demo")]
         dir: PathBuf,
-        /// Samples per pad row at 16 kHz (the real pads have 60000; the demo is shorter).
+        /// Samples per pad row at 16 kHz, from 1024 to 103563 (the largest a pad of the demo's
+        /// 81 points and 16 pitches can have in the 256 MiB the device keeps for pads). The real
+        /// pads have 60000; the demo is shorter.
         #[arg(long, default_value_t = 16000)]
         length: usize,
     },
+}
+
+impl Command {
+    /// Whether the command's work stops cleanly on SIGINT and SIGTERM (see [`crate::stop`]); the
+    /// others are short, and a signal ends them as usual.
+    fn polls_stop(&self) -> bool {
+        match self {
+            Command::Render(_) => true,
+            #[cfg(feature = "device")]
+            Command::Play(_) | Command::Run(_) | Command::Simulate(_) => true,
+            #[cfg(unix)]
+            Command::Install(_) => false,
+            Command::Demo { .. } => false,
+        }
+    }
 }
 
 #[cfg(feature = "device")]
@@ -85,6 +102,11 @@ struct SimulateArgs {
     /// Play timed input events from this file (see the README for the format).
     #[arg(long)]
     script: Option<PathBuf>,
+    /// Stop after this many seconds (of the recording, with --wav) [default: a script without
+    /// `quit` ends when its last event's notes have faded, at most 10 s after it; otherwise the
+    /// session runs until Esc, `quit`, SIGINT or SIGTERM]. At most 86400.
+    #[arg(long, value_parser = parse_duration)]
+    duration: Option<f64>,
 }
 
 /// The board flag, shared by the commands that use the hardware.
@@ -177,8 +199,8 @@ struct SongArgs {
     /// Play only this MIDI channel (1–16) [default: all channels].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
     channel: Option<u8>,
-    /// At most this many seconds after the last event, for release tails.
-    #[arg(long, default_value_t = 10.0)]
+    /// At most this many seconds after the last event, for release tails (0–60).
+    #[arg(long, default_value_t = 10.0, value_parser = parse_tail)]
     tail: f32,
 }
 
@@ -226,6 +248,26 @@ fn parse_grid(text: &str) -> Result<(f32, f32), String> {
     Ok((fraction(x)?, fraction(y)?))
 }
 
+fn parse_tail(text: &str) -> Result<f32, String> {
+    let limit = crate::limits::TAIL_SECONDS;
+    match text.trim().parse::<f32>() {
+        Ok(seconds) if (0.0..=limit).contains(&seconds) => Ok(seconds),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds from 0 to {limit}"
+        )),
+    }
+}
+
+fn parse_duration(text: &str) -> Result<f64, String> {
+    let limit = crate::limits::SONG_SECONDS;
+    match text.trim().parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= limit => Ok(seconds),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds above 0 and at most {limit} (24 hours)"
+        )),
+    }
+}
+
 fn knob(name: &str, value: Option<f32>, default: f32) -> anyhow::Result<f32> {
     match value {
         None => Ok(default),
@@ -236,6 +278,9 @@ fn knob(name: &str, value: Option<f32>, default: f32) -> anyhow::Result<f32> {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if cli.command.polls_stop() {
+        crate::stop::install().context("cannot handle SIGINT and SIGTERM")?;
+    }
     match cli.command {
         Command::Render(args) => render(args),
         #[cfg(feature = "device")]
@@ -358,36 +403,45 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let fast = args.headless && args.wav.is_some() && args.script.is_some();
+    let quits = script
+        .iter()
+        .any(|event| event.event == crate::sim::SimEvent::Quit);
+    let ending = match args.duration {
+        Some(seconds) => Ending::After(seconds),
+        None if args.headless && !script.is_empty() && !quits => Ending::ScriptFaded,
+        None => Ending::Never,
+    };
     let sound = match args.wav {
-        Some(path) => Sound::Wav(path),
+        Some(path) => {
+            let inputs: Vec<&Path> = [Some(settings.file.as_path()), args.script.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
+            crate::atomic::check_output(&path, &inputs)?;
+            Sound::Wav(path)
+        }
         None => Sound::Card { card: None },
     };
-    desktop(settings, sound, args.headless, script, fast, started)
+    let session = Session::new(settings, sound, Pace { fast })?
+        .with_script(script)
+        .with_ending(ending);
+    desktop(session, args.headless, started)
 }
 
 /// The instrument with the desktop's stand-ins: the screen and keys in the terminal (unless
 /// `headless`), USB MIDI and OSC.
 #[cfg(feature = "device")]
 fn desktop(
-    settings: Settings,
-    sound: Sound,
+    mut session: Session,
     headless: bool,
-    script: Vec<crate::sim::script::TimedEvent>,
-    fast: bool,
     started: std::time::Instant,
 ) -> anyhow::Result<ExitCode> {
-    let (display, keyboard): (Box<dyn Display>, _) = if headless {
-        (Box::new(NoDisplay), None)
-    } else {
+    if !headless {
         let console = crate::sim::console::Console::open()
             .context("cannot use this terminal; try --headless")?;
         let (events, keys) = std::sync::mpsc::channel();
         console.spawn_input(events)?;
-        (Box::new(console), Some(keys))
-    };
-    let mut session = Session::new(settings, display, sound, Pace { fast })?.with_script(script);
-    if let Some(keys) = keyboard {
-        session = session.with_keyboard(keys);
+        session = session.with_display(Box::new(console)).with_keyboard(keys);
     }
     let _remotes = remotes::start(&session, None);
     session.run(started)?;
@@ -414,12 +468,13 @@ fn run_instrument(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sound = Sound::Card {
         card: board.audio_card.clone(),
     };
+    let session = Session::new(settings, sound, Pace { fast: false })?;
     if board.i2c.is_none() && board.gpio.is_none() {
         let headless = !std::io::stdin().is_terminal();
-        return desktop(settings, sound, headless, Vec::new(), false, started);
+        return desktop(session, headless, started);
     }
     let display = crate::app::oled_display(&board).unwrap_or_else(|| Box::new(NoDisplay));
-    let session = Session::new(settings, display, sound, Pace { fast: false })?;
+    let session = session.with_display(display);
     let _inputs = crate::app::start_inputs(&board, session.input_sender.clone());
     let serial = crate::check::serial_port(&session.settings, &board).map(Path::to_path_buf);
     let _remotes = remotes::start(&session, serial.as_deref());

@@ -20,6 +20,8 @@ const SHORT_PRESS: f32 = 0.25;
 const SAVE_HOLD: f32 = 0.75;
 /// How long "PATCH k" stays up after a load.
 const LOADED_SHOWN: f32 = 0.25;
+/// How long "EMPTY" stays up after a short press on an empty slot: long enough to read.
+const EMPTY_SHOWN: f32 = 1.0;
 /// A hardware reading must move more than this from the last registered one to count as a turn:
 /// the original's threshold, now measured cumulatively so slow turns register too.
 const POT_DEAD_BAND: u8 = 2;
@@ -210,7 +212,11 @@ impl Controller {
                 }
             }
             Input::Instrument { corner, index } => self.choose_instrument(corner, index, effects),
-            Input::PatchLoad(slot) => self.load(slot, effects),
+            Input::PatchLoad(slot) => {
+                if !self.load(slot, effects) {
+                    self.show_empty(slot);
+                }
+            }
             Input::PatchSave(slot) => {
                 self.save(slot, effects);
             }
@@ -236,6 +242,7 @@ impl Controller {
                     }
                 }
                 PatchPhase::Loaded if patch.elapsed >= LOADED_SHOWN => self.show(Screen::Home),
+                PatchPhase::Empty if patch.elapsed >= EMPTY_SHOWN => self.show(Screen::Home),
                 _ => {}
             }
         }
@@ -440,20 +447,25 @@ impl Controller {
             PatchPhase::Started if self.model.patch.elapsed <= SHORT_PRESS => {
                 self.model.patch.phase = PatchPhase::Loaded;
                 self.model.patch.elapsed = 0.0;
-                self.load(button, effects);
+                if !self.load(button, effects) {
+                    self.show_empty(button);
+                }
             }
             // A release between the short press and the save, or after the save.
             PatchPhase::Started | PatchPhase::Saved => self.show(Screen::Home),
-            PatchPhase::Idle | PatchPhase::Loaded => {}
+            PatchPhase::Idle | PatchPhase::Loaded | PatchPhase::Empty => {}
         }
     }
 
     /// Recalls a slot: knobs (as software values, no screen change), corners and grid. Nothing
-    /// changes unless every corner still has the saved instrument.
-    fn load(&mut self, slot: usize, effects: &mut Vec<Effect>) {
-        let Some(patch) = self.patches.slots.get(slot) else {
+    /// changes unless every corner still has the saved instrument. False for an empty slot.
+    fn load(&mut self, slot: usize, effects: &mut Vec<Effect>) -> bool {
+        let Some(stored) = self.patches.slots.get(slot) else {
             effects.push(Effect::Warning(ControlWarning::NoSuchSlot { slot }));
-            return;
+            return true;
+        };
+        let Some(patch) = stored else {
+            return false;
         };
         let mut indices = [0; 4];
         for (corner, name) in patch.instruments.iter().enumerate() {
@@ -465,7 +477,7 @@ impl Controller {
                         corner,
                         name: name.clone(),
                     }));
-                    return;
+                    return true;
                 }
             }
         }
@@ -491,6 +503,17 @@ impl Controller {
         self.model.cursor = (cell(x), cell(y));
         self.grid = (x, y);
         self.retarget(before, effects);
+        true
+    }
+
+    /// Shows "EMPTY" for `slot` on the patch screen for a moment.
+    fn show_empty(&mut self, slot: usize) {
+        self.model.patch = PatchView {
+            slot,
+            phase: PatchPhase::Empty,
+            elapsed: 0.0,
+        };
+        self.show(Screen::Patch);
     }
 
     /// Stores the current knobs, corners and grid in `slot` and rewrites the file; returns
@@ -510,7 +533,7 @@ impl Controller {
             effects.push(Effect::Warning(ControlWarning::NoSuchSlot { slot }));
             return false;
         };
-        *stored = patch;
+        *stored = Some(patch);
         match self.patches.save() {
             Ok(()) => true,
             Err(source) => {

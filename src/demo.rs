@@ -42,10 +42,27 @@ pub fn demo_layout(length: usize) -> PadLayout {
     }
 }
 
-/// Writes the demo pad, `settings.json` and `demo.mid` into `dir` (created if needed).
+/// The longest demo row: the largest a pad of the demo's layout can have in the memory the
+/// device keeps for pads ([`crate::limits::PAD_BYTES`]).
+pub fn max_length() -> usize {
+    let row_bytes = demo_layout(1).rows() as u64 * crate::pad::BYTES_PER_SAMPLE;
+    (crate::limits::PAD_BYTES / row_bytes) as usize
+}
+
+/// Writes the demo pad, `settings.json` and `demo.mid` into `dir` (created if needed), each
+/// atomically; `length` samples per row, from [`crate::limits::DEMO_MIN_ROW`] to
+/// [`max_length`].
 pub fn write_demo(dir: &Path, length: usize) -> anyhow::Result<DemoFiles> {
+    let (shortest, longest) = (crate::limits::DEMO_MIN_ROW, max_length());
+    if !(shortest..=longest).contains(&length) {
+        anyhow::bail!(
+            "--length {length} is outside {shortest}–{longest} samples per row (the largest a \
+             pad of the demo's layout can have in the {} MiB the device keeps for pads)",
+            crate::limits::PAD_BYTES >> 20
+        );
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let layout = demo_layout(length.max(1024));
+    let layout = demo_layout(length);
     let names = CORNERS.map(|(name, _, _)| name);
     let pad = dir.join(pad_file_name(&names));
     let settings = dir.join("settings.json");
@@ -61,7 +78,8 @@ pub fn write_demo(dir: &Path, length: usize) -> anyhow::Result<DemoFiles> {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    crate::atomic::write_bytes(path, bytes, Default::default())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// All rows of the pad: each grid point blends the four corner instruments bilinearly.

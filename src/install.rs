@@ -8,10 +8,11 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{ErrorKind, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::io::ErrorKind;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::atomic::{self, Mode};
 use crate::board::{Board, BoardOrigin};
 use crate::settings::{Settings, SettingsError};
 
@@ -421,15 +422,6 @@ impl Arch {
     }
 }
 
-/// How an atomically written file gets its permissions.
-#[derive(Debug, Clone, Copy)]
-enum Mode {
-    /// Exactly these (files install owns).
-    Exact(u32),
-    /// Those of the file being replaced (system files; FAT cannot change them anyway).
-    Keep,
-}
-
 /// The card being installed on, and what has been done to it so far.
 struct Card<'a> {
     root: &'a Path,
@@ -475,7 +467,11 @@ impl Card<'_> {
             Ok(_) => Change::Updated,
         };
         if change != Change::Unchanged {
-            write_atomically(path, bytes, mode)?;
+            atomic::write_bytes(path, bytes, mode).map_err(|error| InstallError::Io {
+                action: "write",
+                path: path.to_owned(),
+                source: error.source,
+            })?;
         }
         self.record(path, change);
         Ok(())
@@ -549,11 +545,10 @@ impl Card<'_> {
         if change != Change::Unchanged {
             let dir = parent(path);
             fs::create_dir_all(dir).map_err(io_error("create folder", dir))?;
-            let temp = temp_path(path);
-            let result = remove_if_present(&temp)
-                .and_then(|()| std::os::unix::fs::symlink(target, &temp))
+            let temp = atomic::partial_path(path);
+            let result = std::os::unix::fs::symlink(target, &temp)
                 .and_then(|()| fs::rename(&temp, path))
-                .and_then(|()| sync_dir(dir));
+                .and_then(|()| atomic::sync_folder_of(path).map_err(|error| error.source));
             if result.is_err() {
                 let _ = fs::remove_file(&temp);
             }
@@ -609,66 +604,6 @@ fn parent(path: &Path) -> &Path {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     }
-}
-
-/// A name next to `path` for its replacement while it is being written.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
-    parent(path).join(format!(".{name}.open-nsynth-new"))
-}
-
-fn remove_if_present(path: &Path) -> std::io::Result<()> {
-    match fs::remove_file(path) {
-        Err(error) if error.kind() != ErrorKind::NotFound => Err(error),
-        _ => Ok(()),
-    }
-}
-
-/// Makes a rename in `dir` durable.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    match fs::File::open(dir)?.sync_all() {
-        // Some file systems cannot sync a directory; the rename is then as durable as they allow.
-        Err(error) if error.raw_os_error() == Some(EINVAL) => Ok(()),
-        other => other,
-    }
-}
-
-/// The error fsync gives on a directory that cannot be synced (the same number on Linux and the
-/// BSDs).
-const EINVAL: i32 = 22;
-
-/// Replaces `path` with `bytes` so that a crash leaves either the old or the new file: write a
-/// temporary file beside it, flush it to disk, rename it over the old one, flush the folder.
-fn write_atomically(path: &Path, bytes: &[u8], mode: Mode) -> Result<(), InstallError> {
-    let dir = parent(path);
-    let temp = temp_path(path);
-    let create_mode = match mode {
-        Mode::Exact(bits) => bits,
-        Mode::Keep => {
-            fs::metadata(path).map_or(0o644, |metadata| metadata.permissions().mode() & 0o7777)
-        }
-    };
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(create_mode)
-            .open(&temp)?;
-        if let Mode::Exact(bits) = mode {
-            // The creation mode is filtered by the umask; install's files need exactly theirs.
-            file.set_permissions(fs::Permissions::from_mode(bits))?;
-        }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result.map_err(io_error("write", path))
 }
 
 /// The systemd unit that runs the instrument.
@@ -1086,7 +1021,7 @@ otg_mode=1
         assert!(
             !sd.snapshot()
                 .keys()
-                .any(|path| path.to_string_lossy().contains("open-nsynth-new")),
+                .any(|path| path.to_string_lossy().ends_with(atomic::PARTIAL_SUFFIX)),
             "no temporary file is left behind"
         );
     }

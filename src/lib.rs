@@ -5,6 +5,7 @@
 
 #[cfg(feature = "device")]
 pub mod app;
+pub mod atomic;
 #[cfg(feature = "device")]
 pub mod audio;
 pub mod board;
@@ -18,6 +19,7 @@ pub mod input;
 #[cfg(unix)]
 pub mod install;
 pub mod io;
+pub mod limits;
 pub mod midi;
 pub mod osc;
 pub mod pad;
@@ -27,4 +29,5 @@ pub mod play;
 pub mod render;
 pub mod settings;
 pub mod sim;
+pub mod stop;
 pub mod ui;

@@ -1,12 +1,11 @@
 //! The patch store: four slots of knob values, corner instruments and grid position, kept in the
 //! original's `patches.json` format so that files move freely between the original and this
 //! program. Reading is forgiving (bad fields keep their defaults and are reported); saving is
-//! atomic (temp file, fsync, rename, fsync of the folder) and every failure is returned.
+//! atomic (see [`crate::atomic`]) and every failure is returned. A slot never saved is empty: it
+//! is `null` in the file, and the original's empty entries (instrument names `""`) read as empty.
 //! It never writes on its own: a corrupt file stays as it is on disk until the next save, and
 //! it must never be used from the audio thread.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -30,7 +29,7 @@ pub struct Patch {
 }
 
 impl Default for Patch {
-    /// A slot never saved, as the original starts it; its empty names make loading it fail.
+    /// The values a patch entry's missing keys take, as the original starts a slot.
     fn default() -> Self {
         Self {
             position: 0.0,
@@ -68,19 +67,18 @@ pub enum PatchError {
     },
     #[error("{path}: `patches` has {found} entries; only the first {SLOTS} are read, and the rest are dropped at the next save")]
     TooMany { path: PathBuf, found: usize },
-    #[error("cannot save patches to {path} ({step}): {source}")]
+    #[error("cannot save patches to {path}")]
     Save {
         path: PathBuf,
-        step: &'static str,
-        source: std::io::Error,
+        source: crate::atomic::AtomicWriteError,
     },
 }
 
-/// The four slots and the file they live in.
+/// The four slots and the file they live in; `None` is an empty slot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PatchStore {
     pub path: PathBuf,
-    pub slots: [Patch; SLOTS],
+    pub slots: [Option<Patch>; SLOTS],
 }
 
 impl PatchStore {
@@ -144,69 +142,33 @@ impl PatchStore {
             });
         }
         for (i, (slot, entry)) in self.slots.iter_mut().zip(entries).enumerate() {
-            reader.patch(&format!("patches[{i}]"), entry, slot);
+            *slot = reader.patch(&format!("patches[{i}]"), entry);
         }
     }
 
     /// Rewrites the whole file with all four slots, atomically: the old file stays intact until
     /// the new one is complete on disk. Every failure is returned with the file's path.
     pub fn save(&self) -> Result<(), PatchError> {
-        let fail = |step, source| PatchError::Save {
-            path: self.path.clone(),
-            step,
-            source,
-        };
-        let name = self.path.file_name().ok_or_else(|| {
-            fail(
-                "the path names no file",
-                std::io::ErrorKind::InvalidInput.into(),
-            )
-        })?;
-        let folder = match self.path.parent() {
-            Some(folder) if !folder.as_os_str().is_empty() => folder,
-            _ => Path::new("."),
-        };
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(".tmp");
-        let temp = folder.join(temp_name);
-        let written = write_synced(&temp, self.json().as_bytes())
-            .map_err(|(step, source)| fail(step, source))
-            .and_then(|()| {
-                std::fs::rename(&temp, &self.path).map_err(|source| fail("renaming", source))
-            });
-        if let Err(error) = written {
-            // Best effort: a leftover temp file is harmless, the old patches are untouched.
-            let _ = std::fs::remove_file(&temp);
-            return Err(error);
-        }
-        // Without this the rename itself may not survive a power cut.
-        File::open(folder)
-            .and_then(|dir| dir.sync_all())
-            .map_err(|source| fail("syncing the folder", source))
+        crate::atomic::write_bytes(&self.path, self.json().as_bytes(), Default::default()).map_err(
+            |source| PatchError::Save {
+                path: self.path.clone(),
+                source,
+            },
+        )
     }
 
     /// The file's text: minified, keys in alphabetical order, floats widened to doubles as the
-    /// original writes them (0.7 becomes 0.699999988079071).
+    /// original writes them (0.7 becomes 0.699999988079071), empty slots as `null`.
     pub fn json(&self) -> String {
         let file = FileShape {
-            patches: self.slots.iter().map(EntryShape::from).collect(),
+            patches: self
+                .slots
+                .iter()
+                .map(|slot| slot.as_ref().map(EntryShape::from))
+                .collect(),
         };
         serde_json::to_string(&file).expect("plain numbers and strings always serialise")
     }
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), (&'static str, std::io::Error)> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
-        .map_err(|error| ("creating the temporary file", error))?;
-    file.write_all(bytes)
-        .map_err(|error| ("writing the temporary file", error))?;
-    file.sync_all()
-        .map_err(|error| ("syncing the temporary file", error))
 }
 
 /// Reads the fields of patch entries, reporting each one that keeps its default.
@@ -224,11 +186,17 @@ impl FieldReader<'_> {
         });
     }
 
-    fn patch(&mut self, key: &str, entry: &Value, patch: &mut Patch) {
+    /// The patch of one entry; `None` for an empty slot: `null`, or no usable instrument names
+    /// (the original saves its empty slots with names `""`).
+    fn patch(&mut self, key: &str, entry: &Value) -> Option<Patch> {
+        if entry.is_null() {
+            return None;
+        }
         let Some(entry) = entry.as_object() else {
-            self.wrong(key, "a patch object");
-            return;
+            self.wrong(key, "a patch object or null");
+            return None;
         };
+        let mut patch = Patch::default();
         for (name, value) in [
             ("position", &mut patch.position),
             ("attack", &mut patch.attack),
@@ -268,6 +236,8 @@ impl FieldReader<'_> {
                 None => self.wrong(&format!("{key}.grid"), "an array of 2 numbers 0–1"),
             }
         }
+        let named = patch.instruments.iter().all(|name| !name.is_empty());
+        named.then_some(patch)
     }
 }
 
@@ -279,7 +249,7 @@ fn fraction(value: &Value) -> Option<f32> {
 /// The file as serde writes it; field order is the original's alphabetical key order.
 #[derive(Serialize)]
 struct FileShape<'a> {
-    patches: Vec<EntryShape<'a>>,
+    patches: Vec<Option<EntryShape<'a>>>,
 }
 
 #[derive(Serialize)]
@@ -325,7 +295,7 @@ mod tests {
 
     fn store_in(dir: &Path) -> PatchStore {
         let mut store = PatchStore::new(dir.join("patches.json"));
-        store.slots[2] = example();
+        store.slots[2] = Some(example());
         store
     }
 
@@ -353,26 +323,24 @@ mod tests {
     #[test]
     fn the_file_is_minified_alphabetical_with_widened_floats() {
         let mut store = PatchStore::new("patches.json");
-        store.slots[0] = example();
-        let default = r#"{"attack":1.0,"decay":1.0,"grid":[0.5,0.5],"instruments":["","","",""],"position":0.0,"release":1.0,"sustain":1.0}"#;
-        let expected = format!(
-            r#"{{"patches":[{{"attack":0.699999988079071,"decay":0.0,"grid":[0.30000001192092896,1.0],"instruments":["flute","brass","reed","bell"],"position":0.25,"release":0.5,"sustain":1.0}},{default},{default},{default}]}}"#
-        );
+        store.slots[1] = Some(example());
+        let expected = r#"{"patches":[null,{"attack":0.699999988079071,"decay":0.0,"grid":[0.30000001192092896,1.0],"instruments":["flute","brass","reed","bell"],"position":0.25,"release":0.5,"sustain":1.0},null,null]}"#;
         assert_eq!(store.json(), expected);
     }
 
     #[test]
-    fn slots_never_saved_have_the_original_defaults() {
-        let store = PatchStore::new("patches.json");
-        for slot in &store.slots {
-            assert_eq!(slot.position, 0.0);
-            assert_eq!(
-                [slot.attack, slot.decay, slot.sustain, slot.release],
-                [1.0; 4]
-            );
-            assert!(slot.instruments.iter().all(String::is_empty));
-            assert_eq!(slot.grid, [0.5, 0.5]);
-        }
+    fn empty_slots_are_null_and_the_originals_empty_entries_read_as_empty() {
+        let original_empty = r#"{"attack":1.0,"decay":1.0,"grid":[0.5,0.5],"instruments":["","","",""],"position":0.0,"release":1.0,"sustain":1.0}"#;
+        let (store, problems) = open_text(&format!(
+            r#"{{"patches":[{original_empty},null,{{"instruments":["a","b","c","d"]}}]}}"#
+        ));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(store.slots[0], None);
+        assert_eq!(store.slots[1], None);
+        assert!(store.slots[2].is_some());
+        assert_eq!(store.slots[3], None);
+        assert!(!store.json().contains(r#""""#), "{}", store.json());
+        assert_eq!(PatchStore::new("x").slots, [None, None, None, None]);
     }
 
     #[test]
@@ -387,10 +355,11 @@ mod tests {
 
     #[test]
     fn numbers_are_clamped_to_0_1() {
-        let (store, problems) =
-            open_text(r#"{"patches":[{"position":-3,"attack":7.5,"decay":0.25,"grid":[2,-1]}]}"#);
+        let (store, problems) = open_text(
+            r#"{"patches":[{"position":-3,"attack":7.5,"decay":0.25,"grid":[2,-1],"instruments":["a","b","c","d"]}]}"#,
+        );
         assert!(problems.is_empty(), "{problems:?}");
-        let slot = &store.slots[0];
+        let slot = store.slots[0].as_ref().unwrap();
         assert_eq!((slot.position, slot.attack, slot.decay), (0.0, 1.0, 0.25));
         assert_eq!(slot.grid, [1.0, 0.0]);
     }
@@ -398,24 +367,23 @@ mod tests {
     #[test]
     fn wrong_types_keep_defaults_and_are_named() {
         let (store, problems) = open_text(
-            r#"{"patches":[{"position":"half","attack":0.5,"instruments":["a","b","c"],"grid":[0.1,"x"]},
+            r#"{"patches":[{"position":"half","attack":0.5,"instruments":["a","b","c","d"],"grid":[0.1,"x"]},
                             {"instruments":["a","b",3,"d"],"sustain":null}, 7]}"#,
         );
-        let slot = &store.slots[0];
+        let slot = store.slots[0].as_ref().unwrap();
         assert_eq!(slot.position, 0.0);
         assert_eq!(slot.attack, 0.5);
-        assert_eq!(slot.instruments, Patch::default().instruments);
         assert_eq!(slot.grid, [0.5, 0.5]);
-        assert_eq!(store.slots[1], Patch::default());
-        assert_eq!(store.slots[2], Patch::default());
+        // Without its instruments a slot cannot be loaded: it is empty.
+        assert_eq!(store.slots[1], None);
+        assert_eq!(store.slots[2], None);
         let messages = messages(&problems);
         let keys = [
             "`patches[0].position` should be a number",
-            "`patches[0].instruments` should be an array of 4",
             "`patches[0].grid` should be an array of 2",
             "`patches[1].sustain` should be a number",
             "`patches[1].instruments` should be an array of 4",
-            "`patches[2]` should be a patch object",
+            "`patches[2]` should be a patch object or null",
         ];
         assert_eq!(messages.len(), keys.len(), "{messages:?}");
         for key in keys {
@@ -429,19 +397,21 @@ mod tests {
 
     #[test]
     fn missing_keys_keep_defaults_silently() {
-        let (store, problems) =
-            open_text(r#"{"patches":[{"release":0.5},{},{"instruments":["a","b","c","d"]}]}"#);
-        assert!(problems.is_empty(), "{problems:?}");
-        assert_eq!(
-            store.slots[0],
-            Patch {
-                release: 0.5,
-                ..Patch::default()
-            }
+        let (store, problems) = open_text(
+            r#"{"patches":[{"release":0.5,"instruments":["a","b","c","d"]},{},{"instruments":["a","b","c","d"]}]}"#,
         );
-        assert_eq!(store.slots[1], Patch::default());
-        assert_eq!(store.slots[2].instruments, ["a", "b", "c", "d"]);
-        assert_eq!(store.slots[2].attack, 1.0);
+        assert!(problems.is_empty(), "{problems:?}");
+        let named = |patch: Patch| Patch {
+            instruments: ["a", "b", "c", "d"].map(String::from),
+            ..patch
+        };
+        let release = Patch {
+            release: 0.5,
+            ..Patch::default()
+        };
+        assert_eq!(store.slots[0], Some(named(release)));
+        assert_eq!(store.slots[1], None);
+        assert_eq!(store.slots[2], Some(named(Patch::default())));
     }
 
     #[test]
@@ -454,9 +424,9 @@ mod tests {
     #[test]
     fn extra_entries_are_reported() {
         let (store, problems) = open_text(
-            r#"{"patches":[{"decay":0.1},{"decay":0.2},{"decay":0.3},{"decay":0.4},{"decay":0.5}]}"#,
+            r#"{"patches":[null,null,null,{"decay":0.4,"instruments":["a","b","c","d"]},{"decay":0.5}]}"#,
         );
-        assert_eq!(store.slots[3].decay, 0.4);
+        assert_eq!(store.slots[3].as_ref().unwrap().decay, 0.4);
         assert!(matches!(
             problems.as_slice(),
             [PatchError::TooMany { found: 5, .. }]
@@ -508,7 +478,7 @@ mod tests {
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
         // Root ignores folder permissions; then there is nothing to prove here.
         let probe = dir.path().join("probe");
-        let writable = File::create(&probe).is_ok();
+        let writable = std::fs::File::create(&probe).is_ok();
         let result = store.save();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         if writable {
@@ -520,27 +490,6 @@ mod tests {
             "{message}"
         );
         assert!(!store.path.exists());
-    }
-
-    #[test]
-    fn a_failed_save_leaves_the_old_file_intact() {
-        let dir = tempfile::tempdir().unwrap();
-        let old = store_in(dir.path());
-        old.save().unwrap();
-        let before = std::fs::read(&old.path).unwrap();
-        // A folder where the temp file should go makes creating it fail, even for root.
-        std::fs::create_dir(dir.path().join(".patches.json.tmp")).unwrap();
-        let mut new = old.clone();
-        new.slots[0].attack = 0.125;
-        let error = new.save().expect_err("the temp file cannot be created");
-        assert!(matches!(
-            error,
-            PatchError::Save {
-                step: "creating the temporary file",
-                ..
-            }
-        ));
-        assert_eq!(std::fs::read(&old.path).unwrap(), before);
     }
 
     #[test]

@@ -23,7 +23,7 @@ fn text(bytes: &[u8]) -> String {
 /// The demo with a second, never generated instrument in the first corner and a key the
 /// original does not know.
 fn demo_with_a_missing_pad(dir: &Path) {
-    open_nsynth(dir, &["demo", "--dir", "demo", "--length", "64"]);
+    open_nsynth(dir, &["demo", "--dir", "demo", "--length", "1024"]);
     let path = dir.join("demo/settings.json");
     let mut json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

@@ -16,8 +16,8 @@ use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 
-use crate::atomic::write_atomically;
 use crate::embedding::HOP_LENGTH;
+use open_nsynth::atomic::write_atomically;
 
 /// The model's sample rate in Hz.
 pub const SAMPLE_RATE: u32 = 16_000;

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context as _};
 
-use crate::atomic::write_atomically;
 use crate::audio::{load_for_encoding, read_mono_16k, NOTE_SAMPLES, RECORDING_EXTENSIONS};
 use crate::checkpoint::Checkpoint;
 use crate::embedding::{Embedding, HOP_LENGTH};
@@ -18,6 +17,7 @@ use crate::pipeline::{
     PipelineConfig, PipelineOptions, PipelineReport, Progress, Shard, Synthesizer,
 };
 use crate::slurm::{SlurmJob, SlurmWork};
+use open_nsynth::atomic::write_atomically;
 
 /// What [`encode`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]

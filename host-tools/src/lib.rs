@@ -3,7 +3,6 @@
 //! SLURM scripts that spread it over a cluster. The binary in
 //! `main.rs` is its command line.
 
-pub mod atomic;
 pub mod audio;
 pub mod checkpoint;
 pub mod commands;

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use npyz::{DType, Order, TypeChar, WriterBuilder};
 
-use crate::atomic::write_atomically;
 use crate::embedding::{Embedding, CHANNELS};
+use open_nsynth::atomic::write_atomically;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {

@@ -75,6 +75,21 @@ pub struct Pace {
     pub fast: bool,
 }
 
+/// When a session ends by itself. Esc, a scripted `quit`, SIGINT and SIGTERM end any session.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Ending {
+    /// Never: an instrument plays until it is switched off.
+    Never,
+    /// After this many seconds of session time.
+    After(f64),
+    /// Once the script has played its last event and the notes have faded, at most
+    /// [`SCRIPT_TAIL`] seconds after that event.
+    ScriptFaded,
+}
+
+/// Longest release tail a script without `quit` is given after its last event.
+pub const SCRIPT_TAIL: f64 = 10.0;
+
 /// The producers' hubs, one per thread that sends commands to the engine.
 #[derive(Clone, Default)]
 pub struct Hubs {
@@ -143,6 +158,9 @@ pub struct Session {
     pub state: SharedState,
     output: Output,
     pace: Pace,
+    ending: Ending,
+    /// Time of the script's last event.
+    script_end: f64,
     /// Simulated seconds since the start, at the start of the frame being stepped: events due by
     /// then act before the frame's sound is rendered.
     elapsed: f64,
@@ -151,13 +169,9 @@ pub struct Session {
 }
 
 impl Session {
-    /// Builds the instrument: controller from the settings and patches, engine, pads, sound.
-    pub fn new(
-        settings: Settings,
-        display: Box<dyn Display>,
-        sound: Sound,
-        pace: Pace,
-    ) -> anyhow::Result<Self> {
+    /// Builds the instrument: controller from the settings and patches, engine, pads, sound; no
+    /// screen until [`with_display`](Session::with_display).
+    pub fn new(settings: Settings, sound: Sound, pace: Pace) -> anyhow::Result<Self> {
         let (patches, problems) = PatchStore::open(settings.patch_file.clone());
         for problem in problems {
             match problem {
@@ -184,7 +198,7 @@ impl Session {
             controller,
             ui: Ui::new(),
             frame: Framebuffer::new(),
-            display,
+            display: Box::new(NoDisplay),
             inputs,
             input_sender,
             sim_events: None,
@@ -194,9 +208,17 @@ impl Session {
             state,
             output,
             pace,
+            ending: Ending::Never,
+            script_end: 0.0,
             elapsed: 0.0,
             effects: Vec::new(),
         })
+    }
+
+    /// Where the screen goes.
+    pub fn with_display(mut self, display: Box<dyn Display>) -> Self {
+        self.display = display;
+        self
     }
 
     /// Events from the simulator's keyboard.
@@ -207,8 +229,15 @@ impl Session {
 
     /// A scripted session: events played at their times.
     pub fn with_script(mut self, events: Vec<TimedEvent>) -> Self {
+        self.script_end = events.last().map_or(0.0, |event| event.at);
         self.script = events.into_iter();
         self.next_scripted = self.script.next();
+        self
+    }
+
+    /// How the session ends by itself.
+    pub fn with_ending(mut self, ending: Ending) -> Self {
+        self.ending = ending;
         self
     }
 
@@ -216,13 +245,14 @@ impl Session {
         self.output.status()
     }
 
-    /// Runs the control loop until the keyboard or the script quits (or forever on a device).
+    /// Runs the control loop until the keyboard or the script quits, its [`Ending`] comes, or a
+    /// stop is requested ([`crate::stop`]); a recording is finished in every case.
     pub fn run(mut self, started: Instant) -> anyhow::Result<()> {
         let period = Duration::from_secs_f64(1.0 / FRAME_RATE);
         let mut next = Instant::now();
         let mut previous: Option<Instant> = None;
         let mut ready = false;
-        loop {
+        while !crate::stop::requested() {
             // In real time a frame advances by the time that really passed, so hold times and
             // screen timeouts keep their length when frames run late; offline, by exactly one
             // frame, so renders are the same every time.
@@ -286,7 +316,26 @@ impl Session {
             .advance(f64::from(dt), &self.settings, &self.hubs, &self.controller)?;
         self.publish_state();
         self.elapsed += f64::from(dt);
-        Ok(true)
+        Ok(!self.ended())
+    }
+
+    /// Whether the session's [`Ending`] has come.
+    fn ended(&self) -> bool {
+        match self.ending {
+            Ending::Never => false,
+            Ending::After(seconds) => self.elapsed >= seconds,
+            Ending::ScriptFaded => {
+                self.next_scripted.is_none()
+                    && self.elapsed >= self.script_end
+                    && (self.voices() == 0 || self.elapsed >= self.script_end + SCRIPT_TAIL)
+            }
+        }
+    }
+
+    fn voices(&self) -> u32 {
+        self.output
+            .status()
+            .map_or(0, |s| s.voices.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     fn sim_event(&mut self, event: SimEvent) -> anyhow::Result<bool> {
@@ -310,7 +359,7 @@ impl Session {
             }
             SimEvent::Screenshot(path) => {
                 let image = crate::sim::terminal::pbm(&self.frame.pages());
-                std::fs::write(&path, image)
+                crate::atomic::write_bytes(&path, image.as_bytes(), Default::default())
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             SimEvent::Quit => return Ok(true),
@@ -332,10 +381,7 @@ impl Session {
 
     fn status_line(&self) -> String {
         let target = self.controller.pad_target();
-        let voices = self
-            .output
-            .status()
-            .map_or(0, |s| s.voices.load(std::sync::atomic::Ordering::Relaxed));
+        let voices = self.voices();
         format!(
             "{} | voices {voices} | {} | Esc quits; keys: g-; knobs up, b-/ down, asdf/zxcv encoders, q-p notes, -= octave, F1-F4 patches",
             target.pad,
@@ -352,10 +398,7 @@ impl Session {
                 .map(|i| i.name.clone())
                 .unwrap_or_default()
         });
-        let voices = self
-            .output
-            .status()
-            .map_or(0, |s| s.voices.load(std::sync::atomic::Ordering::Relaxed));
+        let voices = self.voices();
         if let Ok(mut state) = self.state.lock() {
             *state = StateReport {
                 grid: [target.x, target.y],

@@ -2,8 +2,6 @@
 //! the loader thread, and the device opened again after a failure), or a WAV file rendered frame
 //! by frame on the control thread when there is no sound card.
 
-use std::fs::File;
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,6 +14,7 @@ use crate::audio::{self, AudioOutput};
 use crate::control::Controller;
 use crate::engine::{Engine, EngineStatus};
 use crate::pad::{LoadEvent, Loader, PadStreamer, Target};
+use crate::render::{WavFormat, WavOut};
 use crate::settings::Settings;
 
 /// How long to wait before opening a failed audio device again.
@@ -40,9 +39,8 @@ pub struct Live {
 pub struct Wav {
     engine: Engine,
     pads: PadFeed,
-    writer: hound::WavWriter<BufWriter<File>>,
+    writer: WavOut,
     path: PathBuf,
-    partial: PathBuf,
     rate: f64,
     /// Fraction of a frame carried to the next step.
     owed: f64,
@@ -79,7 +77,8 @@ impl Output {
         Output::Live(Box::new(live))
     }
 
-    /// A WAV file at the settings' output rate, written through a temporary name.
+    /// A WAV file at the settings' output rate, written atomically: it takes its name when the
+    /// session ends.
     pub fn wav(
         settings: &Settings,
         hubs: &Hubs,
@@ -94,21 +93,12 @@ impl Output {
         if let Err(error) = pads.request(controller.pad_target()) {
             tracing::warn!("{error}");
         }
-        let spec = hound::WavSpec {
-            channels: 2,
-            sample_rate: settings.audio.sample_rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
-        };
-        let partial = path.with_extension("wav.partial");
-        let writer = hound::WavWriter::create(&partial, spec)
-            .with_context(|| format!("cannot write {}", partial.display()))?;
+        let writer = WavOut::create(path, settings.audio.sample_rate, WavFormat::Int16)?;
         Ok(Output::Wav(Box::new(Wav {
             engine,
             pads,
             writer,
             path: path.to_path_buf(),
-            partial,
             rate: f64::from(settings.audio.sample_rate),
             owed: 0.0,
             block: vec![0.0; settings.audio.buffer_size],
@@ -177,10 +167,8 @@ impl Output {
     pub fn finish(self) -> anyhow::Result<()> {
         if let Output::Wav(wav) = self {
             wav.writer
-                .finalize()
-                .with_context(|| format!("cannot finish {}", wav.partial.display()))?;
-            std::fs::rename(&wav.partial, &wav.path)
-                .with_context(|| format!("cannot write {}", wav.path.display()))?;
+                .finish()
+                .with_context(|| format!("cannot finish {}", wav.path.display()))?;
         }
         Ok(())
     }
@@ -237,11 +225,7 @@ impl Wav {
         while frames > 0 {
             let n = frames.min(self.block.len());
             self.engine.process(&mut self.block[..n]);
-            for &sample in &self.block[..n] {
-                let value = (sample * 32767.0).round().clamp(-32768.0, 32767.0) as i16;
-                self.writer.write_sample(value)?;
-                self.writer.write_sample(value)?;
-            }
+            self.writer.write(&self.block[..n])?;
             frames -= n;
         }
         Ok(())

@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn every_corner_combination_is_listed_with_its_state() {
         let dir = tempfile::tempdir().unwrap();
-        let files = crate::demo::write_demo(dir.path(), 64).unwrap();
+        let files = crate::demo::write_demo(dir.path(), 1024).unwrap();
         let text = std::fs::read_to_string(&files.settings).unwrap();
         let mut json: serde_json::Value = serde_json::from_str(&text).unwrap();
         // Two instruments in the first corner: the demo pad and one that was never made.

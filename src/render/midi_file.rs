@@ -14,6 +14,12 @@ pub enum MidiFileError {
     Sequential,
     #[error("the header gives 0 ticks per quarter note")]
     NoTicks,
+    #[error(
+        "an event at {} h is later than a song can be ({} h): is the tempo or the timing right?",
+        (.seconds / 3600.0).round(),
+        crate::limits::SONG_SECONDS / 3600.0
+    )]
+    TooLong { seconds: f64 },
 }
 
 /// An engine action and the output frame it is due at.
@@ -54,7 +60,11 @@ pub fn read(
                 if let (true, Some(action)) =
                     (channels.accepts(channel.as_int()), action_of(message))
                 {
-                    let frame = (tempo.seconds(tick) * f64::from(rate)).round() as u64;
+                    let seconds = tempo.seconds(tick);
+                    if seconds > crate::limits::SONG_SECONDS {
+                        return Err(MidiFileError::TooLong { seconds });
+                    }
+                    let frame = (seconds * f64::from(rate)).round() as u64;
                     actions.push(TimedAction { frame, action });
                 }
             }
@@ -216,5 +226,22 @@ mod tests {
         bytes.truncate(cut);
         assert!(read(&bytes, 1000, ChannelFilter::Omni).is_err());
         assert!(read(b"RIFF....", 1000, ChannelFilter::Omni).is_err());
+    }
+
+    #[test]
+    fn a_song_longer_than_a_day_is_refused() {
+        // One tick per quarter at the slowest tempo (16.8 s), then a note 2^28 - 1 ticks later.
+        let mut bytes = b"MThd\0\0\0\x06\0\0\0\x01\0\x01".to_vec();
+        let track = [
+            0x00, 0xFF, 0x51, 0x03, 0xFF, 0xFF, 0xFF, // tempo
+            0xFF, 0xFF, 0xFF, 0x7F, 0x90, 60, 64, // the note, years later
+            0x00, 0xFF, 0x2F, 0x00,
+        ];
+        bytes.extend(b"MTrk");
+        bytes.extend((track.len() as u32).to_be_bytes());
+        bytes.extend(track);
+        let error = read(&bytes, 16000, ChannelFilter::Omni).unwrap_err();
+        assert!(matches!(error, MidiFileError::TooLong { .. }), "{error}");
+        assert!(error.to_string().contains("(24 h)"), "{error}");
     }
 }

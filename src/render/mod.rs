@@ -1,14 +1,18 @@
 //! Offline rendering: a MIDI file through the engine to a WAV file, frame-exact and deterministic
-//! (the same inputs give the same bytes). The loader runs on the caller's thread here, so every
-//! row is resident before the first frame.
+//! (the same inputs give the same bytes), streamed to the file block by block so any length
+//! renders in the same memory. The loader runs on the caller's thread here, so every row is
+//! resident before the first frame. A stop request ([`crate::stop`]) abandons the render and
+//! leaves no file.
 
 mod midi_file;
+mod wav;
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
 pub use midi_file::{MidiFileError, TimedAction};
+pub use wav::{WavFormat, WavOut};
 
 pub use crate::midi::ChannelFilter;
 
@@ -20,15 +24,6 @@ use crate::settings::Settings;
 const BLOCK: usize = 128;
 /// Commands queued ahead of the engine.
 const QUEUE: usize = 8192;
-
-/// Sample format of the written WAV.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum WavFormat {
-    /// 16-bit signed integers, clipped at full scale.
-    Int16,
-    /// 32-bit floats, unclipped, exactly what the engine produced.
-    Float32,
-}
 
 /// How to play a song.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,19 +65,26 @@ pub fn render(
     options: &SongOptions,
     format: WavFormat,
 ) -> anyhow::Result<RenderReport> {
+    let pad = settings.pad.data_directory.join(startup_pad(settings));
+    crate::atomic::check_output(out, &[midi, &settings.file, &pad])?;
     let actions = read_song(midi, settings.audio.sample_rate, options.channels)?;
-    let samples = render_actions(settings, &actions, options)?;
     let notes = actions
         .iter()
         .filter(|a| matches!(a.action, crate::engine::Action::NoteOn { .. }))
         .count();
-    write_wav(out, &samples, settings.audio.sample_rate, format)?;
-    Ok(RenderReport {
-        pad: settings.pad.data_directory.join(startup_pad(settings)),
-        frames: samples.len() as u64,
+    let mut wav = WavOut::create(out, settings.audio.sample_rate, format)?;
+    render_actions(settings, &actions, options, |block| {
+        crate::stop::check()?;
+        wav.write(block)
+    })?;
+    let report = RenderReport {
+        pad,
+        frames: wav.frames(),
         notes,
-        peak: samples.iter().fold(0.0, |peak, s| peak.max(s.abs())),
-    })
+        peak: wav.peak(),
+    };
+    wav.finish()?;
+    Ok(report)
 }
 
 /// Reads a MIDI file into actions timed at `rate` frames per second.
@@ -91,8 +93,8 @@ pub fn read_song(
     rate: u32,
     channels: ChannelFilter,
 ) -> anyhow::Result<Vec<TimedAction>> {
-    let bytes =
-        std::fs::read(midi).with_context(|| format!("cannot read MIDI file {}", midi.display()))?;
+    let bytes = crate::limits::read_file(midi, crate::limits::MIDI_FILE_BYTES, "MIDI file")
+        .with_context(|| format!("cannot read MIDI file {}", midi.display()))?;
     midi_file::read(&bytes, rate, channels).with_context(|| format!("MIDI file {}", midi.display()))
 }
 
@@ -115,12 +117,13 @@ pub fn startup_pad(settings: &Settings) -> String {
     )
 }
 
-/// Plays `actions` through a fresh engine and returns the mono output.
+/// Plays `actions` through a fresh engine, handing each block of mono output to `sink`.
 pub fn render_actions(
     settings: &Settings,
     actions: &[TimedAction],
     options: &SongOptions,
-) -> anyhow::Result<Vec<f32>> {
+    mut sink: impl FnMut(&[f32]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut loader = Loader::for_directory(
         settings.pad.layout.clone(),
         settings.engine.grid_interpolation,
@@ -134,7 +137,6 @@ pub fn render_actions(
     }
     let last = actions.last().map_or(0, |a| a.frame);
     let tail = (options.tail_seconds.max(0.0) * settings.audio.sample_rate as f32) as u64;
-    let mut out = Vec::new();
     let mut block = [0.0f32; BLOCK];
     let mut pending = actions.iter().peekable();
     let mut frame = 0u64;
@@ -157,7 +159,7 @@ pub fn render_actions(
             _ => BLOCK,
         };
         engine.process(&mut block[..frames]);
-        out.extend_from_slice(&block[..frames]);
+        sink(&block[..frames])?;
         frame += frames as u64;
         let silent = engine
             .status()
@@ -168,42 +170,5 @@ pub fn render_actions(
             break;
         }
     }
-    Ok(out)
-}
-
-/// Writes mono `samples` as a stereo WAV (both channels equal, as the device plays them),
-/// through a temporary file so a failed render never leaves a WAV that looks complete.
-pub fn write_wav(path: &Path, samples: &[f32], rate: u32, format: WavFormat) -> anyhow::Result<()> {
-    let spec = hound::WavSpec {
-        channels: 2,
-        sample_rate: rate,
-        bits_per_sample: match format {
-            WavFormat::Int16 => 16,
-            WavFormat::Float32 => 32,
-        },
-        sample_format: match format {
-            WavFormat::Int16 => hound::SampleFormat::Int,
-            WavFormat::Float32 => hound::SampleFormat::Float,
-        },
-    };
-    let partial = path.with_extension("wav.partial");
-    let write = || -> Result<(), hound::Error> {
-        let mut writer = hound::WavWriter::create(&partial, spec)?;
-        for &sample in samples {
-            for _ in 0..2 {
-                match format {
-                    WavFormat::Int16 => writer.write_sample(to_i16(sample))?,
-                    WavFormat::Float32 => writer.write_sample(sample)?,
-                }
-            }
-        }
-        writer.finalize()
-    };
-    write().with_context(|| format!("cannot write {}", partial.display()))?;
-    std::fs::rename(&partial, path)
-        .with_context(|| format!("cannot move the render to {}", path.display()))
-}
-
-fn to_i16(sample: f32) -> i16 {
-    (sample * 32767.0).round().clamp(-32768.0, 32767.0) as i16
+    Ok(())
 }

@@ -194,10 +194,12 @@ impl Settings {
 
     /// Reads and validates one settings file.
     pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            crate::limits::read_text(path, crate::limits::SETTINGS_FILE_BYTES, "settings file")
+                .map_err(|source| SettingsError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
         Self::from_json(&text, path)
     }
 
@@ -332,6 +334,22 @@ impl Validator<'_> {
         let length = raw.length.unwrap_or(60000);
         if length < 2 {
             return Err(self.invalid("nsynth.length", "must be at least 2 samples per row"));
+        }
+        let pad_bytes = u128::from(resolution).pow(2)
+            * pitches.len() as u128
+            * u128::from(length)
+            * u128::from(crate::pad::BYTES_PER_SAMPLE);
+        if pad_bytes > u128::from(crate::limits::PAD_BYTES) {
+            return Err(self.invalid(
+                "nsynth.length",
+                format!(
+                    "a pad of {resolution}×{resolution} points, {} pitches and {length} samples \
+                     per row would take {} MiB; the device holds pads of at most {} MiB",
+                    pitches.len(),
+                    pad_bytes >> 20,
+                    crate::limits::PAD_BYTES >> 20
+                ),
+            ));
         }
         let sample_rate = raw.sample_rate.unwrap_or(16000);
         if sample_rate == 0 {

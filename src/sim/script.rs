@@ -45,10 +45,12 @@ pub struct TimedEvent {
 
 /// Reads a script file; events come back sorted by time (stable for equal times).
 pub fn read(path: &Path) -> Result<Vec<TimedEvent>, ScriptError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ScriptError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::limits::read_text(path, crate::limits::SCRIPT_FILE_BYTES, "script").map_err(
+        |source| ScriptError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+    )?;
     parse(&text, path)
 }
 
@@ -76,8 +78,14 @@ fn parse_line(line: &str, path: &Path) -> Result<TimedEvent, String> {
     let at: f64 = words[0]
         .parse()
         .ok()
-        .filter(|t: &f64| t.is_finite() && *t >= 0.0)
-        .ok_or_else(|| format!("`{}` is not a time in seconds", words[0]))?;
+        .filter(|t: &f64| (0.0..=crate::limits::SONG_SECONDS).contains(t))
+        .ok_or_else(|| {
+            format!(
+                "`{}` is not a time in seconds from 0 to {} (24 hours)",
+                words[0],
+                crate::limits::SONG_SECONDS
+            )
+        })?;
     let name = *words.get(1).ok_or("an event name must follow the time")?;
     let args = &words[2..];
     let expect = |count: usize, usage: &str| {

@@ -29,6 +29,8 @@ pub enum PatchPhase {
     Saved,
     /// A short press loaded the slot.
     Loaded,
+    /// A short press found the slot empty: "EMPTY" is shown and nothing changed.
+    Empty,
 }
 
 /// The patch gesture as the patch screen draws it.

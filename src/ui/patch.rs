@@ -1,11 +1,13 @@
 //! The patch screen: "PATCH k" on a band that fills while a button is held to save, blinks when
-//! the slot is saved, and stays empty for a load. Owns the band's timing; never loads or saves.
+//! the slot is saved, and stays empty for a load; "EMPTY" under it when the slot has no patch. Owns the band's timing; never loads or saves.
 
 use super::{band, draw_centred, Framebuffer, PatchPhase, PatchView, TEXT_FONT, WIDTH};
 use crate::input::BUTTONS;
 
 const LABELS: [&str; BUTTONS] = ["PATCH 1", "PATCH 2", "PATCH 3", "PATCH 4"];
 const LABEL_BASELINE: i32 = 37;
+/// Below the band.
+const EMPTY_BASELINE: i32 = 58;
 /// A hold shorter than this is a load; the save bar starts filling here…
 const FILL_START: f32 = 0.25;
 /// …and is full, and the slot saved, this much later.
@@ -31,6 +33,9 @@ pub(super) fn draw(view: &PatchView, frame: &mut Framebuffer) {
         draw_centred(frame, label, &TEXT_FONT, LABEL_BASELINE);
     }
     frame.invert(band(band_width(view)));
+    if view.phase == PatchPhase::Empty {
+        draw_centred(frame, "EMPTY", &TEXT_FONT, EMPTY_BASELINE);
+    }
 }
 
 #[cfg(test)]
@@ -67,5 +72,6 @@ mod tests {
     fn loads_and_idle_show_no_band() {
         assert_eq!(band_width(&view(PatchPhase::Loaded, 0.5)), 0);
         assert_eq!(band_width(&view(PatchPhase::Idle, 0.5)), 0);
+        assert_eq!(band_width(&view(PatchPhase::Empty, 0.5)), 0);
     }
 }

@@ -12,7 +12,7 @@ use super::proto::{BundleEntryProto, BundleHeaderProto, Dim, TensorShapeProto, V
 use super::table::mask_crc;
 use super::table_builder::build_table;
 use super::{CheckpointError, EntryInfo, TensorFile};
-use crate::atomic::AtomicFile;
+use open_nsynth::atomic::AtomicFile;
 
 /// Writes the tensors of `source` that `keep` selects as the checkpoint with prefix `prefix` (a
 /// path ending in `.index` names the prefix before it); returns the files written, index first.

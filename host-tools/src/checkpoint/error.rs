@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::atomic::AtomicWriteError;
+use open_nsynth::atomic::AtomicWriteError;
 
 /// What went wrong with a checkpoint file, and where.
 #[derive(Debug, thiserror::Error)]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Metadata, TensorInfo};
 
 use super::{position, CheckpointError, DType, EntryInfo, TensorFile};
-use crate::atomic::AtomicFile;
+use open_nsynth::atomic::AtomicFile;
 
 /// The safetensors crate's own limit, so no file it would refuse is accepted here.
 const MAX_HEADER_LEN: u64 = 100_000_000;

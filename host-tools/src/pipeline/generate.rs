@@ -421,7 +421,7 @@ mod tests {
         assert_eq!(seeds, tasks.iter().map(|t| t.seed).collect::<Vec<_>>());
 
         std::fs::remove_file(&tasks[3].output).unwrap();
-        std::fs::write(crate::atomic::partial_path(&tasks[3].output), b"half").unwrap();
+        std::fs::write(open_nsynth::atomic::partial_path(&tasks[3].output), b"half").unwrap();
         let synth = Recording::new(None);
         assert_eq!(
             generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap(),

@@ -675,7 +675,7 @@ mod tests {
         std::fs::remove_file(dirs.generated(centre)).unwrap();
         std::fs::remove_file(dirs.cleaned(centre)).unwrap();
         std::fs::write(
-            crate::atomic::partial_path(&dirs.generated(centre)),
+            open_nsynth::atomic::partial_path(&dirs.generated(centre)),
             b"RIFF",
         )
         .unwrap();

@@ -15,8 +15,8 @@ use open_nsynth::settings::settings_for_pads;
 
 use super::config::PipelineConfig;
 use super::grid::PadPlan;
-use crate::atomic::write_atomically;
 use crate::audio::{read_mono_16k, AudioError, SAMPLE_RATE};
+use open_nsynth::atomic::write_atomically;
 
 /// Where the onset is looked for: the first 0.25 s, as the original's `post_process` intends.
 /// Its caller passed `final_length` into the `onset_search` parameter, so the original searched
@@ -300,7 +300,7 @@ mod tests {
             .filter(|e| {
                 let name = e.as_ref().unwrap().file_name();
                 name.to_string_lossy()
-                    .ends_with(crate::atomic::PARTIAL_SUFFIX)
+                    .ends_with(open_nsynth::atomic::PARTIAL_SUFFIX)
             })
             .count();
         assert_eq!(leftovers, 0);
