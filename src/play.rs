@@ -73,6 +73,7 @@ pub fn play(
         if pending.peek().is_none() && now > last && (silent || now > last + tail) {
             return Ok(output.device);
         }
+        crate::stop::check()?;
         std::thread::sleep(TICK);
     }
 }

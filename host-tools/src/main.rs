@@ -461,6 +461,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             encoding,
             out,
         } => {
+            open_nsynth::atomic::check_output(&out, &[&audio, &encoding, &model.checkpoint])?;
             let synth = model.shape.load(&model.checkpoint)?;
             let [rows, classes] = commands::logits(&synth, &audio, &encoding, &out)?;
             println!("wrote {} ([{rows}, {classes}])", out.display());
@@ -522,6 +523,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             out,
         } => {
+            open_nsynth::atomic::check_output(&out, &[&a, &b, &model.checkpoint])?;
             let synth = model.shape.load(&model.checkpoint)?;
             let options = GrainOptions {
                 count,
@@ -604,6 +606,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host_tools::checkpoint::cli::inspect(&checkpoint, &mut std::io::stdout().lock())?;
         }
         Command::Convert { from, to, all } => {
+            open_nsynth::atomic::check_output(&to, &[&from])?;
             let report = host_tools::checkpoint::cli::convert(&from, &to, all)?;
             for file in &report.files {
                 println!("wrote {}", file.display());
