@@ -260,3 +260,44 @@ pub fn song_bytes() -> Vec<u8> {
         .expect("writing to memory cannot fail");
     bytes
 }
+
+/// A plain song `seconds` long, for measuring long renders: a note every 2 s, held 1.5 s,
+/// climbing through two octaves. One track at 120 bpm.
+pub fn long_song_bytes(seconds: u32) -> Vec<u8> {
+    const TICKS: u16 = 480;
+    /// Ticks per second at the default 120 bpm.
+    const PER_SECOND: u32 = 2 * TICKS as u32;
+    let mut track = Vec::new();
+    let mut now = 0;
+    for (i, start) in (0..seconds.saturating_sub(1)).step_by(2).enumerate() {
+        let key = u7::new(48 + (i % 24) as u8);
+        for (at, vel) in [
+            (start * PER_SECOND, 100),
+            (start * PER_SECOND + PER_SECOND * 3 / 2, 0),
+        ] {
+            track.push(TrackEvent {
+                delta: u28::new(at - now),
+                kind: TrackEventKind::Midi {
+                    channel: u4::new(0),
+                    message: MidiMessage::NoteOn {
+                        key,
+                        vel: u7::new(vel),
+                    },
+                },
+            });
+            now = at;
+        }
+    }
+    track.push(TrackEvent {
+        delta: u28::new(0),
+        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    });
+    let smf = Smf {
+        header: Header::new(Format::SingleTrack, Timing::Metrical(u15::new(TICKS))),
+        tracks: vec![track],
+    };
+    let mut bytes = Vec::new();
+    smf.write_std(&mut bytes)
+        .expect("writing to memory cannot fail");
+    bytes
+}

@@ -127,6 +127,28 @@ fn bad_pad_shapes_are_refused() {
         "{backwards}"
     );
     assert!(error(&with(r#"{"loopEnd": 1.5}"#)).contains("outside 0–1"));
+    let huge = error(&with(
+        r#"{"length": 4000000000, "resolution": 4000000000, "pitches": [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63, 64, 65, 66, 67, 68, 69, 70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88, 89, 90, 91, 92, 93, 94, 95, 96, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118, 119, 120, 121, 122, 123, 124, 125, 126, 127]}"#,
+    ));
+    assert!(
+        huge.contains("nsynth.length") && huge.contains("at most 256 MiB"),
+        "{huge}"
+    );
+    // The largest real layout still fits: 11×11 points, 16 pitches, 4 s rows.
+    assert!(load(&with(r#"{"resolution": 11, "length": 64000}"#)).is_ok());
+}
+
+#[test]
+fn a_file_larger_than_any_settings_file_is_refused_before_it_is_read() {
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("settings.json");
+    let padding = " ".repeat(crate::limits::SETTINGS_FILE_BYTES as usize);
+    std::fs::write(&path, format!("{MINIMAL}{padding}")).unwrap();
+    let message = Settings::from_file(&path).unwrap_err().to_string();
+    assert!(
+        message.contains("settings.json") && message.contains("more than any settings file"),
+        "{message}"
+    );
 }
 
 #[test]

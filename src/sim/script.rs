@@ -233,6 +233,15 @@ mod tests {
     }
 
     #[test]
+    fn times_past_a_day_are_refused() {
+        assert!(parse("86400 quit", Path::new("s.txt")).is_ok());
+        for time in ["86401", "1e300", "inf", "NaN", "-1"] {
+            let error = parse(&format!("{time} quit"), Path::new("s.txt")).unwrap_err();
+            assert!(error.to_string().contains("(24 hours)"), "{error}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_line_and_the_problem() {
         let error = parse("0 touch 3 4\n1 knob 9 10\n", Path::new("s.txt")).unwrap_err();
         assert_eq!(error.to_string(), "s.txt:2: `9` is not a whole number 0–5");
