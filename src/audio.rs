@@ -1,11 +1,15 @@
 //! The sound card: opens the output stream and runs the engine in its callback.
 //!
 //! This is the one choke point between ALSA and the engine. [`start`] allocates everything the
-//! callback needs; the callback itself only calls [`Engine::process`] into a preallocated mono
-//! buffer and copies it to every channel: no allocation, lock, log or I/O.
+//! callback needs; the callback itself ([`Callback::process`]) only calls [`Engine::process`]
+//! into a preallocated mono buffer, copies it to every channel and times itself into atomics: no
+//! allocation, lock, log or I/O. [`start_stand_in`] runs the same callback on a thread paced like
+//! a sound card, for machines without one (soak tests, servers).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context as _};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -18,17 +22,76 @@ const SCRATCH_FRAMES: usize = 4096;
 
 /// A running output stream; dropping it stops the sound.
 pub struct AudioOutput {
-    _stream: cpal::Stream,
+    _backend: Backend,
     /// The device's name, for the log.
     pub device: String,
     /// Set when the stream reports an error (for example, the device was unplugged).
     failed: Arc<AtomicBool>,
+    pub stats: Arc<CallbackStats>,
+}
+
+/// What drives the callback.
+enum Backend {
+    Card { _stream: cpal::Stream },
+    StandIn { _thread: StandIn },
 }
 
 impl AudioOutput {
     /// Whether the stream has failed and should be opened again.
     pub fn failed(&self) -> bool {
         self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// What the callback measures about itself, read by the control thread.
+#[derive(Debug, Default)]
+pub struct CallbackStats {
+    pub callbacks: AtomicU64,
+    /// Callbacks that took longer than the sound they rendered lasts: each one is a dropout.
+    pub overruns: AtomicU64,
+    /// The longest callback so far, in nanoseconds.
+    pub worst_ns: AtomicU64,
+}
+
+/// The engine as the sound card calls it: everything preallocated.
+pub struct Callback {
+    engine: Engine,
+    mono: Vec<f32>,
+    channels: usize,
+    /// Nanoseconds of sound per frame.
+    frame_ns: f64,
+    stats: Arc<CallbackStats>,
+}
+
+impl Callback {
+    fn new(engine: Engine, channels: usize, rate: u32) -> Callback {
+        Callback {
+            engine,
+            mono: vec![0.0; SCRATCH_FRAMES],
+            channels,
+            frame_ns: 1e9 / f64::from(rate),
+            stats: Arc::default(),
+        }
+    }
+
+    /// Fills `data` (interleaved, `channels` per frame) with the engine's next frames.
+    pub fn process(&mut self, data: &mut [f32]) {
+        let started = Instant::now();
+        for period in data.chunks_mut(SCRATCH_FRAMES * self.channels) {
+            let frames = period.len() / self.channels;
+            let mono = &mut self.mono[..frames];
+            self.engine.process(mono);
+            for (frame, &sample) in period.chunks_exact_mut(self.channels).zip(mono.iter()) {
+                frame.fill(sample);
+            }
+        }
+        let took = started.elapsed().as_nanos() as u64;
+        let budget = (data.len() / self.channels) as f64 * self.frame_ns;
+        self.stats.callbacks.fetch_add(1, Ordering::Relaxed);
+        if took as f64 > budget {
+            self.stats.overruns.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.worst_ns.fetch_max(took, Ordering::Relaxed);
     }
 }
 
@@ -85,7 +148,7 @@ pub fn card_matches(name: &str, card: &str) -> bool {
 /// buffer size.
 pub fn start(
     device: cpal::Device,
-    mut engine: Engine,
+    engine: Engine,
     settings: &AudioSettings,
 ) -> anyhow::Result<AudioOutput> {
     let name = device.name().unwrap_or_else(|_| "unnamed device".into());
@@ -99,18 +162,9 @@ pub fn start(
         sample_rate: cpal::SampleRate(settings.sample_rate),
         buffer_size: cpal::BufferSize::Fixed(settings.buffer_size as u32),
     };
-    let mut mono = vec![0.0f32; SCRATCH_FRAMES];
-    let channels = usize::from(channels);
-    let callback = move |data: &mut [f32], _: &cpal::OutputCallbackInfo| {
-        for period in data.chunks_mut(SCRATCH_FRAMES * channels) {
-            let frames = period.len() / channels;
-            let mono = &mut mono[..frames];
-            engine.process(mono);
-            for (frame, &sample) in period.chunks_exact_mut(channels).zip(mono.iter()) {
-                frame.fill(sample);
-            }
-        }
-    };
+    let mut callback = Callback::new(engine, usize::from(channels), settings.sample_rate);
+    let stats = Arc::clone(&callback.stats);
+    let callback = move |data: &mut [f32], _: &cpal::OutputCallbackInfo| callback.process(data);
     let failed = Arc::new(AtomicBool::new(false));
     let report = Arc::clone(&failed);
     let stream = device
@@ -133,9 +187,64 @@ pub fn start(
         .play()
         .with_context(|| format!("cannot start audio device {name}"))?;
     Ok(AudioOutput {
-        _stream: stream,
+        _backend: Backend::Card { _stream: stream },
         device: name,
         failed,
+        stats,
+    })
+}
+
+/// A thread that calls the callback as a stereo sound card would, one `audio.bufferSize` period
+/// at a time at `audio.sampleRate`, and discards the sound.
+struct StandIn {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Runs `engine` on a stand-in sound card (see [`StandIn`]).
+pub fn start_stand_in(engine: Engine, settings: &AudioSettings) -> anyhow::Result<AudioOutput> {
+    const CHANNELS: usize = 2;
+    let mut callback = Callback::new(engine, CHANNELS, settings.sample_rate);
+    let stats = Arc::clone(&callback.stats);
+    let stop = Arc::new(AtomicBool::new(false));
+    let period =
+        Duration::from_secs_f64(settings.buffer_size as f64 / f64::from(settings.sample_rate));
+    let mut buffer = vec![0.0f32; settings.buffer_size * CHANNELS];
+    let stopped = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
+        .name("audio-stand-in".into())
+        .spawn(move || {
+            let mut next = Instant::now();
+            while !stopped.load(Ordering::Relaxed) {
+                callback.process(&mut buffer);
+                next += period;
+                match next.checked_duration_since(Instant::now()) {
+                    Some(rest) => std::thread::sleep(rest),
+                    // Late: a card would have played silence; carry on from now.
+                    None => next = Instant::now(),
+                }
+            }
+        })
+        .context("cannot start the stand-in sound card's thread")?;
+    Ok(AudioOutput {
+        _backend: Backend::StandIn {
+            _thread: StandIn {
+                stop,
+                thread: Some(thread),
+            },
+        },
+        device: "stand-in (no sound card)".into(),
+        failed: Arc::new(AtomicBool::new(false)),
+        stats,
     })
 }
 

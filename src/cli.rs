@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[cfg(feature = "device")]
-use crate::app::{remotes, Ending, NoDisplay, Pace, Session, Sound};
+use crate::app::{Ending, NoDisplay, Pace, Session, Sound};
 use crate::board::Board;
 use crate::engine::Knobs;
 use crate::render::{ChannelFilter, SongOptions, WavFormat};
@@ -107,6 +107,13 @@ struct SimulateArgs {
     /// session runs until Esc, `quit`, SIGINT or SIGTERM]. At most 86400.
     #[arg(long, value_parser = parse_duration)]
     duration: Option<f64>,
+    /// Play on a stand-in sound card that discards the sound: the engine runs in the same
+    /// callback on a thread paced like a card (for soak tests and machines without sound).
+    #[arg(long, conflicts_with = "wav")]
+    no_sound: bool,
+    /// Log a health line (memory, callback overruns, dropped input) every SECONDS.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    stats: Option<u64>,
 }
 
 /// The board flag, shared by the commands that use the hardware.
@@ -420,12 +427,17 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             crate::atomic::check_output(&path, &inputs)?;
             Sound::Wav(path)
         }
+        None if args.no_sound => Sound::StandIn,
         None => Sound::Card { card: None },
     };
-    let session = Session::new(settings, sound, Pace { fast })?
+    let serial = settings.midi.device.clone();
+    let mut session = Session::new(settings, sound, Pace { fast })?
         .with_script(script)
         .with_ending(ending);
-    desktop(session, args.headless, started)
+    if let Some(seconds) = args.stats {
+        session = session.with_health(std::time::Duration::from_secs(seconds));
+    }
+    desktop(session, args.headless, serial.as_deref(), started)
 }
 
 /// The instrument with the desktop's stand-ins: the screen and keys in the terminal (unless
@@ -434,6 +446,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 fn desktop(
     mut session: Session,
     headless: bool,
+    serial: Option<&Path>,
     started: std::time::Instant,
 ) -> anyhow::Result<ExitCode> {
     if !headless {
@@ -443,8 +456,7 @@ fn desktop(
         console.spawn_input(events)?;
         session = session.with_display(Box::new(console)).with_keyboard(keys);
     }
-    let _remotes = remotes::start(&session, None);
-    session.run(started)?;
+    session.with_remotes(serial).run(started)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -468,17 +480,16 @@ fn run_instrument(args: RunArgs) -> anyhow::Result<ExitCode> {
     let sound = Sound::Card {
         card: board.audio_card.clone(),
     };
+    let serial = crate::check::serial_port(&settings, &board).map(Path::to_path_buf);
     let session = Session::new(settings, sound, Pace { fast: false })?;
     if board.i2c.is_none() && board.gpio.is_none() {
         let headless = !std::io::stdin().is_terminal();
-        return desktop(session, headless, started);
+        return desktop(session, headless, serial.as_deref(), started);
     }
     let display = crate::app::oled_display(&board).unwrap_or_else(|| Box::new(NoDisplay));
     let session = session.with_display(display);
     let _inputs = crate::app::start_inputs(&board, session.input_sender.clone());
-    let serial = crate::check::serial_port(&session.settings, &board).map(Path::to_path_buf);
-    let _remotes = remotes::start(&session, serial.as_deref());
-    session.run(started)?;
+    session.with_remotes(serial.as_deref()).run(started)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -219,15 +219,11 @@ fn render_peak_kb(dir: &Path, seconds: u32) -> u64 {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let status = format!("/proc/{}/status", child.id());
+    let pid = child.id().to_string();
     let mut peak = 0;
     while child.try_wait().unwrap().is_none() {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            let high_water = text
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse().ok());
-            peak = peak.max(high_water.unwrap_or(0));
+        if let Some((_, high_water)) = open_nsynth::app::memory_kb(&pid) {
+            peak = peak.max(high_water);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

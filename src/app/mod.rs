@@ -4,6 +4,7 @@
 //! the rest keeps working; the audio device is opened again when it comes back.
 
 mod hardware;
+mod health;
 mod hub;
 mod output;
 mod pads;
@@ -17,8 +18,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 pub use hardware::{oled_display, start_inputs};
+pub use health::memory_kb;
+use health::Health;
 pub use hub::CommandHub;
 use output::Output;
+use remotes::Remotes;
 
 use crate::control::{Controller, Effect};
 use crate::engine::{Action, Engine, EngineConfig, EngineStatus};
@@ -66,6 +70,9 @@ pub enum Sound {
     Card { card: Option<String> },
     /// A WAV file rendered on the control thread.
     Wav(PathBuf),
+    /// No sound card: the engine runs in the same callback on a thread paced like one, and the
+    /// sound is discarded (for soak tests and machines without a card).
+    StandIn,
 }
 
 /// How the session ends and how it keeps time.
@@ -159,6 +166,9 @@ pub struct Session {
     output: Output,
     pace: Pace,
     ending: Ending,
+    /// MIDI and OSC, owned so they stop with the session and report what they dropped.
+    remotes: Option<Remotes>,
+    health: Option<Health>,
     /// Time of the script's last event.
     script_end: f64,
     /// Simulated seconds since the start, at the start of the frame being stepped: events due by
@@ -183,7 +193,8 @@ impl Session {
         let hubs = Hubs::default();
         let output = match sound {
             Sound::Wav(path) => Output::wav(&settings, &hubs, &controller, &path)?,
-            Sound::Card { card } => Output::live(&settings, &hubs, &controller, card),
+            Sound::Card { card } => Output::live(&settings, &hubs, &controller, card, false),
+            Sound::StandIn => Output::live(&settings, &hubs, &controller, None, true),
         };
         let (input_sender, inputs) = mpsc::channel();
         let state = Arc::new(Mutex::new(StateReport {
@@ -209,6 +220,8 @@ impl Session {
             output,
             pace,
             ending: Ending::Never,
+            remotes: None,
+            health: None,
             script_end: 0.0,
             elapsed: 0.0,
             effects: Vec::new(),
@@ -232,6 +245,18 @@ impl Session {
         self.script_end = events.last().map_or(0.0, |event| event.at);
         self.script = events.into_iter();
         self.next_scripted = self.script.next();
+        self
+    }
+
+    /// Starts MIDI (serial from `serial`, and USB) and OSC for the session.
+    pub fn with_remotes(mut self, serial: Option<&std::path::Path>) -> Self {
+        self.remotes = Some(remotes::start(&self, serial));
+        self
+    }
+
+    /// Logs a health line (memory, callback timing, dropped input) every `every`.
+    pub fn with_health(mut self, every: Duration) -> Self {
+        self.health = Some(Health::every(every));
         self
     }
 
@@ -315,6 +340,9 @@ impl Session {
         self.output
             .advance(f64::from(dt), &self.settings, &self.hubs, &self.controller)?;
         self.publish_state();
+        if let Some(health) = &mut self.health {
+            health.tick(&self.output, self.remotes.as_ref());
+        }
         self.elapsed += f64::from(dt);
         Ok(!self.ended())
     }

@@ -28,6 +28,8 @@ pub enum Output {
 pub struct Live {
     /// The board's sound card, by ALSA name.
     card: Option<String>,
+    /// Play on the stand-in sound card instead of a real one.
+    stand_in: bool,
     audio: Option<AudioOutput>,
     pads: Option<PadFeed>,
     status: Option<Arc<EngineStatus>>,
@@ -63,9 +65,11 @@ impl Output {
         hubs: &Hubs,
         controller: &Controller,
         card: Option<String>,
+        stand_in: bool,
     ) -> Output {
         let mut live = Live {
             card,
+            stand_in,
             audio: None,
             pads: None,
             status: None,
@@ -152,6 +156,14 @@ impl Output {
         }
     }
 
+    /// What the sound card's callback measured, while one is running.
+    pub fn callback_stats(&self) -> Option<&audio::CallbackStats> {
+        match self {
+            Output::Live(live) => live.audio.as_ref().map(|audio| &*audio.stats),
+            Output::Wav(_) => None,
+        }
+    }
+
     /// One line about the output, for the simulator's status line.
     pub fn describe(&self) -> String {
         match self {
@@ -178,9 +190,12 @@ impl Live {
     /// Opens the sound card with a fresh engine and loader thread for the current pad. While
     /// there is no device at all, nothing is built, so the retries cost no pad reads.
     fn open(&mut self, settings: &Settings, hubs: &Hubs, controller: &Controller) {
-        let device = match audio::choose_device(&settings.audio, self.card.as_deref()) {
-            Ok(device) => device,
-            Err(error) => return self.failed(&error),
+        let device = match self.stand_in {
+            true => None,
+            false => match audio::choose_device(&settings.audio, self.card.as_deref()) {
+                Ok(device) => Some(device),
+                Err(error) => return self.failed(&error),
+            },
         };
         let (engine, link) = hubs.engine(settings, controller.knobs());
         let status = Arc::clone(engine.status());
@@ -192,7 +207,11 @@ impl Live {
             }
         };
         streamer.request(self.target.clone());
-        match audio::start(device, engine, &settings.audio) {
+        let started = match device {
+            Some(device) => audio::start(device, engine, &settings.audio),
+            None => audio::start_stand_in(engine, &settings.audio),
+        };
+        match started {
             Ok(audio) => {
                 tracing::info!("audio on {}", audio.device);
                 self.audio = Some(audio);

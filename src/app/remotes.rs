@@ -20,9 +20,32 @@ pub const MIDI_CLIENT: &str = "open-nsynth";
 
 /// The running MIDI and OSC inputs; dropping it stops those that can be stopped.
 pub struct Remotes {
-    _serial: Option<SerialMidi>,
+    serial: Option<SerialMidi>,
     _usb: Option<UsbStarter>,
     pub osc: Option<OscServer>,
+}
+
+impl Remotes {
+    /// What the inputs have thrown away so far, for the health line.
+    pub fn dropped_summary(&self) -> String {
+        let mut summary = String::new();
+        if let Some(serial) = &self.serial {
+            summary += &format!(" {} serial MIDI bytes dropped;", serial.dropped_bytes());
+        }
+        if let Some(osc) = &self.osc {
+            let counts = osc.counts();
+            let rejected = counts.malformed
+                + counts.unknown_address
+                + counts.argument_count
+                + counts.argument_type
+                + counts.out_of_range;
+            summary += &format!(
+                " OSC {} handled, {} rejected, {} undelivered;",
+                counts.handled, rejected, counts.undelivered
+            );
+        }
+        summary
+    }
 }
 
 /// A MIDI event sink that plays the settings' channel(s) into `hub`.
@@ -60,7 +83,7 @@ pub fn start(session: &Session, serial: Option<&Path>) -> Remotes {
         .map_err(|error| tracing::warn!("no OSC: {error}"))
         .ok();
     Remotes {
-        _serial: serial,
+        serial,
         _usb: usb,
         osc,
     }
