@@ -1,6 +1,7 @@
 //! A generation step allocates nothing: a counting global allocator around steps and frame
-//! changes of a model big enough for the products to run on several threads. (Its own test binary, because the
-//! allocator counts every thread of the process.)
+//! changes of a model big enough for the products to run on several threads. It counts on
+//! rayon's pool threads, where the step and its products run; the harness's threads are not the
+//! step's work. (Its own test binary, because other tests would run on the same pool.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,10 +12,18 @@ struct Counting;
 
 static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 
+/// Counts an allocation made on a pool thread. `current_thread_index` reads a plain
+/// thread-local pointer, so it never allocates (or re-enters this allocator).
+fn count() {
+    if rayon::current_thread_index().is_some() {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 // SAFETY: forwards to the system allocator unchanged.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -25,7 +34,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        count();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -54,8 +63,15 @@ fn steps_and_frame_changes_do_not_allocate() {
     let mut generator = Generator::new(&model, batch).unwrap();
     let frame = vec![0.1; batch * shape.bottleneck_width];
     let mut previous = vec![0.0f32; batch];
-    // Steps run on a pool thread, as `generate` runs them; the warm-up starts the pool.
+    // A pool thread allocates once when it starts (its job queue) and on its first steal
+    // (crossbeam's epoch registration). The pool starts its threads without waiting for them,
+    // and a thread the warm-up steps did not need may start only while steps are counted. Each
+    // thread runs a broadcast job only after both, so afterwards none of them is starting.
+    rayon::broadcast(|_| ());
+    // Steps run on a pool thread, as `generate` runs them.
     let during = rayon::scope(|_| {
+        // Only pool threads are counted, so the steps must run on one.
+        assert!(rayon::current_thread_index().is_some());
         for _ in 0..8 {
             generator.step(&previous).unwrap();
         }
