@@ -18,6 +18,7 @@ pub mod input;
 #[cfg(unix)]
 pub mod install;
 pub mod io;
+pub mod logging;
 pub mod midi;
 pub mod osc;
 pub mod pad;
