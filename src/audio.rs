@@ -4,8 +4,7 @@
 //! callback needs; the callback itself only calls [`Engine::process`] into a preallocated mono
 //! buffer and copies it to every channel: no allocation, lock, log or I/O.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{anyhow, Context as _};
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
@@ -21,14 +20,14 @@ pub struct AudioOutput {
     _stream: cpal::Stream,
     /// The device's name, for the log.
     pub device: String,
-    /// Set when the stream reports an error (for example, the device was unplugged).
-    failed: Arc<AtomicBool>,
+    /// The first error the stream reported (for example, the device was unplugged).
+    failure: Arc<OnceLock<String>>,
 }
 
 impl AudioOutput {
-    /// Whether the stream has failed and should be opened again.
-    pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
+    /// Why the stream failed, once it has, and should be opened again.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
     }
 }
 
@@ -111,15 +110,16 @@ pub fn start(
             }
         }
     };
-    let failed = Arc::new(AtomicBool::new(false));
-    let report = Arc::clone(&failed);
+    let failure = Arc::new(OnceLock::new());
+    let report = Arc::clone(&failure);
     let stream = device
         .build_output_stream(
             &config,
             callback,
+            // Kept for the control thread, which logs it: a failing stream may report again and
+            // again, and the first error says why.
             move |error| {
-                tracing::error!("audio output: {error}");
-                report.store(true, Ordering::Relaxed);
+                let _ = report.set(error.to_string());
             },
             None,
         )
@@ -135,7 +135,7 @@ pub fn start(
     Ok(AudioOutput {
         _stream: stream,
         device: name,
-        failed,
+        failure,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod io;
 pub mod logging;
 pub mod midi;
 pub mod osc;
+pub mod outage;
 pub mod pad;
 pub mod patch;
 #[cfg(feature = "device")]

@@ -14,6 +14,7 @@ use rosc::{OscMessage, OscPacket};
 use super::request::{self, Request};
 use super::{packet, Counters, OscCounts, OscHandler, Tally};
 use crate::engine::Action;
+use crate::outage::Outage;
 
 /// How long a receive waits before the thread checks whether it should stop.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -99,9 +100,11 @@ impl Drop for OscServer {
 
 fn serve<H: OscHandler>(socket: &UdpSocket, mut router: Router<H>, stop: &AtomicBool) {
     let mut datagram = vec![0; MAX_DATAGRAM];
+    let mut outage = Outage::new("OSC receiving", ERROR_BACKOFF);
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut datagram) {
             Ok((length, sender)) => {
+                outage.succeeded();
                 for reply in router.receive(&datagram[..length]) {
                     let sent = rosc::encoder::encode(&OscPacket::Message(reply))
                         .map_err(|error| error.to_string())
@@ -122,7 +125,7 @@ fn serve<H: OscHandler>(socket: &UdpSocket, mut router: Router<H>, stop: &Atomic
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) => {}
             Err(error) => {
-                tracing::debug!("OSC receive failed: {error}");
+                outage.failed(&format_args!("OSC receive failed: {error}"));
                 router.counters.add(Tally::ReceiveError);
                 std::thread::sleep(ERROR_BACKOFF);
             }
