@@ -65,11 +65,11 @@ pub enum InstallError {
         line: usize,
         problem: &'static str,
     },
-    #[error("cannot {action} {path}: {source}{}", permission_hint(source))]
+    #[error("cannot {action} {path}: {cause}{}", permission_hint(cause))]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -91,10 +91,10 @@ fn permission_hint(error: &std::io::Error) -> &'static str {
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> InstallError {
     let path = path.to_path_buf();
-    move |source| InstallError::Io {
+    move |cause| InstallError::Io {
         action,
         path,
-        source,
+        cause,
     }
 }
 

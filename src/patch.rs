@@ -48,15 +48,15 @@ impl Default for Patch {
 pub enum PatchError {
     #[error("{path} does not exist yet; every patch slot starts empty")]
     Missing { path: PathBuf },
-    #[error("cannot read patch file {path}: {source}; every patch slot starts empty")]
+    #[error("cannot read patch file {path}: {cause}; every patch slot starts empty")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not valid JSON ({source}); every patch slot starts empty, and the file is left as it is until the next save")]
+    #[error("{path}: not valid JSON ({cause}); every patch slot starts empty, and the file is left as it is until the next save")]
     Syntax {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: expected an object with a `patches` array at the top level; every patch slot starts empty, and the file is left as it is until the next save")]
     NotAnObject { path: PathBuf },
@@ -68,11 +68,11 @@ pub enum PatchError {
     },
     #[error("{path}: `patches` has {found} entries; only the first {SLOTS} are read, and the rest are dropped at the next save")]
     TooMany { path: PathBuf, found: usize },
-    #[error("cannot save patches to {path} ({step}): {source}")]
+    #[error("cannot save patches to {path} ({step}): {cause}")]
     Save {
         path: PathBuf,
         step: &'static str,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -103,14 +103,14 @@ impl PatchStore {
                     path: store.path.clone(),
                 });
             }
-            Err(source) => problems.push(PatchError::Read {
+            Err(cause) => problems.push(PatchError::Read {
                 path: store.path.clone(),
-                source,
+                cause,
             }),
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Err(source) => problems.push(PatchError::Syntax {
+                Err(cause) => problems.push(PatchError::Syntax {
                     path: store.path.clone(),
-                    source,
+                    cause,
                 }),
                 Ok(json) => store.read(&json, &mut problems),
             },
@@ -151,10 +151,10 @@ impl PatchStore {
     /// Rewrites the whole file with all four slots, atomically: the old file stays intact until
     /// the new one is complete on disk. Every failure is returned with the file's path.
     pub fn save(&self) -> Result<(), PatchError> {
-        let fail = |step, source| PatchError::Save {
+        let fail = |step, cause| PatchError::Save {
             path: self.path.clone(),
             step,
-            source,
+            cause,
         };
         let name = self.path.file_name().ok_or_else(|| {
             fail(
@@ -171,9 +171,9 @@ impl PatchStore {
         temp_name.push(".tmp");
         let temp = folder.join(temp_name);
         let written = write_synced(&temp, self.json().as_bytes())
-            .map_err(|(step, source)| fail(step, source))
+            .map_err(|(step, cause)| fail(step, cause))
             .and_then(|()| {
-                std::fs::rename(&temp, &self.path).map_err(|source| fail("renaming", source))
+                std::fs::rename(&temp, &self.path).map_err(|cause| fail("renaming", cause))
             });
         if let Err(error) = written {
             // Best effort: a leftover temp file is harmless, the old patches are untouched.
@@ -183,7 +183,7 @@ impl PatchStore {
         // Without this the rename itself may not survive a power cut.
         File::open(folder)
             .and_then(|dir| dir.sync_all())
-            .map_err(|source| fail("syncing the folder", source))
+            .map_err(|cause| fail("syncing the folder", cause))
     }
 
     /// The file's text: minified, keys in alphabetical order, floats widened to doubles as the

@@ -46,11 +46,11 @@ pub fn partial_path(path: &Path) -> PathBuf {
 /// A step of an atomic write that failed: the file it concerned (the partial file, the target or
 /// its folder) and what was being done to it.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {action}: {source}", path.display())]
+#[error("{}: {action}: {cause}", path.display())]
 pub struct AtomicWriteError {
     pub path: PathBuf,
     pub action: &'static str,
-    pub source: io::Error,
+    pub cause: io::Error,
 }
 
 /// A file being written under its partial name. It takes the target's name only on
@@ -71,14 +71,14 @@ impl AtomicFile {
             return Err(AtomicWriteError {
                 path: target.to_owned(),
                 action: "creating the file",
-                source: io::ErrorKind::InvalidInput.into(),
+                cause: io::ErrorKind::InvalidInput.into(),
             });
         }
         let partial = partial_path(target);
-        let file = File::create(&partial).map_err(|source| AtomicWriteError {
+        let file = File::create(&partial).map_err(|cause| AtomicWriteError {
             path: partial.clone(),
             action: "creating the partial file",
-            source,
+            cause,
         })?;
         Ok(AtomicFile {
             target: target.to_owned(),
@@ -97,7 +97,7 @@ impl AtomicFile {
     /// Writes all of `bytes` at the current position.
     pub fn append(&mut self, bytes: &[u8]) -> Result<(), AtomicWriteError> {
         self.write_all(bytes)
-            .map_err(|source| self.partial_failed(source))
+            .map_err(|cause| self.partial_failed(cause))
     }
 
     /// Syncs the finished file and puts it in place of the target.
@@ -105,21 +105,21 @@ impl AtomicFile {
         self.writer
             .flush()
             .and_then(|()| self.writer.get_ref().sync_all())
-            .map_err(|source| self.partial_failed(source))?;
-        std::fs::rename(&self.partial, &self.target).map_err(|source| AtomicWriteError {
+            .map_err(|cause| self.partial_failed(cause))?;
+        std::fs::rename(&self.partial, &self.target).map_err(|cause| AtomicWriteError {
             path: self.target.clone(),
             action: "renaming the finished partial file into place",
-            source,
+            cause,
         })?;
         self.committed = true;
         sync_folder_of(&self.target)
     }
 
-    fn partial_failed(&self, source: io::Error) -> AtomicWriteError {
+    fn partial_failed(&self, cause: io::Error) -> AtomicWriteError {
         AtomicWriteError {
             path: self.partial.clone(),
             action: "writing the partial file",
-            source,
+            cause,
         }
     }
 }
@@ -162,10 +162,10 @@ fn sync_folder_of(path: &Path) -> Result<(), AtomicWriteError> {
     };
     File::open(folder)
         .and_then(|folder| folder.sync_all())
-        .map_err(|source| AtomicWriteError {
+        .map_err(|cause| AtomicWriteError {
             path: folder.to_owned(),
             action: "syncing the folder",
-            source,
+            cause,
         })
 }
 
@@ -184,9 +184,9 @@ where
     E: From<io::Error>,
     F: FnOnce(&mut AtomicFile) -> Result<(), E>,
 {
-    let mut file = AtomicFile::create(path).map_err(|error| E::from(error.source))?;
+    let mut file = AtomicFile::create(path).map_err(|error| E::from(error.cause))?;
     write(&mut file)?;
-    file.commit().map_err(|error| E::from(error.source))
+    file.commit().map_err(|error| E::from(error.cause))
 }
 
 #[cfg(test)]
@@ -281,7 +281,7 @@ mod tests {
         );
         let error = AtomicFile::create(Path::new("/")).err().unwrap();
         assert_eq!(error.action, "creating the file");
-        assert_eq!(error.source.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(error.cause.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]

@@ -26,17 +26,17 @@ const MAX_DATAGRAM: usize = 65_536;
 #[derive(Debug, thiserror::Error)]
 pub enum OscError {
     #[error(
-        "cannot listen for OSC on UDP {address}: {source}; another program may hold the port, \
+        "cannot listen for OSC on UDP {address}: {cause}; another program may hold the port, \
          or the address is not this machine's (settings keys osc.in.port and osc.in.address)"
     )]
     Bind {
         address: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot set up the OSC socket on UDP {address}: {source}")]
+    #[error("cannot set up the OSC socket on UDP {address}: {cause}")]
     Socket {
         address: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot start the OSC thread: {0}")]
     Thread(std::io::Error),
@@ -56,9 +56,8 @@ impl OscServer {
         address: SocketAddr,
         handler: H,
     ) -> Result<Self, OscError> {
-        let socket =
-            UdpSocket::bind(address).map_err(|source| OscError::Bind { address, source })?;
-        let configure = |source| OscError::Socket { address, source };
+        let socket = UdpSocket::bind(address).map_err(|cause| OscError::Bind { address, cause })?;
+        let configure = |cause| OscError::Socket { address, cause };
         socket
             .set_read_timeout(Some(STOP_POLL))
             .map_err(configure)?;
