@@ -1,9 +1,9 @@
 //! [`Outage`]: the log of something that fails and is tried again (the sound card, the ALSA
-//! sequencer, a MIDI port, the screen, the input microcontroller, the OSC socket). A run of
-//! failures is logged twice, a warning with the first cause and how often it is retried, and one
+//! sequencer, a MIDI port, the OLED, the input microcontroller, the OSC socket). A run of
+//! failures is logged twice: a warning with the first cause and how often it is retried, and a
 //! line when it works again with how many attempts and how long it took; attempts in between say
-//! nothing, so a missing device does not fill the journal. It only remembers and logs; the
-//! caller decides when to try.
+//! nothing, so a missing device does not fill the journal. It only remembers and logs: the
+//! caller makes the attempts, and decides when (`due` just says whether the interval has passed).
 
 use std::borrow::Cow;
 use std::fmt;
