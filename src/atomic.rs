@@ -47,12 +47,11 @@ pub fn partial_path(path: &Path) -> PathBuf {
 /// A step of an atomic write that failed: the file it concerned (the partial file, the target or
 /// its folder) and what was being done to it.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: {action}", path.display())]
+#[error("{}: {action}: {cause}", path.display())]
 pub struct AtomicWriteError {
     pub path: PathBuf,
     pub action: &'static str,
-    #[source]
-    pub source: io::Error,
+    pub cause: io::Error,
 }
 
 /// The permission bits a written file gets.
@@ -130,7 +129,7 @@ impl Partial {
             return Err(AtomicWriteError {
                 path: target.to_owned(),
                 action: "creating the file",
-                source: kind.into(),
+                cause: kind.into(),
             });
         }
         Ok(Partial {
@@ -142,10 +141,10 @@ impl Partial {
 
     /// Creates the partial file with the permission bits `mode` asks for.
     fn create(&self, mode: Mode) -> Result<File, AtomicWriteError> {
-        let failed = |source| AtomicWriteError {
+        let failed = |cause| AtomicWriteError {
             path: self.path.clone(),
             action: "creating the partial file",
-            source,
+            cause,
         };
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
@@ -172,10 +171,10 @@ impl Partial {
 
     /// Puts the (synced) partial file in place of the target and makes the rename durable.
     fn commit(mut self) -> Result<(), AtomicWriteError> {
-        std::fs::rename(&self.path, &self.target).map_err(|source| AtomicWriteError {
+        std::fs::rename(&self.path, &self.target).map_err(|cause| AtomicWriteError {
             path: self.target.clone(),
             action: "renaming the finished partial file into place",
-            source,
+            cause,
         })?;
         self.committed = true;
         sync_folder_of(&self.target)
@@ -244,7 +243,7 @@ impl AtomicFile {
     /// Writes all of `bytes` at the current position.
     pub fn append(&mut self, bytes: &[u8]) -> Result<(), AtomicWriteError> {
         self.write_all(bytes)
-            .map_err(|source| self.partial_failed(source))
+            .map_err(|cause| self.partial_failed(cause))
     }
 
     /// Syncs the finished file and puts it in place of the target.
@@ -252,15 +251,15 @@ impl AtomicFile {
         self.writer
             .flush()
             .and_then(|()| self.writer.get_ref().sync_all())
-            .map_err(|source| self.partial_failed(source))?;
+            .map_err(|cause| self.partial_failed(cause))?;
         self.partial.commit()
     }
 
-    fn partial_failed(&self, source: io::Error) -> AtomicWriteError {
+    fn partial_failed(&self, cause: io::Error) -> AtomicWriteError {
         AtomicWriteError {
             path: self.partial.path.clone(),
             action: "writing the partial file",
-            source,
+            cause,
         }
     }
 }
@@ -297,10 +296,10 @@ impl AtomicWav {
     pub fn create(target: &Path, spec: hound::WavSpec) -> Result<AtomicWav, AtomicWriteError> {
         let partial = Partial::new(target)?;
         let file = partial.create(Mode::Keep)?;
-        let failed = |source| AtomicWriteError {
+        let failed = |cause| AtomicWriteError {
             path: partial.path.clone(),
             action: "writing the partial file",
-            source,
+            cause,
         };
         let handle = file.try_clone().map_err(failed)?;
         let wav = hound::WavWriter::new(BufWriter::with_capacity(BUFFER_BYTES, file), spec)
@@ -324,10 +323,10 @@ impl AtomicWav {
 
     /// Completes the header, syncs the file and puts it in place of the target.
     pub fn commit(self) -> Result<(), AtomicWriteError> {
-        let failed = |source| AtomicWriteError {
+        let failed = |cause| AtomicWriteError {
             path: self.partial.path.clone(),
             action: "finishing the partial file",
-            source,
+            cause,
         };
         self.wav
             .finalize()
@@ -365,10 +364,10 @@ pub fn sync_folder_of(path: &Path) -> Result<(), AtomicWriteError> {
         {
             Ok(())
         }
-        other => other.map_err(|source| AtomicWriteError {
+        other => other.map_err(|cause| AtomicWriteError {
             path: folder.to_owned(),
             action: "syncing the folder",
-            source,
+            cause,
         }),
     }
 }
@@ -382,9 +381,9 @@ where
     E: From<io::Error>,
     F: FnOnce(&mut AtomicFile) -> Result<(), E>,
 {
-    let mut file = AtomicFile::create(path).map_err(|error| E::from(error.source))?;
+    let mut file = AtomicFile::create(path).map_err(|error| E::from(error.cause))?;
     write(&mut file)?;
-    file.commit().map_err(|error| E::from(error.source))
+    file.commit().map_err(|error| E::from(error.cause))
 }
 
 /// Replaces `path` with `bytes` atomically, its permission bits as `mode` asks.
@@ -486,7 +485,7 @@ mod tests {
         );
         let error = AtomicFile::create(Path::new("/")).err().unwrap();
         assert_eq!(error.action, "creating the file");
-        assert_eq!(error.source.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(error.cause.kind(), io::ErrorKind::InvalidInput);
     }
 
     #[test]
@@ -536,7 +535,7 @@ mod tests {
     fn a_folder_is_never_replaced_by_a_file() {
         let folder = tempfile::tempdir().unwrap();
         let error = AtomicFile::create(folder.path()).err().unwrap();
-        assert_eq!(error.source.kind(), io::ErrorKind::IsADirectory);
+        assert_eq!(error.cause.kind(), io::ErrorKind::IsADirectory);
         assert!(folder.path().is_dir());
         assert_eq!(names_in(folder.path()), Vec::<String>::new());
     }

@@ -7,7 +7,7 @@
 //! a sound card, for machines without one (soak tests, servers).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -25,8 +25,8 @@ pub struct AudioOutput {
     _backend: Backend,
     /// The device's name, for the log.
     pub device: String,
-    /// Set when the stream reports an error (for example, the device was unplugged).
-    failed: Arc<AtomicBool>,
+    /// The first error the stream reported (for example, the device was unplugged).
+    failure: Arc<OnceLock<String>>,
     pub stats: Arc<CallbackStats>,
 }
 
@@ -37,9 +37,9 @@ enum Backend {
 }
 
 impl AudioOutput {
-    /// Whether the stream has failed and should be opened again.
-    pub fn failed(&self) -> bool {
-        self.failed.load(Ordering::Relaxed)
+    /// Why the stream failed, once it has, and should be opened again.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.get().map(String::as_str)
     }
 }
 
@@ -165,15 +165,16 @@ pub fn start(
     let mut callback = Callback::new(engine, usize::from(channels), settings.sample_rate);
     let stats = Arc::clone(&callback.stats);
     let callback = move |data: &mut [f32], _: &cpal::OutputCallbackInfo| callback.process(data);
-    let failed = Arc::new(AtomicBool::new(false));
-    let report = Arc::clone(&failed);
+    let failure = Arc::new(OnceLock::new());
+    let report = Arc::clone(&failure);
     let stream = device
         .build_output_stream(
             &config,
             callback,
+            // Kept for the control thread, which logs it: a failing stream may report again and
+            // again, and the first error says why.
             move |error| {
-                tracing::error!("audio output: {error}");
-                report.store(true, Ordering::Relaxed);
+                let _ = report.set(error.to_string());
             },
             None,
         )
@@ -189,7 +190,7 @@ pub fn start(
     Ok(AudioOutput {
         _backend: Backend::Card { _stream: stream },
         device: name,
-        failed,
+        failure,
         stats,
     })
 }
@@ -243,7 +244,7 @@ pub fn start_stand_in(engine: Engine, settings: &AudioSettings) -> anyhow::Resul
             },
         },
         device: "stand-in (no sound card)".into(),
-        failed: Arc::new(AtomicBool::new(false)),
+        failure: Arc::default(),
         stats,
     })
 }

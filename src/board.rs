@@ -28,10 +28,10 @@ const MAX_GPIO_LINES: i64 = 58;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoardError {
-    #[error("cannot read board file {path}: {source}")]
+    #[error("cannot read board file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}{}: not valid TOML: {message}", line_suffix(*line))]
     Syntax {
@@ -171,9 +171,9 @@ impl Board {
     /// Reads and validates a board file.
     pub fn from_file(path: &Path) -> Result<Self, BoardError> {
         let text = crate::limits::read_text(path, crate::limits::BOARD_FILE_BYTES, "board file")
-            .map_err(|source| BoardError::Read {
+            .map_err(|cause| BoardError::Read {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         let origin = BoardOrigin::File {
             path: path.to_path_buf(),

@@ -60,8 +60,8 @@ pub enum ControlWarning {
         corner: usize,
         name: String,
     },
-    #[error("patch {} is kept until power-off but was not saved: {source}", slot + 1)]
-    NotSaved { slot: usize, source: PatchError },
+    #[error("patch {} is kept until power-off but was not saved: {cause}", slot + 1)]
+    NotSaved { slot: usize, cause: PatchError },
     #[error("there is no patch slot {slot}; slots are 0–3")]
     NoSuchSlot { slot: usize },
     #[error(
@@ -536,8 +536,8 @@ impl Controller {
         *stored = Some(patch);
         match self.patches.save() {
             Ok(()) => true,
-            Err(source) => {
-                effects.push(Effect::Warning(ControlWarning::NotSaved { slot, source }));
+            Err(cause) => {
+                effects.push(Effect::Warning(ControlWarning::NotSaved { slot, cause }));
                 false
             }
         }

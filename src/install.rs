@@ -66,11 +66,11 @@ pub enum InstallError {
         line: usize,
         problem: &'static str,
     },
-    #[error("cannot {action} {path}: {source}{}", permission_hint(source))]
+    #[error("cannot {action} {path}: {cause}{}", permission_hint(cause))]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -92,10 +92,10 @@ fn permission_hint(error: &std::io::Error) -> &'static str {
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> InstallError {
     let path = path.to_path_buf();
-    move |source| InstallError::Io {
+    move |cause| InstallError::Io {
         action,
         path,
-        source,
+        cause,
     }
 }
 
@@ -470,7 +470,7 @@ impl Card<'_> {
             atomic::write_bytes(path, bytes, mode).map_err(|error| InstallError::Io {
                 action: "write",
                 path: path.to_owned(),
-                source: error.source,
+                cause: error.cause,
             })?;
         }
         self.record(path, change);
@@ -548,7 +548,7 @@ impl Card<'_> {
             let temp = atomic::partial_path(path);
             let result = std::os::unix::fs::symlink(target, &temp)
                 .and_then(|()| fs::rename(&temp, path))
-                .and_then(|()| atomic::sync_folder_of(path).map_err(|error| error.source));
+                .and_then(|()| atomic::sync_folder_of(path).map_err(|error| error.cause));
             if result.is_err() {
                 let _ = fs::remove_file(&temp);
             }

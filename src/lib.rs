@@ -20,8 +20,10 @@ pub mod input;
 pub mod install;
 pub mod io;
 pub mod limits;
+pub mod logging;
 pub mod midi;
 pub mod osc;
+pub mod outage;
 pub mod pad;
 pub mod patch;
 #[cfg(feature = "device")]

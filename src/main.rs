@@ -3,16 +3,11 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use open_nsynth::logging::{self, Timestamps};
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .without_time()
-        .init();
+    logging::init(Timestamps::Omit);
+    logging::route_alsa_errors();
     match open_nsynth::cli::run(open_nsynth::cli::Cli::parse()) {
         Ok(code) => code,
         Err(error) => {

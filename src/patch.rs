@@ -47,15 +47,15 @@ impl Default for Patch {
 pub enum PatchError {
     #[error("{path} does not exist yet; every patch slot starts empty")]
     Missing { path: PathBuf },
-    #[error("cannot read patch file {path}: {source}; every patch slot starts empty")]
+    #[error("cannot read patch file {path}: {cause}; every patch slot starts empty")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not valid JSON ({source}); every patch slot starts empty, and the file is left as it is until the next save")]
+    #[error("{path}: not valid JSON ({cause}); every patch slot starts empty, and the file is left as it is until the next save")]
     Syntax {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: expected an object with a `patches` array at the top level; every patch slot starts empty, and the file is left as it is until the next save")]
     NotAnObject { path: PathBuf },
@@ -67,10 +67,10 @@ pub enum PatchError {
     },
     #[error("{path}: `patches` has {found} entries; only the first {SLOTS} are read, and the rest are dropped at the next save")]
     TooMany { path: PathBuf, found: usize },
-    #[error("cannot save patches to {path}")]
+    #[error("cannot save patches to {path}: {cause}")]
     Save {
         path: PathBuf,
-        source: crate::atomic::AtomicWriteError,
+        cause: crate::atomic::AtomicWriteError,
     },
 }
 
@@ -101,14 +101,14 @@ impl PatchStore {
                     path: store.path.clone(),
                 });
             }
-            Err(source) => problems.push(PatchError::Read {
+            Err(cause) => problems.push(PatchError::Read {
                 path: store.path.clone(),
-                source,
+                cause,
             }),
             Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Err(source) => problems.push(PatchError::Syntax {
+                Err(cause) => problems.push(PatchError::Syntax {
                     path: store.path.clone(),
-                    source,
+                    cause,
                 }),
                 Ok(json) => store.read(&json, &mut problems),
             },
@@ -150,9 +150,9 @@ impl PatchStore {
     /// the new one is complete on disk. Every failure is returned with the file's path.
     pub fn save(&self) -> Result<(), PatchError> {
         crate::atomic::write_bytes(&self.path, self.json().as_bytes(), Default::default()).map_err(
-            |source| PatchError::Save {
+            |cause| PatchError::Save {
                 path: self.path.clone(),
-                source,
+                cause,
             },
         )
     }

@@ -85,6 +85,58 @@ fn check_reports_settings_hardware_and_every_pad() {
     line("note ", "1 of 2 pads for the corner combinations are there");
 }
 
+/// `run --check` on the desktop board with `RUST_LOG` set to `filter`, where ALSA's default
+/// sound device is a plugin that does not exist (`~/.asoundrc`), so that the ALSA library has
+/// errors to report on any machine. Standard error is a pipe.
+fn check_with_broken_alsa(dir: &Path, filter: &str) -> String {
+    std::fs::write(
+        dir.join(".asoundrc"),
+        "pcm.!default { type open_nsynth_no_such_plugin }\n",
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+        .args([
+            "run",
+            "--settings",
+            "demo/settings.json",
+            "--board",
+            "desktop",
+            "--check",
+        ])
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("RUST_LOG", filter)
+        .output()
+        .unwrap();
+    text(&output.stderr)
+}
+
+#[test]
+fn check_logs_alsa_errors_as_plain_log_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    demo_with_a_missing_pad(dir.path());
+    let info = check_with_broken_alsa(dir.path(), "info");
+    let debug = check_with_broken_alsa(dir.path(), "info,alsa=debug");
+    for log in [&info, &debug] {
+        assert!(
+            !log.lines().any(|line| line.starts_with("ALSA lib")),
+            "ALSA printed to standard error itself:\n{log}"
+        );
+        assert!(!log.contains("\x1b["), "colour codes in a pipe:\n{log}");
+        let warnings = log
+            .lines()
+            .filter(|line| line.contains("the ALSA library reported a problem"))
+            .count();
+        assert_eq!(warnings, 1, "one warning about ALSA's messages:\n{log}");
+    }
+    assert!(
+        debug
+            .lines()
+            .any(|line| line.starts_with("DEBUG") && line.contains("open_nsynth_no_such_plugin")),
+        "ALSA's messages are there at debug level:\n{debug}"
+    );
+}
+
 #[test]
 fn an_unknown_board_lists_the_known_ones() {
     let dir = tempfile::tempdir().unwrap();

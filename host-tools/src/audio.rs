@@ -33,19 +33,19 @@ pub const RECORDING_EXTENSIONS: [&str; 4] = ["wav", "aif", "aiff", "flac"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum AudioError {
-    #[error("cannot open {path}: {source}")]
-    Open { path: PathBuf, source: io::Error },
-    #[error("{path} is not a readable WAV, AIFF or FLAC file: {source}")]
+    #[error("cannot open {path}: {cause}")]
+    Open { path: PathBuf, cause: io::Error },
+    #[error("{path} is not a readable WAV, AIFF or FLAC file: {cause}")]
     Format {
         path: PathBuf,
-        source: SymphoniaError,
+        cause: SymphoniaError,
     },
     #[error("{path} holds no audio track the decoder knows")]
     NoAudioTrack { path: PathBuf },
-    #[error("{path}: the audio cannot be decoded: {source}")]
+    #[error("{path}: the audio cannot be decoded: {cause}")]
     Decode {
         path: PathBuf,
-        source: SymphoniaError,
+        cause: SymphoniaError,
     },
     #[error("{path} holds no samples")]
     Empty { path: PathBuf },
@@ -65,8 +65,8 @@ pub enum AudioError {
          check the recording level or trim leading silence"
     )]
     Silent { path: PathBuf, samples: usize },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {cause}")]
+    Write { path: PathBuf, cause: io::Error },
 }
 
 /// Reads a recording as 16 kHz mono: channels are averaged, and any other rate is resampled with
@@ -115,9 +115,9 @@ pub fn load_for_encoding(path: &Path, max_samples: usize) -> Result<Vec<f32>, Au
 /// Writes 16 kHz mono `f32` audio as Magenta's generator does (spec §4.6, SciPy's layout):
 /// format tag 3 (IEEE float) with `cbSize` 0, a `fact` chunk, 32-bit little-endian samples.
 pub fn write_float_wav(path: &Path, samples: &[f32]) -> Result<(), AudioError> {
-    let write_error = |source| AudioError::Write {
+    let write_error = |cause| AudioError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let data_bytes = u32::try_from(samples.len() * 4)
         .ok()
@@ -167,9 +167,9 @@ pub fn write_pcm16_wav(path: &Path, samples: &[i16]) -> Result<(), AudioError> {
         samples_out.flush().map_err(hound_to_io)?;
         wav.finalize().map_err(hound_to_io)
     })
-    .map_err(|source| AudioError::Write {
+    .map_err(|cause| AudioError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 
@@ -200,18 +200,18 @@ fn hound_to_io(error: hound::Error) -> io::Error {
 /// Decodes every packet of the first audio track and averages the channels; returns the mono
 /// samples and their rate.
 fn decode_mono(path: &Path) -> Result<(Vec<f32>, u32), AudioError> {
-    let file = File::open(path).map_err(|source| AudioError::Open {
+    let file = File::open(path).map_err(|cause| AudioError::Open {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
         hint.with_extension(extension);
     }
-    let format_error = |source| AudioError::Format {
+    let format_error = |cause| AudioError::Format {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut format = symphonia::default::get_probe()
         .probe(
@@ -236,9 +236,9 @@ fn decode_mono(path: &Path) -> Result<(Vec<f32>, u32), AudioError> {
     let mut decoder = symphonia::default::get_codecs()
         .make_audio_decoder(params, &AudioDecoderOptions::default())
         .map_err(format_error)?;
-    let decode_error = |source| AudioError::Decode {
+    let decode_error = |cause| AudioError::Decode {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
 
     let mut mono = Vec::new();

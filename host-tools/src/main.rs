@@ -1,7 +1,6 @@
 //! `host-tools`: the Open NSynth Super pad factory's command line. Parsing and printing only;
 //! the work happens in the `host_tools` library.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,6 +15,7 @@ use host_tools::pipeline::{
     ToneSynthesizer,
 };
 use host_tools::slurm::{shell_quote, ModelFlags, Resources, SlurmJob, SlurmWork};
+use open_nsynth::logging::{self, Timestamps};
 use open_nsynth::pad::{inventory, PadState};
 use open_nsynth::settings::Settings;
 
@@ -327,15 +327,7 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Cluster tasks log to files, where colour codes are noise.
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    logging::init(Timestamps::Include);
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(error) => {

@@ -14,10 +14,10 @@ use open_nsynth::atomic::write_atomically;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
-    #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
-    #[error("{path} is not a NumPy .npy file: {source}")]
-    Format { path: PathBuf, source: io::Error },
+    #[error("cannot read {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
+    #[error("{path} is not a NumPy .npy file: {cause}")]
+    Format { path: PathBuf, cause: io::Error },
     #[error("{path} holds `{dtype}` values; an embedding must hold float32 (`<f4`) values")]
     DType { path: PathBuf, dtype: String },
     #[error(
@@ -25,21 +25,21 @@ pub enum NpyError {
          (or [1, frames, 16] as the original pipeline wrote)"
     )]
     Shape { path: PathBuf, found: Vec<u64> },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot write {path}: {cause}")]
+    Write { path: PathBuf, cause: io::Error },
 }
 
 /// Reads an embedding file. A leading axis of 1 (`[1, frames, 16]`, written by the original
 /// pipeline's step 02 for Magenta's 2017 loader) is dropped with a warning; `float64` files are
 /// narrowed to `float32`.
 pub fn read_embedding(path: &Path) -> Result<Embedding, NpyError> {
-    let file = File::open(path).map_err(|source| NpyError::Read {
+    let file = File::open(path).map_err(|cause| NpyError::Read {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
-    let format_error = |source| NpyError::Format {
+    let format_error = |cause| NpyError::Format {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(format_error)?;
     let shape = npy.shape().to_vec();
@@ -107,7 +107,7 @@ pub fn write_f32_array(path: &Path, shape: &[usize], values: &[f32]) -> Result<(
     if shape.iter().product::<u64>() != values.len() as u64 {
         return Err(NpyError::Write {
             path: path.to_path_buf(),
-            source: io::Error::other(format!(
+            cause: io::Error::other(format!(
                 "{} values do not fill shape {shape:?}",
                 values.len()
             )),
@@ -122,9 +122,9 @@ pub fn write_f32_array(path: &Path, shape: &[usize], values: &[f32]) -> Result<(
         writer.extend(values.iter().copied())?;
         writer.finish()
     })
-    .map_err(|source| NpyError::Write {
+    .map_err(|cause| NpyError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 

@@ -4,12 +4,13 @@
 //! the rest of the instrument keeps working.
 
 use std::sync::mpsc::Sender;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::Display;
 use crate::board::Board;
 use crate::input::Input;
 use crate::io::{self, buttons, mcu, oled, Poller};
+use crate::outage::Outage;
 use crate::ui::Pages;
 
 /// How long a silent OLED is left alone before it is tried again, so that a missing panel does
@@ -24,8 +25,7 @@ pub fn oled_display(board: &Board) -> Option<Box<dyn Display>> {
     match oled::open(&i2c.device, i2c.oled_address, reset) {
         Ok(panel) => Some(Box::new(OledDisplay {
             panel,
-            failing: false,
-            retry_at: Instant::now(),
+            outage: Outage::new("the OLED", OLED_RETRY),
         })),
         Err(error) => {
             tracing::warn!("no screen: {error}");
@@ -58,29 +58,21 @@ pub fn start_inputs(board: &Board, inputs: Sender<Input>) -> Option<Poller> {
 
 struct OledDisplay<I2C> {
     panel: oled::Oled<I2C>,
-    failing: bool,
-    retry_at: Instant,
+    outage: Outage,
 }
 
 impl<I2C: embedded_hal::i2c::I2c> Display for OledDisplay<I2C> {
     fn show(&mut self, pages: &Pages, _status: &str) -> Result<(), String> {
-        if self.failing && Instant::now() < self.retry_at {
+        if !self.outage.due() {
             return Ok(());
         }
         match self.panel.flush(pages) {
             Ok(_) => {
-                if self.failing {
-                    self.failing = false;
-                    tracing::info!("the screen answers again");
-                }
+                self.outage.succeeded();
                 Ok(())
             }
             Err(error) => {
-                if !self.failing {
-                    self.failing = true;
-                    tracing::warn!("{error}; trying again every {} s", OLED_RETRY.as_secs());
-                }
-                self.retry_at = Instant::now() + OLED_RETRY;
+                self.outage.failed(&error);
                 Err(error.to_string())
             }
         }

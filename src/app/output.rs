@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context as _;
 
@@ -13,6 +13,7 @@ use super::Hubs;
 use crate::audio::{self, AudioOutput};
 use crate::control::Controller;
 use crate::engine::{Engine, EngineStatus};
+use crate::outage::Outage;
 use crate::pad::{LoadEvent, Loader, PadStreamer, Target};
 use crate::render::{WavFormat, WavOut};
 use crate::settings::Settings;
@@ -34,8 +35,8 @@ pub struct Live {
     pads: Option<PadFeed>,
     status: Option<Arc<EngineStatus>>,
     target: Target,
-    retry_at: Instant,
-    failures: u32,
+    /// Failures to open the sound card, and when to try again.
+    outage: Outage,
 }
 
 pub struct Wav {
@@ -74,8 +75,7 @@ impl Output {
             pads: None,
             status: None,
             target: controller.pad_target(),
-            retry_at: Instant::now(),
-            failures: 0,
+            outage: Outage::new("audio output", AUDIO_RETRY),
         };
         live.open(settings, hubs, controller);
         Output::Live(Box::new(live))
@@ -135,12 +135,12 @@ impl Output {
                 if let Some(pads) = &live.pads {
                     log_load_events(pads.events());
                 }
-                if live.audio.as_ref().is_some_and(AudioOutput::failed) {
-                    tracing::warn!("the audio device failed; opening it again");
+                if let Some(failure) = live.audio.as_ref().and_then(AudioOutput::failure) {
+                    let error = anyhow::anyhow!("the audio device failed: {failure}");
                     live.audio = None;
-                    live.retry_at = Instant::now() + AUDIO_RETRY;
+                    live.failed(&error);
                 }
-                if live.audio.is_none() && Instant::now() >= live.retry_at {
+                if live.audio.is_none() && live.outage.due() {
                     live.open(settings, hubs, controller);
                 }
                 Ok(())
@@ -202,8 +202,9 @@ impl Live {
         let streamer = match PadStreamer::spawn(loader(settings), link) {
             Ok(streamer) => streamer,
             Err(error) => {
-                tracing::error!("cannot start the pad loader thread: {error}");
-                return;
+                return self.failed(
+                    &anyhow::Error::from(error).context("cannot start the pad loader thread"),
+                )
             }
         };
         streamer.request(self.target.clone());
@@ -213,9 +214,9 @@ impl Live {
         };
         match started {
             Ok(audio) => {
+                self.outage.succeeded();
                 tracing::info!("audio on {}", audio.device);
                 self.audio = Some(audio);
-                self.failures = 0;
             }
             Err(error) => self.failed(&error),
         }
@@ -223,16 +224,9 @@ impl Live {
         self.status = Some(status);
     }
 
-    /// Logs the first failure of a run of them and schedules the next try.
+    /// Counts a failed try; only the first of a run is logged.
     fn failed(&mut self, error: &anyhow::Error) {
-        if self.failures == 0 {
-            tracing::warn!(
-                "{error:#}; running without sound, retrying every {} s",
-                AUDIO_RETRY.as_secs()
-            );
-        }
-        self.failures += 1;
-        self.retry_at = Instant::now() + AUDIO_RETRY;
+        self.outage.failed(&format_args!("no sound: {error:#}"));
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use super::{CommandHub, OscRoutes, Session};
 use crate::midi::{self, ChannelFilter, EventSink, SerialMidi, UsbMidi};
 use crate::osc::OscServer;
+use crate::outage::Outage;
 use crate::settings::MidiSettings;
 
 /// How long to wait before opening the ALSA sequencer again.
@@ -102,24 +103,15 @@ impl UsbStarter {
             .name("midi-usb-start".into())
             .spawn(move || {
                 let mut usb = None;
-                let mut failing = false;
+                let mut outage = Outage::new("USB MIDI", USB_RETRY);
                 loop {
                     if usb.is_none() {
                         match UsbMidi::start(MIDI_CLIENT, sink()) {
                             Ok(started) => {
-                                if failing {
-                                    tracing::info!("USB MIDI is available now");
-                                }
+                                outage.succeeded();
                                 usb = Some(started);
                             }
-                            Err(error) if !failing => {
-                                failing = true;
-                                tracing::warn!(
-                                    "no USB MIDI: {error}; trying again every {} s",
-                                    USB_RETRY.as_secs()
-                                );
-                            }
-                            Err(_) => {}
+                            Err(error) => outage.failed(&error),
                         }
                     }
                     if stopped.recv_timeout(USB_RETRY) != Err(RecvTimeoutError::Timeout) {

@@ -5,11 +5,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use embedded_hal::i2c::I2c;
 
 use super::Polled;
 use crate::input::{Input, McuFrame};
+use crate::outage::Outage;
 
 /// Length of one message from the microcontroller.
 pub const MESSAGE_LEN: usize = 16;
@@ -127,8 +129,8 @@ pub struct Mcu<I2C> {
     address: u8,
     counters: McuCounters,
     touch: TouchGuard,
-    /// A bus failure has been logged and no poll has succeeded since.
-    in_outage: bool,
+    /// Bus failures since the last good poll.
+    outage: Outage,
     corruption_logged: bool,
 }
 
@@ -139,7 +141,11 @@ impl<I2C: I2c> Mcu<I2C> {
             address,
             counters: McuCounters::default(),
             touch: TouchGuard::default(),
-            in_outage: false,
+            // Polling goes on at the poller's rate, which the app sets to the default.
+            outage: Outage::new(
+                "the input microcontroller",
+                Duration::from_secs(1) / super::DEFAULT_POLL_RATE_HZ,
+            ),
             corruption_logged: false,
         }
     }
@@ -184,18 +190,10 @@ impl<I2C: I2c> Polled for Mcu<I2C> {
     fn poll_inputs(&mut self, emit: &mut dyn FnMut(Input)) {
         match self.poll() {
             Ok(frame) => {
-                if self.in_outage {
-                    self.in_outage = false;
-                    tracing::info!("the input microcontroller answers again");
-                }
+                self.outage.succeeded();
                 emit(Input::Poll(frame));
             }
-            Err(error) if error.is_bus_failure() => {
-                if !self.in_outage {
-                    self.in_outage = true;
-                    tracing::warn!("{error}; the controls pause, polling goes on");
-                }
-            }
+            Err(error) if error.is_bus_failure() => self.outage.failed(&error),
             Err(error) => {
                 if !self.corruption_logged {
                     self.corruption_logged = true;
@@ -273,7 +271,6 @@ mod tests {
     use std::collections::VecDeque;
     use std::sync::mpsc;
     use std::sync::Mutex;
-    use std::time::Duration;
 
     const ADDRESS: u8 = 0x47;
 
@@ -447,6 +444,31 @@ mod tests {
             mcu.poll_inputs(&mut |input| inputs.push(input));
         }
         assert_eq!(inputs, [Input::Poll(decode(&good).unwrap())]);
+        i2c.done();
+    }
+
+    #[test]
+    fn a_silent_microcontroller_is_logged_when_it_stops_and_when_it_answers_again() {
+        let nack = ErrorKind::NoAcknowledge(NoAcknowledgeSource::Address);
+        let mut expected = vec![Transaction::write(ADDRESS, vec![0x00]).with_error(nack); 3];
+        expected.extend(poll_transactions(ADDRESS, idle()));
+        let mut i2c = Mock::new(&expected);
+        let mut mcu = Mcu::new(i2c.clone(), ADDRESS);
+        let ((), lines) = crate::logging::capture(|| {
+            for _ in 0..4 {
+                mcu.poll_inputs(&mut |_| {});
+            }
+        });
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert!(
+            lines[0].starts_with("WARN the input microcontroller at I2C address 0x47 did not")
+                && lines[0].ends_with("; trying again every 10 ms"),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("INFO the input microcontroller works now, after 3 failed"),
+            "{lines:?}"
+        );
         i2c.done();
     }
 

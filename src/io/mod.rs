@@ -55,7 +55,7 @@ pub enum PollerError {
     #[error("input poll rate {rate_hz} Hz is outside the supported 1–1000 Hz")]
     Rate { rate_hz: u32 },
     #[error("cannot start the input poller thread: {0}")]
-    Spawn(#[from] std::io::Error),
+    Spawn(std::io::Error),
 }
 
 /// Why a Linux bus or pin could not be opened.
@@ -63,39 +63,39 @@ pub enum PollerError {
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error(
-        "cannot open the I2C bus {}: {source}; check the bus in the board file, that I2C is \
+        "cannot open the I2C bus {}: {cause}; check the bus in the board file, that I2C is \
          enabled, and that this user may use the device",
         bus.display()
     )]
     I2cBus {
         bus: std::path::PathBuf,
-        source: linux_embedded_hal::i2cdev::linux::LinuxI2CError,
+        cause: linux_embedded_hal::i2cdev::linux::LinuxI2CError,
     },
     #[error("cannot open the GPIO controller: {0}; check that this user may use the GPIO device")]
-    Gpio(#[source] rppal::gpio::Error),
-    #[error("cannot claim GPIO {pin} for the {role}: {source}; check the pin in the board file")]
+    Gpio(rppal::gpio::Error),
+    #[error("cannot claim GPIO {pin} for the {role}: {cause}; check the pin in the board file")]
     Pin {
         pin: u8,
         role: String,
-        source: rppal::gpio::Error,
+        cause: rppal::gpio::Error,
     },
 }
 
 #[cfg(feature = "device")]
 fn open_i2c(bus: &std::path::Path) -> Result<linux_embedded_hal::I2cdev, OpenError> {
-    linux_embedded_hal::I2cdev::new(bus).map_err(|source| OpenError::I2cBus {
+    linux_embedded_hal::I2cdev::new(bus).map_err(|cause| OpenError::I2cBus {
         bus: bus.to_path_buf(),
-        source,
+        cause,
     })
 }
 
 /// Claims GPIO `pin` for `role` (named in the error if it is taken or does not exist).
 #[cfg(feature = "device")]
 fn claim_pin(gpio: &rppal::gpio::Gpio, pin: u8, role: &str) -> Result<rppal::gpio::Pin, OpenError> {
-    gpio.get(pin).map_err(|source| OpenError::Pin {
+    gpio.get(pin).map_err(|cause| OpenError::Pin {
         pin,
         role: role.to_owned(),
-        source,
+        cause,
     })
 }
 
@@ -161,7 +161,8 @@ where
                     Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
                 }
             }
-        })?;
+        })
+        .map_err(PollerError::Spawn)?;
     Ok(Poller {
         stop: Some(stop),
         thread: Some(thread),

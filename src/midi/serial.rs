@@ -18,13 +18,13 @@ use super::{Decoder, EventSink};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SerialMidiError {
-    #[error("cannot open the serial MIDI port {}: {source}; check `midi.device` in the settings or `[midi]` in the board file", path.display())]
+    #[error("cannot open the serial MIDI port {}: {cause}; check `midi.device` in the settings or `[midi]` in the board file", path.display())]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot configure the serial MIDI port {} as a raw 8N1 line: {source}", path.display())]
-    Configure { path: PathBuf, source: nix::Error },
+    #[error("cannot configure the serial MIDI port {} as a raw 8N1 line: {cause}", path.display())]
+    Configure { path: PathBuf, cause: nix::Error },
     #[error("cannot start the serial MIDI reader thread: {0}")]
     Thread(std::io::Error),
 }
@@ -44,13 +44,13 @@ impl SerialMidi {
             .read(true)
             .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
             .open(path)
-            .map_err(|source| SerialMidiError::Open {
+            .map_err(|cause| SerialMidiError::Open {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
-        configure(&port).map_err(|source| SerialMidiError::Configure {
+        configure(&port).map_err(|cause| SerialMidiError::Configure {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         let dropped = Arc::new(AtomicU64::new(0));
         let decoder = Decoder::new(Arc::clone(&dropped));

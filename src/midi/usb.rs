@@ -13,6 +13,7 @@ use std::time::Duration;
 use midir::{MidiInput, MidiInputConnection};
 
 use super::{Decoder, EventSink};
+use crate::outage::Outage;
 
 /// A keyboard plugged in is playing within two rescans.
 const RESCAN_EVERY: Duration = Duration::from_secs(1);
@@ -53,17 +54,15 @@ pub trait PortSystem {
 pub struct Rescan {
     pub connected: Vec<String>,
     pub disconnected: Vec<String>,
-    /// Ports that could not be connected; each is reported once while it keeps failing, and
-    /// retried at every rescan.
-    pub failed: Vec<(String, UsbMidiError)>,
 }
 
-/// The ports connected now.
+/// The ports connected now, and those that could not be connected, which are tried again at
+/// every rescan while they are listed.
 #[derive(Debug)]
 pub struct Connections<C> {
     own_prefix: String,
     open: Vec<(ListedPort, C)>,
-    failing: Vec<ListedPort>,
+    failing: Vec<(ListedPort, Outage)>,
 }
 
 impl<C> Connections<C> {
@@ -94,22 +93,32 @@ impl<C> Connections<C> {
             }
             present
         });
-        self.failing.retain(|port| listed.contains(port));
+        self.failing.retain(|(port, _)| listed.contains(port));
         for port in listed {
             if self.open.iter().any(|(open, _)| *open == port) {
                 continue;
             }
+            let failing = self
+                .failing
+                .iter()
+                .position(|(failing, _)| *failing == port);
             match system.connect(&port) {
                 Ok(connection) => {
-                    self.failing.retain(|failing| *failing != port);
+                    if let Some(index) = failing {
+                        self.failing.swap_remove(index).1.succeeded();
+                    }
                     rescan.connected.push(port.name.clone());
                     self.open.push((port, connection));
                 }
-                Err(error) if !self.failing.contains(&port) => {
-                    rescan.failed.push((port.name.clone(), error));
-                    self.failing.push(port);
+                Err(error) => {
+                    let index = failing.unwrap_or_else(|| {
+                        let outage =
+                            Outage::new(format!("USB MIDI port {}", port.name), RESCAN_EVERY);
+                        self.failing.push((port, outage));
+                        self.failing.len() - 1
+                    });
+                    self.failing[index].1.failed(&error);
                 }
-                Err(_) => {}
             }
         }
         rescan
@@ -202,9 +211,6 @@ fn log(rescan: &Rescan) {
     for name in &rescan.disconnected {
         tracing::info!("USB MIDI: {name} went away");
     }
-    for (_, error) in &rescan.failed {
-        tracing::warn!("{error}; retrying while it is plugged in");
-    }
 }
 
 /// The ALSA sequencer through midir. Connecting consumes a `MidiInput`, so each connection gets
@@ -268,6 +274,7 @@ mod tests {
     use std::rc::Rc;
 
     use super::*;
+    use crate::logging::capture;
 
     /// Ports that come and go as a test says; connections record when they are dropped.
     #[derive(Default)]
@@ -392,17 +399,30 @@ mod tests {
             ..FakePorts::default()
         };
         let mut connections = Connections::new("open-nsynth");
-        let first = connections.rescan(&mut system);
-        assert!(matches!(
-            first.failed.as_slice(),
-            [(failed, UsbMidiError::Connect { .. })] if failed == name
-        ));
-        assert!(connections.rescan(&mut system).failed.is_empty());
+        let (first, lines) = capture(|| connections.rescan(&mut system));
+        assert!(first.connected.is_empty());
+        assert_eq!(
+            lines,
+            [format!(
+                "WARN cannot connect to USB MIDI port {name}: busy; trying again every 1 s"
+            )]
+        );
+        let ((), lines) = capture(|| {
+            connections.rescan(&mut system);
+        });
+        assert!(lines.is_empty(), "{lines:?}");
         assert_eq!(system.connects, 2, "retried at the second rescan");
 
         system.refuse.clear();
-        assert_eq!(connections.rescan(&mut system).connected, [name]);
+        let (third, lines) = capture(|| connections.rescan(&mut system));
+        assert_eq!(third.connected, [name]);
         assert_eq!(names(&connections), [name]);
+        assert!(
+            lines[0].starts_with(&format!(
+                "INFO USB MIDI port {name} works now, after 2 failed attempts"
+            )),
+            "{lines:?}"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use rosc::{OscMessage, OscPacket};
 use super::request::{self, Request};
 use super::{packet, Counters, OscCounts, OscHandler, Tally};
 use crate::engine::Action;
+use crate::outage::Outage;
 
 /// How long a receive waits before the thread checks whether it should stop.
 const STOP_POLL: Duration = Duration::from_millis(100);
@@ -25,17 +26,17 @@ const MAX_DATAGRAM: usize = 65_536;
 #[derive(Debug, thiserror::Error)]
 pub enum OscError {
     #[error(
-        "cannot listen for OSC on UDP {address}: {source}; another program may hold the port, \
+        "cannot listen for OSC on UDP {address}: {cause}; another program may hold the port, \
          or the address is not this machine's (settings keys osc.in.port and osc.in.address)"
     )]
     Bind {
         address: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("cannot set up the OSC socket on UDP {address}: {source}")]
+    #[error("cannot set up the OSC socket on UDP {address}: {cause}")]
     Socket {
         address: SocketAddr,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("cannot start the OSC thread: {0}")]
     Thread(std::io::Error),
@@ -55,9 +56,8 @@ impl OscServer {
         address: SocketAddr,
         handler: H,
     ) -> Result<Self, OscError> {
-        let socket =
-            UdpSocket::bind(address).map_err(|source| OscError::Bind { address, source })?;
-        let configure = |source| OscError::Socket { address, source };
+        let socket = UdpSocket::bind(address).map_err(|cause| OscError::Bind { address, cause })?;
+        let configure = |cause| OscError::Socket { address, cause };
         socket
             .set_read_timeout(Some(STOP_POLL))
             .map_err(configure)?;
@@ -99,9 +99,11 @@ impl Drop for OscServer {
 
 fn serve<H: OscHandler>(socket: &UdpSocket, mut router: Router<H>, stop: &AtomicBool) {
     let mut datagram = vec![0; MAX_DATAGRAM];
+    let mut outage = Outage::new("OSC receiving", ERROR_BACKOFF);
     while !stop.load(Ordering::Relaxed) {
         match socket.recv_from(&mut datagram) {
             Ok((length, sender)) => {
+                outage.succeeded();
                 for reply in router.receive(&datagram[..length]) {
                     let sent = rosc::encoder::encode(&OscPacket::Message(reply))
                         .map_err(|error| error.to_string())
@@ -122,7 +124,7 @@ fn serve<H: OscHandler>(socket: &UdpSocket, mut router: Router<H>, stop: &Atomic
                     ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
                 ) => {}
             Err(error) => {
-                tracing::debug!("OSC receive failed: {error}");
+                outage.failed(&format_args!("OSC receive failed: {error}"));
                 router.counters.add(Tally::ReceiveError);
                 std::thread::sleep(ERROR_BACKOFF);
             }

@@ -10,10 +10,10 @@ use super::{PadLayout, BYTES_PER_SAMPLE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PadError {
-    #[error("cannot open pad {path}: {source}")]
+    #[error("cannot open pad {path}: {cause}")]
     Open {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "pad {path} is {found} bytes but the settings (resolution {resolution}, {pitches} pitches, \
@@ -55,9 +55,9 @@ pub struct PadFile {
 impl PadFile {
     /// Opens and maps `path`, refusing a file whose size does not match `layout`.
     pub fn open(path: &Path, layout: &PadLayout) -> Result<Self, PadError> {
-        let open_error = |source| PadError::Open {
+        let open_error = |cause| PadError::Open {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let file = File::open(path).map_err(open_error)?;
         let found = file.metadata().map_err(open_error)?.len();

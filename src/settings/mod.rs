@@ -21,15 +21,15 @@ const DEFAULT_PITCHES: [u8; 13] = [36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 8
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("cannot read settings file {path}: {source}")]
+    #[error("cannot read settings file {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not valid JSON: {source}")]
+    #[error("{path}: not valid JSON: {cause}")]
     Syntax {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: key `{key}`: {message}")]
     Invalid {
@@ -196,9 +196,9 @@ impl Settings {
     pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
         let text =
             crate::limits::read_text(path, crate::limits::SETTINGS_FILE_BYTES, "settings file")
-                .map_err(|source| SettingsError::Read {
+                .map_err(|cause| SettingsError::Read {
                     path: path.to_path_buf(),
-                    source,
+                    cause,
                 })?;
         Self::from_json(&text, path)
     }
@@ -226,9 +226,9 @@ fn parse(
     warnings: &mut Vec<String>,
 ) -> Result<RawSettings, SettingsError> {
     // A syntax error is reported with its line and column; a type error with its key path.
-    serde_json::from_str::<serde_json::Value>(text).map_err(|source| SettingsError::Syntax {
+    serde_json::from_str::<serde_json::Value>(text).map_err(|cause| SettingsError::Syntax {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let mut json = serde_json::Deserializer::from_str(text);
     let mut unknown = |key: serde_ignored::Path| {

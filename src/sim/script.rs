@@ -23,10 +23,10 @@ use crate::input::{Input, BUTTONS, ENCODERS, POTS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
-    #[error("cannot read script {path}: {source}")]
+    #[error("cannot read script {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}:{line}: {message}")]
     Line {
@@ -46,9 +46,9 @@ pub struct TimedEvent {
 /// Reads a script file; events come back sorted by time (stable for equal times).
 pub fn read(path: &Path) -> Result<Vec<TimedEvent>, ScriptError> {
     let text = crate::limits::read_text(path, crate::limits::SCRIPT_FILE_BYTES, "script").map_err(
-        |source| ScriptError::Read {
+        |cause| ScriptError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         },
     )?;
     parse(&text, path)

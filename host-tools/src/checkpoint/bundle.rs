@@ -137,12 +137,12 @@ impl TensorFile for TfCheckpoint {
         shard
             .file
             .read_exact_at(&mut bytes, location.offset)
-            .map_err(|source| match source.kind() {
+            .map_err(|cause| match cause.kind() {
                 std::io::ErrorKind::UnexpectedEof => truncated(),
                 _ => CheckpointError::Io {
                     path: shard.path.clone(),
                     action: "reading tensor bytes",
-                    source,
+                    cause,
                 },
             })?;
         let expected = unmask_crc(location.masked_crc);
@@ -278,10 +278,10 @@ fn open_shard(path: PathBuf) -> Result<Shard, CheckpointError> {
     let opened = File::open(&path).and_then(|file| Ok((file.metadata()?.len(), file)));
     match opened {
         Ok((len, file)) => Ok(Shard { path, file, len }),
-        Err(source) => Err(CheckpointError::Io {
+        Err(cause) => Err(CheckpointError::Io {
             path,
             action: "opening the checkpoint's data file",
-            source,
+            cause,
         }),
     }
 }

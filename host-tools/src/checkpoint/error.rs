@@ -9,11 +9,11 @@ use open_nsynth::atomic::AtomicWriteError;
 /// What went wrong with a checkpoint file, and where.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckpointError {
-    #[error("{}: {action}: {source}", path.display())]
+    #[error("{}: {action}: {cause}", path.display())]
     Io {
         path: PathBuf,
         action: &'static str,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{}: byte {offset}: expected {expected}", path.display())]
     Malformed {
@@ -83,10 +83,10 @@ pub enum CheckpointError {
         name: String,
         problem: String,
     },
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Safetensors {
         path: PathBuf,
-        source: safetensors::SafeTensorError,
+        cause: safetensors::SafeTensorError,
     },
 }
 
@@ -96,7 +96,7 @@ impl From<AtomicWriteError> for CheckpointError {
         CheckpointError::Io {
             path: error.path,
             action: error.action,
-            source: error.source,
+            cause: error.cause,
         }
     }
 }

@@ -30,10 +30,10 @@ impl SafetensorsFile {
     /// Opens `path` and checks its header against the file's length.
     pub fn open(path: &Path) -> Result<SafetensorsFile, CheckpointError> {
         let io = |action| {
-            move |source| CheckpointError::Io {
+            move |cause| CheckpointError::Io {
                 path: path.to_owned(),
                 action,
-                source,
+                cause,
             }
         };
         let malformed = |offset, expected: String| CheckpointError::Malformed {
@@ -124,10 +124,10 @@ impl TensorFile for SafetensorsFile {
         let mut bytes = vec![0; self.entries[at].size as usize];
         self.file
             .read_exact_at(&mut bytes, self.offsets[at])
-            .map_err(|source| CheckpointError::Io {
+            .map_err(|cause| CheckpointError::Io {
                 path: self.path.clone(),
                 action: "reading tensor bytes",
-                source,
+                cause,
             })?;
         Ok(bytes)
     }
@@ -174,9 +174,9 @@ pub fn write_safetensors<S: TensorFile + ?Sized>(
             (entry.name.clone(), info)
         })
         .collect();
-    let failed = |source| CheckpointError::Safetensors {
+    let failed = |cause| CheckpointError::Safetensors {
         path: path.to_owned(),
-        source,
+        cause,
     };
     let metadata = Metadata::new(None, layout).map_err(failed)?;
     let mut header = serde_json::to_vec(&metadata).map_err(|error| failed(error.into()))?;

@@ -70,10 +70,10 @@ pub(super) struct TableEntry {
 
 /// Every entry of the table at `path`, in key order (index block, then each data block).
 pub(super) fn read_table(path: &Path) -> Result<Vec<TableEntry>, CheckpointError> {
-    let file = std::fs::read(path).map_err(|source| CheckpointError::Io {
+    let file = std::fs::read(path).map_err(|cause| CheckpointError::Io {
         path: path.to_owned(),
         action: "reading the index",
-        source,
+        cause,
     })?;
     let table = Table { path, file: &file };
     let (_metaindex, index) = table.footer()?;

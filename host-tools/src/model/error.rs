@@ -7,11 +7,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ModelError {
     /// The tensor source could not produce a variable (absent, unreadable, wrong dtype).
-    #[error("model variable {name}: {source}")]
+    #[error("model variable {name}: {cause}")]
     Variable {
         name: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        cause: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A variable is there but its shape disagrees with the rest of the model.
     #[error("{name}: expected shape {expected:?}, found {found:?}")]

@@ -203,7 +203,7 @@ fn layout(
 ) -> Result<[usize; 4], ModelError> {
     let tensor = source.tensor(name).map_err(|error| ModelError::Variable {
         name: name.into(),
-        source: error.into(),
+        cause: error.into(),
     })?;
     match <[usize; 4]>::try_from(tensor.shape.as_slice()) {
         Ok(dims) if fits(&dims) => Ok(dims),
@@ -237,11 +237,11 @@ fn count_layers(
         return Err(match source.tensor(&name) {
             Err(error) => ModelError::Variable {
                 name,
-                source: error.into(),
+                cause: error.into(),
             },
             Ok(_) => ModelError::Variable {
                 name,
-                source: "the source can read it but does not list it in its names".into(),
+                cause: "the source can read it but does not list it in its names".into(),
             },
         });
     }

@@ -155,7 +155,7 @@ impl Loader<'_> {
             .tensor(name)
             .map_err(|error| ModelError::Variable {
                 name: name.into(),
-                source: error.into(),
+                cause: error.into(),
             })?;
         if &tensor.shape != expected || tensor.data.len() != expected.iter().product::<usize>() {
             return Err(ModelError::Shape {

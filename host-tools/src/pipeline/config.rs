@@ -46,15 +46,15 @@ const MIN_FINAL_LENGTH: u64 = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read pipeline settings {path}: {source}")]
+    #[error("cannot read pipeline settings {path}: {cause}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not valid JSON: {source}")]
+    #[error("{path}: not valid JSON: {cause}")]
     Syntax {
         path: PathBuf,
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     #[error("{path}: key `{key}`: {message}")]
     Invalid {
@@ -87,18 +87,18 @@ pub struct PipelineConfig {
 
 impl PipelineConfig {
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::from_json(&text, path)
     }
 
     /// Validates settings text; `path` names the file in messages.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let json: Value = serde_json::from_str(text).map_err(|source| ConfigError::Syntax {
+        let json: Value = serde_json::from_str(text).map_err(|cause| ConfigError::Syntax {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Validator { path }.config(&json)
     }

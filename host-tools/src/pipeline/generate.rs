@@ -53,12 +53,12 @@ pub enum GenerateError {
     #[error(transparent)]
     Embedding(#[from] NpyError),
     #[error("cannot save audio: {0}")]
-    Audio(#[from] AudioError),
-    #[error("the model failed on a batch of {count} sounds starting with {first}: {source}")]
+    Audio(AudioError),
+    #[error("the model failed on a batch of {count} sounds starting with {first}: {cause:#}")]
     Model {
         first: String,
         count: usize,
-        source: anyhow::Error,
+        cause: anyhow::Error,
     },
     #[error("the model returned {found} sounds for a batch of {expected}")]
     Count { expected: usize, found: usize },
@@ -157,7 +157,7 @@ fn make_batch(
         tally.working(worker, done)
     })?;
     for (task, audio) in batch.iter().zip(&outputs) {
-        write_float_wav(&task.output, audio)?;
+        write_float_wav(&task.output, audio).map_err(GenerateError::Audio)?;
         remove_checkpoint(&task.output);
     }
     let made = tally.finished(worker, batch.len(), batch_samples);
@@ -289,12 +289,12 @@ fn run_batch(
     };
     let result = synth.generate(jobs, &mut on_progress);
     if let Some(error) = checkpoint_error {
-        return Err(error.into());
+        return Err(GenerateError::Audio(error));
     }
-    let outputs = result.map_err(|source| GenerateError::Model {
+    let outputs = result.map_err(|cause| GenerateError::Model {
         first: batch[0].name.clone(),
         count: batch.len(),
-        source,
+        cause,
     })?;
     if outputs.len() != jobs.len() {
         return Err(GenerateError::Count {

@@ -102,18 +102,18 @@ pub struct PipelineReport {
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
-    #[error("cannot create {path}: {source}")]
+    #[error("cannot create {path}: {cause}")]
     CreateDir {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
-        "cannot list the recordings in {path}: {source}; put one file per instrument and pitch \
+        "cannot list the recordings in {path}: {cause}; put one file per instrument and pitch \
          there, named <instrument>_<pitch>.wav"
     )]
     ListRecordings {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "missing recordings in {dir}: {missing}; each instrument needs one per pitch, named \
@@ -126,11 +126,8 @@ pub enum PipelineError {
     Audio(#[from] AudioError),
     #[error(transparent)]
     Embedding(#[from] NpyError),
-    #[error("the model cannot encode {path}: {source}")]
-    Encode {
-        path: PathBuf,
-        source: anyhow::Error,
-    },
+    #[error("the model cannot encode {path}: {cause:#}")]
+    Encode { path: PathBuf, cause: anyhow::Error },
     #[error("the model encoded {path} into {found} frames, expected {expected}")]
     EncodedFrames {
         path: PathBuf,
@@ -190,9 +187,9 @@ impl Workdir {
             &self.cleaned,
             &self.pads,
         ] {
-            std::fs::create_dir_all(dir).map_err(|source| PipelineError::CreateDir {
+            std::fs::create_dir_all(dir).map_err(|cause| PipelineError::CreateDir {
                 path: dir.clone(),
-                source,
+                cause,
             })?;
         }
         Ok(())
@@ -345,9 +342,9 @@ fn encode_recordings(
             audio.resize(config.note_length, 0.0);
             let embedding = synth
                 .encode(&audio)
-                .map_err(|source| PipelineError::Encode {
+                .map_err(|cause| PipelineError::Encode {
                     path: path.clone(),
-                    source,
+                    cause,
                 })?;
             let expected = config.note_length / HOP_LENGTH;
             if embedding.frames() != expected {
@@ -388,9 +385,9 @@ fn encode_recordings(
 
 /// The recordings in `dir` by file stem (`<instrument>_<pitch>`).
 fn list_recordings(dir: &Path) -> Result<HashMap<String, PathBuf>, PipelineError> {
-    let list_error = |source| PipelineError::ListRecordings {
+    let list_error = |cause| PipelineError::ListRecordings {
         path: dir.to_path_buf(),
-        source,
+        cause,
     };
     let mut recordings: HashMap<String, PathBuf> = HashMap::new();
     for entry in std::fs::read_dir(dir).map_err(list_error)? {

@@ -32,10 +32,10 @@ const FADE: usize = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PadError {
-    #[error("cannot build pad {pad}: {source}")]
-    Row { pad: PathBuf, source: AudioError },
-    #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: io::Error },
+    #[error("cannot build pad {pad}: {cause}")]
+    Row { pad: PathBuf, cause: AudioError },
+    #[error("cannot write {path}: {cause}")]
+    Write { path: PathBuf, cause: io::Error },
 }
 
 /// The original's `post_process`: finds the onset (the first sample above 10 % of the peak of
@@ -109,13 +109,13 @@ pub fn write_pad(
         Ok(())
     })
     .map_err(|failure| match failure {
-        Failure::Row(source) => PadError::Row {
+        Failure::Row(cause) => PadError::Row {
             pad: path.to_path_buf(),
-            source,
+            cause,
         },
-        Failure::Io(source) => PadError::Write {
+        Failure::Io(cause) => PadError::Write {
             path: path.to_path_buf(),
-            source,
+            cause,
         },
     })
 }
@@ -135,9 +135,9 @@ pub fn write_device_settings(path: &Path, config: &PipelineConfig) -> Result<(),
         w.write_all(text.as_bytes())?;
         w.write_all(b"\n")
     })
-    .map_err(|source| PadError::Write {
+    .map_err(|cause| PadError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 
