@@ -23,6 +23,21 @@ fn run(dir: &Path, args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// `render` of the demo's settings and `song.mid` into `out`.
+fn render(dir: &Path, out: &str) -> Command {
+    let mut command = open_nsynth(dir);
+    command.args([
+        "render",
+        "--settings",
+        "demo/settings.json",
+        "--midi",
+        "song.mid",
+        "--out",
+        out,
+    ]);
+    command
+}
+
 fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
@@ -92,19 +107,10 @@ fn wav_frames(path: &Path) -> (hound::WavSpec, u32) {
 fn sizes_out_of_range_are_refused_naming_the_flag_and_the_limit() {
     let dir = demo_with_song(4);
     let render = |tail: &str| {
-        run(
-            dir.path(),
-            &[
-                "render",
-                "--settings",
-                "demo/settings.json",
-                "--midi",
-                "song.mid",
-                "--out",
-                "out.wav",
-                &format!("--tail={tail}"),
-            ],
-        )
+        render(dir.path(), "out.wav")
+            .arg(format!("--tail={tail}"))
+            .output()
+            .unwrap()
     };
     for tail in ["1e9", "61", "-1", "NaN"] {
         let output = render(tail);
@@ -145,18 +151,7 @@ fn an_output_that_is_an_input_or_a_folder_is_refused_before_anything_is_written(
         ("demo/settings.json", "is also an input"),
         ("demo", "is a folder"),
     ] {
-        let output = run(
-            dir.path(),
-            &[
-                "render",
-                "--settings",
-                "demo/settings.json",
-                "--midi",
-                "song.mid",
-                "--out",
-                out,
-            ],
-        );
+        let output = render(dir.path(), out).output().unwrap();
         assert!(!output.status.success());
         assert!(stderr(&output).contains(expected), "{}", stderr(&output));
     }
@@ -171,16 +166,7 @@ fn an_output_that_is_an_input_or_a_folder_is_refused_before_anything_is_written(
 fn a_render_stopped_by_a_signal_leaves_no_file_and_fails() {
     let dir = demo_with_song(1200);
     for stop in [Signal::SIGTERM, Signal::SIGINT] {
-        let child = open_nsynth(dir.path())
-            .args([
-                "render",
-                "--settings",
-                "demo/settings.json",
-                "--midi",
-                "song.mid",
-                "--out",
-                "song.wav",
-            ])
+        let child = render(dir.path(), "song.wav")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -206,16 +192,7 @@ fn render_peak_kb(dir: &Path, seconds: u32) -> u64 {
         open_nsynth::demo::long_song_bytes(seconds),
     )
     .unwrap();
-    let mut child = open_nsynth(dir)
-        .args([
-            "render",
-            "--settings",
-            "demo/settings.json",
-            "--midi",
-            "song.mid",
-            "--out",
-            "song.wav",
-        ])
+    let mut child = render(dir, "song.wav")
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
