@@ -207,15 +207,16 @@ fn state_answers_the_senders_port_with_four_messages() {
     assert_eq!(other.state(), report().messages());
 }
 
+fn bundle(content: Vec<OscPacket>) -> OscPacket {
+    OscPacket::Bundle(OscBundle {
+        timetag: OscTime::from((0, 1)),
+        content,
+    })
+}
+
 #[test]
 fn a_bundle_of_several_messages_acts_in_order() {
     let mut rig = Rig::new();
-    let bundle = |content| {
-        OscPacket::Bundle(OscBundle {
-            timetag: OscTime::from((0, 1)),
-            content,
-        })
-    };
     rig.send(&bundle(vec![
         message("/instrument", vec![Int(0), Int(2)]),
         message("/on", vec![Int(48), Float(1.0)]),
@@ -246,6 +247,30 @@ fn a_bundle_of_several_messages_acts_in_order() {
         ]
     );
     assert_eq!(rig.server.counts().handled, 5);
+}
+
+#[test]
+fn a_bundle_with_a_bad_message_changes_nothing_and_counts_once() {
+    let mut rig = Rig::new();
+    rig.send(&bundle(vec![
+        message("/grid", vec![Float(0.25), Float(0.75)]),
+        bundle(vec![
+            message("/on", vec![Int(60), Float(1.0)]),
+            message("/grid", vec![Float(0.5), Float(1.5)]),
+        ]),
+    ]));
+    rig.state();
+    assert!(rig.commands().is_empty());
+    assert!(rig.inputs().is_empty());
+    assert_eq!(
+        rig.server.counts(),
+        OscCounts {
+            // The /state request.
+            handled: 1,
+            out_of_range: 1,
+            ..OscCounts::default()
+        }
+    );
 }
 
 #[test]

@@ -146,7 +146,10 @@ impl<H: OscHandler> Router<H> {
         }
     }
 
-    /// Acts on every message of one datagram, in order; returns the replies for its sender.
+    /// Acts on every message of one datagram, in order; returns the replies for its sender. Every
+    /// message is checked before any is acted on: a datagram with one bad message is dropped
+    /// whole, as a bundle is meant to act as one, and counted once, by the kind of its first bad
+    /// message.
     fn receive(&mut self, datagram: &[u8]) -> Vec<OscMessage> {
         let mut replies = Vec::new();
         let messages = match packet::messages(datagram) {
@@ -157,23 +160,30 @@ impl<H: OscHandler> Router<H> {
                 return replies;
             }
         };
-        for message in &messages {
-            match request::decode(message) {
-                Ok(request) => {
-                    let tally = match self.act(request, &mut replies) {
-                        Ok(()) => Tally::Handled,
-                        Err(error) => {
-                            tracing::debug!("OSC {} dropped: {error}", message.addr);
-                            Tally::Undelivered
-                        }
-                    };
-                    self.counters.add(tally);
+        let requests = match messages
+            .iter()
+            .map(request::decode)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(requests) => requests,
+            Err(rejected) => {
+                match messages.len() {
+                    1 => tracing::debug!("OSC message dropped: {rejected}"),
+                    n => tracing::debug!("OSC bundle of {n} messages dropped: {rejected}"),
                 }
-                Err(rejected) => {
-                    tracing::debug!("OSC message dropped: {rejected}");
-                    self.counters.add(Tally::from(&rejected));
-                }
+                self.counters.add(Tally::from(&rejected));
+                return replies;
             }
+        };
+        for (request, message) in requests.into_iter().zip(&messages) {
+            let tally = match self.act(request, &mut replies) {
+                Ok(()) => Tally::Handled,
+                Err(error) => {
+                    tracing::debug!("OSC {} dropped: {error}", message.addr);
+                    Tally::Undelivered
+                }
+            };
+            self.counters.add(tally);
         }
         replies
     }
@@ -341,21 +351,21 @@ mod tests {
         assert_eq!(router.counters.snapshot().handled, 1);
     }
 
+    fn bundle(content: Vec<OscPacket>) -> OscPacket {
+        OscPacket::Bundle(OscBundle {
+            timetag: OscTime::from((0, 1)),
+            content,
+        })
+    }
+
     #[test]
     fn a_bundle_acts_in_order_and_collects_every_reply() {
-        let bundle = |content| {
-            OscPacket::Bundle(OscBundle {
-                timetag: OscTime::from((0, 1)),
-                content,
-            })
-        };
         let packet = bundle(vec![
             message("/on", vec![Int(60), Float(1.0)]),
             bundle(vec![
                 message("/state", vec![]),
                 message("/off", vec![Int(60)]),
             ]),
-            message("/nothing", vec![]),
             message("/state", vec![]),
         ]);
         let mut router = router();
@@ -378,8 +388,29 @@ mod tests {
             .collect();
         assert_eq!(replies.len(), 8);
         assert_eq!(voices, [vec![Int(1)], vec![Int(2)]]);
-        let counts = router.counters.snapshot();
-        assert_eq!((counts.handled, counts.unknown_address), (4, 1));
+        assert_eq!(router.counters.snapshot().handled, 4);
+    }
+
+    #[test]
+    fn a_bundle_with_one_bad_message_is_dropped_whole_and_counted_once() {
+        let bad_inside = [
+            (message("/reverb", vec![]), Tally::UnknownAddress),
+            (message("/volume", vec![Float(2.0)]), Tally::OutOfRange),
+        ];
+        for (bad, tally) in bad_inside {
+            let packet = bundle(vec![
+                message("/grid", vec![Float(0.25), Float(0.75)]),
+                message("/state", vec![]),
+                bundle(vec![message("/on", vec![Int(60), Float(1.0)]), bad]),
+                message("/off", vec![Int(60)]),
+            ]);
+            let mut router = router();
+            assert!(router.receive(&bytes(&packet)).is_empty());
+            assert!(router.handler.calls.is_empty());
+            let expected = Counters::default();
+            expected.add(tally);
+            assert_eq!(router.counters.snapshot(), expected.snapshot());
+        }
     }
 
     #[test]
