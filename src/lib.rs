@@ -14,6 +14,7 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod demo;
+pub mod drops;
 pub mod engine;
 pub mod input;
 #[cfg(unix)]

@@ -81,7 +81,7 @@ impl Outage {
 }
 
 /// A duration as people read it: "10 ms", "2 s", "6.5 s".
-struct Span(Duration);
+pub(crate) struct Span(pub(crate) Duration);
 
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,5 +1,6 @@
 //! The instrument's health line, logged at a fixed interval when asked for (`--stats`): memory,
-//! the sound card callback's timing, and everything dropped on the way in. For soak tests and for
+//! the sound card callback's timing, and everything dropped on the way in; and the warnings, at
+//! most once a second per source, about input the engine had no room for. For soak tests and for
 //! watching a device in the journal; it only reads counters the other parts keep.
 
 use std::sync::atomic::Ordering;
@@ -7,6 +8,43 @@ use std::time::{Duration, Instant};
 
 use super::output::Output;
 use super::remotes::Remotes;
+use super::Hubs;
+use crate::drops::DropReport;
+
+/// Why a hub drops an action: the ring into the engine is full, or there is no engine to take it.
+const NO_ROOM: &str = "the engine's queue was full or no sound output is open";
+
+/// The drop warnings of every source of engine commands.
+pub struct DropWarnings {
+    controls: DropReport,
+    serial: DropReport,
+    usb: DropReport,
+    osc: DropReport,
+}
+
+impl DropWarnings {
+    pub fn new(now: Instant) -> Self {
+        let report = |noun| DropReport::new(noun, NO_ROOM, now);
+        Self {
+            controls: report("control command"),
+            serial: report("serial MIDI message"),
+            usb: report("USB MIDI message"),
+            osc: report("OSC message"),
+        }
+    }
+
+    /// Warns about what each source has dropped since its last warning, where that is due.
+    pub fn tick(&mut self, hubs: &Hubs, remotes: Option<&Remotes>, now: Instant) {
+        self.controls.observe(hubs.ui.dropped(), now);
+        self.serial.observe(hubs.serial.dropped(), now);
+        self.usb.observe(hubs.usb.dropped(), now);
+        // OSC's own count: the actions its hub refused and the controls that found the
+        // controller's channel closed.
+        if let Some(osc) = remotes.and_then(|remotes| remotes.osc.as_ref()) {
+            self.osc.observe(osc.counts().undelivered, now);
+        }
+    }
+}
 
 /// When the next line is due.
 pub struct Health {

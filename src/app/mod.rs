@@ -19,7 +19,7 @@ use anyhow::Context as _;
 
 pub use hardware::{oled_display, start_inputs};
 pub use health::memory_kb;
-use health::Health;
+use health::{DropWarnings, Health};
 pub use hub::CommandHub;
 use output::Output;
 use remotes::Remotes;
@@ -169,6 +169,7 @@ pub struct Session {
     /// MIDI and OSC, owned so they stop with the session and report what they dropped.
     remotes: Option<Remotes>,
     health: Option<Health>,
+    drops: DropWarnings,
     /// Time of the script's last event.
     script_end: f64,
     /// Simulated seconds since the start, at the start of the frame being stepped: events due by
@@ -222,6 +223,7 @@ impl Session {
             ending: Ending::Never,
             remotes: None,
             health: None,
+            drops: DropWarnings::new(Instant::now()),
             script_end: 0.0,
             elapsed: 0.0,
             effects: Vec::new(),
@@ -343,6 +345,8 @@ impl Session {
         if let Some(health) = &mut self.health {
             health.tick(&self.output, self.remotes.as_ref());
         }
+        self.drops
+            .tick(&self.hubs, self.remotes.as_ref(), Instant::now());
         self.elapsed += f64::from(dt);
         Ok(!self.ended())
     }

@@ -35,14 +35,11 @@ impl Remotes {
         }
         if let Some(osc) = &self.osc {
             let counts = osc.counts();
-            let rejected = counts.malformed
-                + counts.unknown_address
-                + counts.argument_count
-                + counts.argument_type
-                + counts.out_of_range;
             summary += &format!(
                 " OSC {} handled, {} rejected, {} undelivered;",
-                counts.handled, rejected, counts.undelivered
+                counts.handled,
+                counts.rejected(),
+                counts.undelivered
             );
         }
         summary

@@ -129,16 +129,18 @@ pub struct OscCounts {
 }
 
 impl OscCounts {
-    /// Everything dropped, whatever the reason.
-    pub fn dropped(&self) -> u64 {
+    /// Datagrams and messages refused for what they are (not OSC, or a bad message).
+    pub fn rejected(&self) -> u64 {
         self.malformed
             + self.unknown_address
             + self.argument_count
             + self.argument_type
             + self.out_of_range
-            + self.undelivered
-            + self.receive_errors
-            + self.reply_errors
+    }
+
+    /// Everything dropped, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.rejected() + self.undelivered + self.receive_errors + self.reply_errors
     }
 }
 
