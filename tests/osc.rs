@@ -1,5 +1,6 @@
 //! The OSC server over loopback UDP: requests reach the engine ring and the controller channel,
-//! bad datagrams are counted, `/state` answers the sender's port, bundles work.
+//! bad datagrams are counted, `/state` answers the sender's port, bundles work, subscribers get
+//! the state and then what changes in it.
 //!
 //! Every exchange ends with a `/state` request: the server handles datagrams in order, so once
 //! its replies are back, everything sent before has been handled. No test depends on timing.
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use open_nsynth::engine::{Action, Command, Knobs};
 use open_nsynth::input::Input;
-use open_nsynth::osc::{OscCounts, OscError, OscServer, Routes, StateReport};
+use open_nsynth::osc::{OscCounts, OscError, OscServer, Routes, StateReport, MAX_SUBSCRIBERS};
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
 /// Generous, so a slow machine never fails a test; reached only when something is broken.
@@ -77,13 +78,7 @@ impl Rig {
 
     /// The next datagram for the client, checked to come from the server's port.
     fn reply(&self) -> OscMessage {
-        let mut buffer = [0; 4096];
-        let (length, from) = self.client.recv_from(&mut buffer).expect("a reply");
-        assert_eq!(from, self.server.local_addr());
-        match rosc::decoder::decode_udp(&buffer[..length]).unwrap().1 {
-            OscPacket::Message(message) => message,
-            OscPacket::Bundle(bundle) => panic!("expected a message, got {bundle:?}"),
-        }
+        next_message(&self.client, self.server.local_addr())
     }
 
     /// Asks for the state and returns its four replies; everything sent before is handled then.
@@ -103,6 +98,17 @@ impl Rig {
 
     fn inputs(&self) -> Vec<Input> {
         self.controller.try_iter().collect()
+    }
+}
+
+/// The next datagram for `client`, checked to come from `server`.
+fn next_message(client: &UdpSocket, server: SocketAddr) -> OscMessage {
+    let mut buffer = [0; 4096];
+    let (length, from) = client.recv_from(&mut buffer).expect("a reply");
+    assert_eq!(from, server);
+    match rosc::decoder::decode_udp(&buffer[..length]).unwrap().1 {
+        OscPacket::Message(message) => message,
+        OscPacket::Bundle(bundle) => panic!("expected a message, got {bundle:?}"),
     }
 }
 
@@ -304,6 +310,91 @@ fn bad_datagrams_are_counted_by_kind_and_the_server_keeps_going() {
         }
     );
     assert_eq!(counts.dropped(), 9);
+}
+
+#[test]
+fn a_subscriber_gets_the_state_and_then_only_what_changed() {
+    let rig = Rig::new();
+    rig.send(&message("/subscribe", vec![]));
+    let first: Vec<_> = (0..4).map(|_| rig.reply()).collect();
+    assert_eq!(first, report().messages());
+
+    // The first state published is sent whole: nothing was sent before it.
+    rig.server.publish(report());
+    let whole: Vec<_> = (0..4).map(|_| rig.reply()).collect();
+    assert_eq!(whole, report().messages());
+
+    let mut moved = report();
+    moved.grid = [0.25, 0.75];
+    rig.server.publish(moved.clone());
+    // Published again unchanged: nothing is sent.
+    rig.server.publish(moved.clone());
+    let mut busy = moved.clone();
+    busy.voices = 12;
+    busy.knobs.volume = 0.5;
+    rig.server.publish(busy.clone());
+    // The same three whether or not `moved` was passed over for `busy`, which has its grid.
+    let [grid, ..] = moved.messages();
+    let [_, knobs, _, voices] = busy.messages();
+    let pushed: Vec<_> = (0..3).map(|_| rig.reply()).collect();
+    assert_eq!(pushed, [grid, knobs, voices]);
+
+    // A second subscriber stays when the first leaves. Changes go to subscribers in the order
+    // they subscribed, so once the second has one, the first would have had it before.
+    let second = UdpSocket::bind("127.0.0.1:0").unwrap();
+    second.set_read_timeout(Some(REPLY_WAIT)).unwrap();
+    let subscribe = rosc::encoder::encode(&message("/subscribe", vec![])).unwrap();
+    second.send_to(&subscribe, rig.server.local_addr()).unwrap();
+    for _ in 0..4 {
+        next_message(&second, rig.server.local_addr());
+    }
+    rig.send(&message("/unsubscribe", vec![]));
+    assert_eq!(rig.state(), report().messages());
+    let mut quiet = busy.clone();
+    quiet.voices = 0;
+    rig.server.publish(quiet.clone());
+    let [.., voices] = quiet.messages();
+    assert_eq!(next_message(&second, rig.server.local_addr()), voices);
+    rig.client.set_nonblocking(true).unwrap();
+    let mut buffer = [0; 1024];
+    assert!(
+        rig.client.recv_from(&mut buffer).is_err(),
+        "sent after /unsubscribe"
+    );
+
+    let counts = rig.server.counts();
+    assert_eq!((counts.handled, counts.dropped()), (4, 0));
+}
+
+#[test]
+fn subscribers_past_the_limit_are_refused_and_the_rest_served() {
+    let rig = Rig::new();
+    let server = rig.server.local_addr();
+    let clients: Vec<UdpSocket> = (0..=MAX_SUBSCRIBERS)
+        .map(|_| {
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            client.set_read_timeout(Some(REPLY_WAIT)).unwrap();
+            client
+        })
+        .collect();
+    let subscribe = rosc::encoder::encode(&message("/subscribe", vec![])).unwrap();
+    for client in &clients {
+        client.send_to(&subscribe, server).unwrap();
+    }
+    // Handled in order: once /state is answered, every /subscribe before it has been.
+    rig.state();
+    let counts = rig.server.counts();
+    assert_eq!((counts.handled, counts.refused), (9, 1));
+
+    let mut moved = report();
+    moved.grid = [0.0, 1.0];
+    rig.server.publish(moved.clone());
+    for client in &clients[..MAX_SUBSCRIBERS] {
+        let received: Vec<_> = (0..8).map(|_| next_message(client, server)).collect();
+        // The state when it subscribed, then the first published state whole.
+        assert_eq!(received[..4], report().messages());
+        assert_eq!(received[4..], moved.messages());
+    }
 }
 
 #[test]

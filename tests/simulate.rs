@@ -1,14 +1,15 @@
 //! `open-nsynth simulate` end to end: scripted sessions rendered to WAV, screenshots, patch
-//! gestures saved to disk, and OSC over loopback while the instrument runs.
+//! gestures saved to disk, and OSC over loopback while the instrument runs: requests, `/state`,
+//! subscriptions and bundles that must change nothing.
 
 #![cfg(feature = "device")]
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use rosc::{OscMessage, OscPacket, OscType};
+use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
 fn demo(dir: &Path) {
     let files = open_nsynth::demo::write_demo(&dir.join("demo"), 2048).unwrap();
@@ -233,4 +234,155 @@ fn run_on_the_desktop_board_is_the_headless_instrument() {
     let _ = child.wait();
     assert_eq!(seen.len(), 4);
     assert_eq!(seen[0].args, [OscType::Float(0.25), OscType::Float(1.0)]);
+}
+
+/// A headless instrument playing the demo, stopped when dropped (and after a minute regardless).
+struct Instrument {
+    child: Child,
+    osc: String,
+}
+
+impl Instrument {
+    fn start(dir: &Path) -> Self {
+        demo(dir);
+        let port = osc_on_a_free_port(dir);
+        let child = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
+            .args(["simulate", "--settings", "demo/settings.json", "--headless"])
+            .args(["--duration", "60"])
+            .current_dir(dir)
+            .env("HOME", dir)
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            osc: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    fn send(&self, socket: &UdpSocket, packet: &OscPacket) {
+        let bytes = rosc::encoder::encode(packet).unwrap();
+        socket.send_to(&bytes, &self.osc).unwrap();
+    }
+
+    /// A client socket whose reads give up after `wait`.
+    fn client(wait: Duration) -> UdpSocket {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(wait)).unwrap();
+        socket
+    }
+
+    /// `/state` from a new client, asked again until the instrument answers (at most 10 s).
+    fn first_state(&self) -> Vec<OscMessage> {
+        let socket = Self::client(Duration::from_millis(300));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let seen = state(&socket, &self.osc);
+            if seen.len() == 4 || Instant::now() > deadline {
+                return seen;
+            }
+        }
+    }
+}
+
+impl Drop for Instrument {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn osc_message(address: &str, args: Vec<OscType>) -> OscPacket {
+    OscPacket::Message(OscMessage {
+        addr: address.into(),
+        args,
+    })
+}
+
+fn grid(x: f32, y: f32) -> OscPacket {
+    osc_message("/grid", vec![OscType::Float(x), OscType::Float(y)])
+}
+
+/// Reads `socket` until `/state/grid x y` arrives; false if it does not by `deadline`.
+fn hears_grid(socket: &UdpSocket, x: f32, y: f32, deadline: Instant) -> bool {
+    let expected = [OscType::Float(x), OscType::Float(y)];
+    let mut buffer = [0u8; 1024];
+    while Instant::now() < deadline {
+        let Ok((size, _)) = socket.recv_from(&mut buffer) else {
+            continue;
+        };
+        if let Ok((_, OscPacket::Message(message))) = rosc::decoder::decode_udp(&buffer[..size]) {
+            if message.addr == "/state/grid" && message.args == expected {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn a_subscriber_hears_another_clients_grid_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let instrument = Instrument::start(dir.path());
+    assert_eq!(instrument.first_state().len(), 4, "the instrument answers");
+    let a = Instrument::client(Duration::from_millis(20));
+    let b = Instrument::client(Duration::from_millis(20));
+    instrument.send(&a, &osc_message("/subscribe", vec![]));
+
+    // Until the control loop runs, a move is not acted on: B moves the grid until A hears it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut warm = false;
+    while !warm && Instant::now() < deadline {
+        instrument.send(&b, &grid(0.75, 0.25));
+        warm = hears_grid(&a, 0.75, 0.25, Instant::now() + Duration::from_millis(300));
+    }
+    assert!(warm, "A never heard B's first move");
+
+    let sent = Instant::now();
+    instrument.send(&b, &grid(0.25, 0.75));
+    let heard = hears_grid(&a, 0.25, 0.75, sent + Duration::from_secs(1));
+    let latency = sent.elapsed();
+    println!(
+        "subscription latency: {:.1} ms",
+        latency.as_secs_f64() * 1000.0
+    );
+    assert!(
+        heard,
+        "A did not hear /state/grid 0.25 0.75 within a second"
+    );
+}
+
+#[test]
+fn a_bundle_with_a_bad_message_changes_nothing_in_the_instrument() {
+    let dir = tempfile::tempdir().unwrap();
+    let instrument = Instrument::start(dir.path());
+    let before = instrument.first_state();
+    assert_eq!(before.len(), 4, "the instrument answers");
+    let knobs = |state: &[OscMessage]| match state[1].args[..] {
+        [_, _, _, _, OscType::Float(release), _] => release,
+        ref other => panic!("unexpected /state/knobs {other:?}"),
+    };
+    // A release the knob does not have yet, which a later /state can show.
+    let release = if knobs(&before) > 0.5 { 0.0 } else { 1.0 };
+
+    let client = Instrument::client(Duration::from_millis(300));
+    let bad = OscPacket::Bundle(OscBundle {
+        timetag: OscTime::from((0, 1)),
+        content: vec![
+            grid(0.25, 0.75),
+            osc_message("/release", vec![OscType::Float(2.0)]),
+        ],
+    });
+    instrument.send(&client, &bad);
+    // Acted on after the bundle, in order: once it shows, the bundle would have shown too.
+    instrument.send(
+        &client,
+        &osc_message("/release", vec![OscType::Float(release)]),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut after = state(&client, &instrument.osc);
+    while (after.len() < 4 || knobs(&after) != release) && Instant::now() < deadline {
+        after = state(&client, &instrument.osc);
+    }
+    assert_eq!(knobs(&after), release, "the later /release arrived");
+    assert_eq!(after[0], before[0], "the bundle's /grid was not applied");
 }

@@ -12,7 +12,7 @@ pub mod remotes;
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -121,7 +121,8 @@ impl Hubs {
     }
 }
 
-/// What OSC `/state` answers, refreshed every frame.
+/// What OSC `/state` answers, refreshed every frame (and published to OSC subscribers when it
+/// changes).
 pub type SharedState = Arc<Mutex<StateReport>>;
 
 /// OSC requests routed into the app: notes to the engine, controls to the control loop.
@@ -430,14 +431,22 @@ impl Session {
                 .map(|i| i.name.clone())
                 .unwrap_or_default()
         });
-        let voices = self.voices();
-        if let Ok(mut state) = self.state.lock() {
-            *state = StateReport {
-                grid: [target.x, target.y],
-                knobs: self.controller.knobs(),
-                corners,
-                voices,
-            };
+        let report = StateReport {
+            grid: [target.x, target.y],
+            knobs: self.controller.knobs(),
+            corners,
+            voices: self.voices(),
+        };
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if *state == report {
+            return;
+        }
+        *state = report.clone();
+        // Stored before it is published: a subscriber the feedback thread misses with this change
+        // subscribed after it was stored, and got it in its first state.
+        drop(state);
+        if let Some(osc) = self.remotes.as_ref().and_then(|r| r.osc.as_ref()) {
+            osc.publish(report);
         }
     }
 }

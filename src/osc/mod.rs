@@ -1,12 +1,15 @@
-//! OSC input: a UDP server thread that decodes messages and bundles into typed requests and
-//! routes them at once: notes into an engine command ring, controls to the controller, state
-//! queries answered to their sender. It owns the OSC address space and its checks; it never
-//! touches the engine or the controller except through [`OscHandler`], and never panics on
-//! what arrives: bad datagrams and messages are counted and dropped.
+//! OSC input and feedback: a UDP server thread that decodes messages and bundles into typed
+//! requests and routes them at once: notes into an engine command ring, controls to the
+//! controller, state queries answered to their sender, subscriptions registered; and a feedback
+//! thread that sends subscribers what changed in the state. It owns the OSC address space and its
+//! checks; it never touches the engine or the controller except through [`OscHandler`], and never
+//! panics on what arrives: bad datagrams and messages are counted and dropped.
 
+mod feedback;
 mod packet;
 mod request;
 mod server;
+mod subscribers;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -17,6 +20,7 @@ use crate::engine::{Action, Command, CommandSender, Knobs};
 use crate::input::{Input, ENCODERS};
 
 pub use server::{OscError, OscServer};
+pub use subscribers::MAX_SUBSCRIBERS;
 
 use request::Rejected;
 
@@ -75,6 +79,20 @@ pub struct StateReport {
 }
 
 impl StateReport {
+    /// The messages of those of the four replies whose values differ from `before`'s, in reply
+    /// order; all four when there is nothing before.
+    pub fn changes_since(&self, before: Option<&StateReport>) -> Vec<OscMessage> {
+        let now = self.messages();
+        match before {
+            None => now.into(),
+            Some(before) => now
+                .into_iter()
+                .zip(before.messages())
+                .filter_map(|(now, before)| (now != before).then_some(now))
+                .collect(),
+        }
+    }
+
     /// The four reply messages, in the order they are sent.
     pub fn messages(&self) -> [OscMessage; 4] {
         let knobs = &self.knobs;
@@ -120,27 +138,37 @@ pub struct OscCounts {
     pub argument_count: u64,
     pub argument_type: u64,
     pub out_of_range: u64,
+    /// `/subscribe` requests refused because every place was taken.
+    pub refused: u64,
     /// Valid requests whose queue was full or whose receiver had gone.
     pub undelivered: u64,
     /// Receives that failed at the socket.
     pub receive_errors: u64,
-    /// `/state` replies that could not be encoded or sent.
+    /// `/state` and `/subscribe` replies that could not be encoded or sent.
     pub reply_errors: u64,
+    /// State changes that could not be encoded or sent to a subscriber (one per subscriber).
+    pub push_errors: u64,
 }
 
 impl OscCounts {
-    /// Datagrams and messages refused for what they are (not OSC, or a bad message).
+    /// Datagrams and messages refused for what they are (not OSC, a bad message, a subscription
+    /// with no place left).
     pub fn rejected(&self) -> u64 {
         self.malformed
             + self.unknown_address
             + self.argument_count
             + self.argument_type
             + self.out_of_range
+            + self.refused
     }
 
     /// Everything dropped, whatever the reason.
     pub fn dropped(&self) -> u64 {
-        self.rejected() + self.undelivered + self.receive_errors + self.reply_errors
+        self.rejected()
+            + self.undelivered
+            + self.receive_errors
+            + self.reply_errors
+            + self.push_errors
     }
 }
 
@@ -149,16 +177,19 @@ impl std::fmt::Display for OscCounts {
         write!(
             f,
             "{} handled, {} malformed, {} unknown address, {} wrong argument count, {} wrong \
-             argument type, {} out of range, {} undelivered, {} receive errors, {} reply errors",
+             argument type, {} out of range, {} refused subscriptions, {} undelivered, {} receive \
+             errors, {} reply errors, {} push errors",
             self.handled,
             self.malformed,
             self.unknown_address,
             self.argument_count,
             self.argument_type,
             self.out_of_range,
+            self.refused,
             self.undelivered,
             self.receive_errors,
-            self.reply_errors
+            self.reply_errors,
+            self.push_errors
         )
     }
 }
@@ -172,13 +203,15 @@ enum Tally {
     ArgumentCount,
     ArgumentType,
     OutOfRange,
+    Refused,
     Undelivered,
     ReceiveError,
     ReplyError,
+    PushError,
 }
 
 impl Tally {
-    const KINDS: usize = Tally::ReplyError as usize + 1;
+    const KINDS: usize = Tally::PushError as usize + 1;
 }
 
 impl From<&Rejected> for Tally {
@@ -210,9 +243,11 @@ impl Counters {
             argument_count: count(Tally::ArgumentCount),
             argument_type: count(Tally::ArgumentType),
             out_of_range: count(Tally::OutOfRange),
+            refused: count(Tally::Refused),
             undelivered: count(Tally::Undelivered),
             receive_errors: count(Tally::ReceiveError),
             reply_errors: count(Tally::ReplyError),
+            push_errors: count(Tally::PushError),
         }
     }
 }
@@ -258,6 +293,30 @@ mod tests {
     }
 
     #[test]
+    fn only_the_replies_whose_values_changed_are_sent() {
+        let before = report();
+        assert_eq!(before.changes_since(None), before.messages());
+        assert_eq!(before.changes_since(Some(&before)), []);
+
+        let mut moved = before.clone();
+        moved.grid = [0.25, 0.75];
+        let [grid, ..] = moved.messages();
+        assert_eq!(moved.changes_since(Some(&before)), [grid]);
+
+        let mut busy = moved.clone();
+        busy.knobs.volume = 1.0;
+        busy.corners[3] = "bell".into();
+        busy.voices = 8;
+        let [_, knobs, corners, voices] = busy.messages();
+        assert_eq!(busy.changes_since(Some(&moved)), [knobs, corners, voices]);
+
+        let mut quieter = busy.clone();
+        quieter.voices = 0;
+        let [.., voices] = quieter.messages();
+        assert_eq!(quieter.changes_since(Some(&busy)), [voices]);
+    }
+
+    #[test]
     fn routes_refuse_when_the_ring_is_full_or_the_controller_gone() {
         let (commands, mut engine_side) = rtrb::RingBuffer::new(1);
         let (controls, controller) = mpsc::channel();
@@ -289,11 +348,14 @@ mod tests {
             argument_count: 3,
             argument_type: 4,
             out_of_range: 5,
-            undelivered: 6,
-            receive_errors: 7,
-            reply_errors: 8,
+            refused: 6,
+            undelivered: 7,
+            receive_errors: 8,
+            reply_errors: 9,
+            push_errors: 10,
         };
-        assert_eq!(counts.dropped(), 36);
+        assert_eq!(counts.rejected(), 21);
+        assert_eq!(counts.dropped(), 55);
         assert!(counts
             .to_string()
             .starts_with("100 handled, 1 malformed, 2 unknown address"));

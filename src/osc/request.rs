@@ -1,6 +1,8 @@
 //! OSC messages to typed requests: the address space, argument counts and types, and ranges.
 //! Pure functions of one message; never touches a socket, the engine or the controller.
 
+use std::fmt;
+
 use rosc::{OscMessage, OscType};
 
 use crate::engine::Action;
@@ -22,6 +24,8 @@ const HIGHEST_SLOT: u32 = BUTTONS as u32 - 1;
 /// Instrument indexes are checked against each corner's list by the controller; here only the
 /// largest value an OSC int can carry.
 const HIGHEST_INSTRUMENT: u32 = i32::MAX as u32;
+/// UDP ports a subscriber may name; 0 is no port to send to.
+const PORTS: (u32, u32) = (1, u16::MAX as u32);
 
 /// What a valid message asks for.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +38,35 @@ pub enum Request {
     Panic,
     /// Reply to the sender with the state.
     State,
+    /// Send the state to the sender's address, at `port` if given, and every change from now on.
+    Subscribe { port: Option<u16> },
+    /// Stop sending changes to the sender's address (at `port` if given).
+    Unsubscribe { port: Option<u16> },
+}
+
+/// How many arguments an address takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arity {
+    Exactly(usize),
+    AtMost(usize),
+}
+
+impl Arity {
+    fn allows(self, count: usize) -> bool {
+        match self {
+            Arity::Exactly(expected) => count == expected,
+            Arity::AtMost(most) => count <= most,
+        }
+    }
+}
+
+impl fmt::Display for Arity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Arity::Exactly(expected) => write!(f, "{expected}"),
+            Arity::AtMost(most) => write!(f, "at most {most}"),
+        }
+    }
 }
 
 /// Why a message was dropped.
@@ -44,7 +77,7 @@ pub enum Rejected {
     #[error("{address} takes {expected} argument(s), got {found}")]
     ArgumentCount {
         address: String,
-        expected: usize,
+        expected: Arity,
         found: usize,
     },
     #[error("argument {index} of {address} must be a number (int or float), got {found}")]
@@ -53,11 +86,12 @@ pub enum Rejected {
         index: usize,
         found: &'static str,
     },
-    #[error("argument {index} of {address} is {value}, outside 0–{highest}")]
+    #[error("argument {index} of {address} is {value}, outside {lowest}–{highest}")]
     OutOfRange {
         address: String,
         index: usize,
         value: f64,
+        lowest: f64,
         highest: f64,
     },
 }
@@ -113,6 +147,12 @@ pub fn decode(message: &OscMessage) -> Result<Request, Rejected> {
             Arguments::exactly(message, 0)?;
             Request::State
         }
+        "/subscribe" => Request::Subscribe {
+            port: Arguments::optional_port(message)?,
+        },
+        "/unsubscribe" => Request::Unsubscribe {
+            port: Arguments::optional_port(message)?,
+        },
         _ => return Err(Rejected::UnknownAddress(message.addr.clone())),
     };
     Ok(request)
@@ -130,7 +170,11 @@ struct Arguments<'a> {
 
 impl<'a> Arguments<'a> {
     fn exactly(message: &'a OscMessage, expected: usize) -> Result<Self, Rejected> {
-        if message.args.len() == expected {
+        Self::counted(message, Arity::Exactly(expected))
+    }
+
+    fn counted(message: &'a OscMessage, expected: Arity) -> Result<Self, Rejected> {
+        if expected.allows(message.args.len()) {
             Ok(Self { message })
         } else {
             Err(Rejected::ArgumentCount {
@@ -139,6 +183,17 @@ impl<'a> Arguments<'a> {
                 found: message.args.len(),
             })
         }
+    }
+
+    /// No argument, or one: a UDP port 1–65535 (a float is truncated).
+    fn optional_port(message: &'a OscMessage) -> Result<Option<u16>, Rejected> {
+        let args = Self::counted(message, Arity::AtMost(1))?;
+        if message.args.is_empty() {
+            return Ok(None);
+        }
+        let (lowest, highest) = PORTS;
+        let port = args.whole(0, lowest, highest)?;
+        Ok(Some(u16::try_from(port).unwrap_or(u16::MAX)))
     }
 
     fn number(&self, index: usize) -> Result<f64, Rejected> {
@@ -156,15 +211,16 @@ impl<'a> Arguments<'a> {
         }
     }
 
-    /// A number that must lie in 0..=`highest` (NaN never does).
-    fn within(&self, index: usize, value: f64, highest: f64) -> Result<f64, Rejected> {
-        if (0.0..=highest).contains(&value) {
+    /// A number that must lie in `lowest..=highest` (NaN never does).
+    fn within(&self, index: usize, value: f64, lowest: f64, highest: f64) -> Result<f64, Rejected> {
+        if (lowest..=highest).contains(&value) {
             Ok(value)
         } else {
             Err(Rejected::OutOfRange {
                 address: self.message.addr.clone(),
                 index,
                 value,
+                lowest,
                 highest,
             })
         }
@@ -173,14 +229,19 @@ impl<'a> Arguments<'a> {
     /// A number 0–1.
     fn fraction(&self, index: usize) -> Result<f32, Rejected> {
         let value = self.number(index)?;
-        Ok(self.within(index, value, 1.0)? as f32)
+        Ok(self.within(index, value, 0.0, 1.0)? as f32)
     }
 
-    /// A whole number 0..=`highest`; a float is truncated first.
-    fn index(&self, index: usize, highest: u32) -> Result<usize, Rejected> {
+    /// A whole number `lowest..=highest`; a float is truncated first.
+    fn whole(&self, index: usize, lowest: u32, highest: u32) -> Result<usize, Rejected> {
         let value = self.number(index)?.trunc();
-        let checked = self.within(index, value, f64::from(highest))?;
+        let checked = self.within(index, value, f64::from(lowest), f64::from(highest))?;
         Ok(checked as usize)
+    }
+
+    /// A whole number 0..=`highest`.
+    fn index(&self, index: usize, highest: u32) -> Result<usize, Rejected> {
+        self.whole(index, 0, highest)
     }
 
     fn note(&self, index: usize) -> Result<u8, Rejected> {
@@ -267,6 +328,7 @@ mod tests {
                 address: "/on".into(),
                 index: 1,
                 value: 100.0,
+                lowest: 0.0,
                 highest: 1.0
             })
         );
@@ -357,9 +419,45 @@ mod tests {
             decode_args("/state", vec![Int(1)]),
             Err(Rejected::ArgumentCount {
                 address: "/state".into(),
-                expected: 0,
+                expected: Arity::Exactly(0),
                 found: 1
             })
+        );
+    }
+
+    #[test]
+    fn subscriptions_take_an_optional_port() {
+        let subscribe: fn(Option<u16>) -> Request = |port| Request::Subscribe { port };
+        let unsubscribe: fn(Option<u16>) -> Request = |port| Request::Unsubscribe { port };
+        for (address, request) in [("/subscribe", subscribe), ("/unsubscribe", unsubscribe)] {
+            assert_eq!(decode_args(address, vec![]), Ok(request(None)));
+            assert_eq!(
+                decode_args(address, vec![Int(9001)]),
+                Ok(request(Some(9001)))
+            );
+            assert_eq!(
+                decode_args(address, vec![Float(65535.5)]),
+                Ok(request(Some(65535)))
+            );
+            for port in [Int(0), Int(65536), Int(-1), Float(f32::NAN)] {
+                assert!(
+                    matches!(
+                        decode_args(address, vec![port.clone()]),
+                        Err(Rejected::OutOfRange { lowest: 1.0, .. })
+                    ),
+                    "{address} {port:?}"
+                );
+            }
+        }
+        let error = decode_args("/subscribe", vec![Int(9000), Int(9001)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "/subscribe takes at most 1 argument(s), got 2"
+        );
+        let error = decode_args("/unsubscribe", vec![Int(0)]).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "argument 0 of /unsubscribe is 0, outside 1–65535"
         );
     }
 
@@ -368,7 +466,7 @@ mod tests {
         assert!(matches!(
             decode_args("/on", vec![Int(60)]),
             Err(Rejected::ArgumentCount {
-                expected: 2,
+                expected: Arity::Exactly(2),
                 found: 1,
                 ..
             })
@@ -376,7 +474,7 @@ mod tests {
         assert!(matches!(
             decode_args("/off", vec![Int(60), Int(0)]),
             Err(Rejected::ArgumentCount {
-                expected: 1,
+                expected: Arity::Exactly(1),
                 found: 2,
                 ..
             })

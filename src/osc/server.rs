@@ -1,18 +1,21 @@
 //! The OSC thread: receives datagrams on one UDP socket, hands each to the router at once, and
-//! sends `/state` replies back from the same socket. The router is the socket-free part, so the
-//! whole path from bytes to handler calls is testable without threads.
+//! sends `/state` and `/subscribe` replies back from the same socket; it starts the feedback
+//! thread on a clone of that socket. The router is the socket-free part, so the whole path from
+//! bytes to handler calls and replies is testable without threads.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rosc::{OscMessage, OscPacket};
 
+use super::feedback::Feedback;
 use super::request::{self, Request};
-use super::{packet, Counters, OscCounts, OscHandler, Tally};
+use super::subscribers::Subscribers;
+use super::{packet, Counters, OscCounts, OscHandler, StateReport, Tally, Undelivered};
 use crate::engine::Action;
 use crate::outage::Outage;
 
@@ -42,10 +45,11 @@ pub enum OscError {
     Thread(std::io::Error),
 }
 
-/// The running OSC thread; dropping it stops the thread (within a tenth of a second).
+/// The running OSC and feedback threads; dropping it stops them (within a tenth of a second).
 pub struct OscServer {
     local: SocketAddr,
     counters: Arc<Counters>,
+    feedback: Feedback,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -64,6 +68,12 @@ impl OscServer {
         let local = socket.local_addr().map_err(configure)?;
         let router = Router::new(handler);
         let counters = Arc::clone(&router.counters);
+        let feedback = Feedback::spawn(
+            socket.try_clone().map_err(configure)?,
+            Arc::clone(&router.subscribers),
+            Arc::clone(&counters),
+        )
+        .map_err(OscError::Thread)?;
         let stop = Arc::new(AtomicBool::new(false));
         let thread_stop = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -73,6 +83,7 @@ impl OscServer {
         Ok(Self {
             local,
             counters,
+            feedback,
             stop,
             thread: Some(thread),
         })
@@ -85,6 +96,13 @@ impl OscServer {
 
     pub fn counts(&self) -> OscCounts {
         self.counters.snapshot()
+    }
+
+    /// The state as it is now, for subscribers: each gets the replies whose values changed since
+    /// the last published state. Meant to be called at most once a frame, and never blocks on the
+    /// network.
+    pub fn publish(&self, report: StateReport) {
+        self.feedback.publish(report);
     }
 }
 
@@ -104,16 +122,9 @@ fn serve<H: OscHandler>(socket: &UdpSocket, mut router: Router<H>, stop: &Atomic
         match socket.recv_from(&mut datagram) {
             Ok((length, sender)) => {
                 outage.succeeded();
-                for reply in router.receive(&datagram[..length]) {
-                    let sent = rosc::encoder::encode(&OscPacket::Message(reply))
-                        .map_err(|error| error.to_string())
-                        .and_then(|bytes| {
-                            socket
-                                .send_to(&bytes, sender)
-                                .map_err(|error| error.to_string())
-                        });
-                    if let Err(error) = sent {
-                        tracing::debug!("OSC reply to {sender} failed: {error}");
+                for reply in router.receive(&datagram[..length], sender, Instant::now()) {
+                    if let Err(error) = send(socket, &reply.message, reply.to) {
+                        tracing::debug!("OSC reply to {} failed: {error}", reply.to);
                         router.counters.add(Tally::ReplyError);
                     }
                 }
@@ -132,10 +143,40 @@ fn serve<H: OscHandler>(socket: &UdpSocket, mut router: Router<H>, stop: &Atomic
     }
 }
 
-/// Datagrams to handler calls and replies, with the counting; no socket.
+/// Why a message could not be sent.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum SendError {
+    #[error("cannot encode it: {0}")]
+    Encode(rosc::OscError),
+    #[error("{0}")]
+    Socket(std::io::Error),
+}
+
+/// Sends one message as one datagram.
+pub(super) fn send(
+    socket: &UdpSocket,
+    message: &OscMessage,
+    to: SocketAddr,
+) -> Result<(), SendError> {
+    let bytes =
+        rosc::encoder::encode(&OscPacket::Message(message.clone())).map_err(SendError::Encode)?;
+    socket.send_to(&bytes, to).map_err(SendError::Socket)?;
+    Ok(())
+}
+
+/// A message the OSC thread sends back, and where to.
+#[derive(Debug, PartialEq)]
+struct Reply {
+    to: SocketAddr,
+    message: OscMessage,
+}
+
+/// Datagrams to handler calls, subscriptions and replies, with the counting; no socket.
 struct Router<H> {
     handler: H,
     counters: Arc<Counters>,
+    /// Shared with the feedback thread, which sends to them.
+    subscribers: Arc<Mutex<Subscribers>>,
 }
 
 impl<H: OscHandler> Router<H> {
@@ -143,14 +184,21 @@ impl<H: OscHandler> Router<H> {
         Self {
             handler,
             counters: Arc::default(),
+            subscribers: Arc::default(),
         }
     }
 
-    /// Acts on every message of one datagram, in order; returns the replies for its sender. Every
-    /// message is checked before any is acted on: a datagram with one bad message is dropped
-    /// whole, as a bundle is meant to act as one, and counted once, by the kind of its first bad
-    /// message.
-    fn receive(&mut self, datagram: &[u8]) -> Vec<OscMessage> {
+    fn subscribers(&self) -> MutexGuard<'_, Subscribers> {
+        self.subscribers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Acts on every message of one datagram from `sender`, in order, at `now`; returns the
+    /// replies. Every message is checked before any is acted on: a datagram with one bad message
+    /// is dropped whole, as a bundle is meant to act as one, and counted once, by the kind of its
+    /// first bad message.
+    fn receive(&mut self, datagram: &[u8], sender: SocketAddr, now: Instant) -> Vec<Reply> {
         let mut replies = Vec::new();
         let messages = match packet::messages(datagram) {
             Ok(messages) => messages,
@@ -176,13 +224,10 @@ impl<H: OscHandler> Router<H> {
             }
         };
         for (request, message) in requests.into_iter().zip(&messages) {
-            let tally = match self.act(request, &mut replies) {
-                Ok(()) => Tally::Handled,
-                Err(error) => {
-                    tracing::debug!("OSC {} dropped: {error}", message.addr);
-                    Tally::Undelivered
-                }
-            };
+            let tally = self.act(request, sender, now, &mut replies);
+            if let Tally::Undelivered = tally {
+                tracing::debug!("OSC {} dropped: {Undelivered}", message.addr);
+            }
             self.counters.add(tally);
         }
         replies
@@ -191,9 +236,11 @@ impl<H: OscHandler> Router<H> {
     fn act(
         &mut self,
         request: Request,
-        replies: &mut Vec<OscMessage>,
-    ) -> Result<(), super::Undelivered> {
-        match request {
+        sender: SocketAddr,
+        now: Instant,
+        replies: &mut Vec<Reply>,
+    ) -> Tally {
+        let delivered = match request {
             Request::Note(action) => self.handler.note(action),
             Request::Control(input) => self.handler.control(input),
             Request::Panic => {
@@ -203,11 +250,38 @@ impl<H: OscHandler> Router<H> {
                 silenced.and(pedal_up)
             }
             Request::State => {
-                replies.extend(self.handler.state().messages());
+                self.reply_state(sender, replies);
                 Ok(())
             }
+            Request::Subscribe { port } => {
+                let to = at_port(sender, port);
+                if self.subscribers().subscribe(to, now).is_err() {
+                    return Tally::Refused;
+                }
+                // Registered first, so no change published after this state can miss it.
+                self.reply_state(to, replies);
+                Ok(())
+            }
+            Request::Unsubscribe { port } => {
+                self.subscribers().unsubscribe(at_port(sender, port));
+                Ok(())
+            }
+        };
+        match delivered {
+            Ok(()) => Tally::Handled,
+            Err(Undelivered) => Tally::Undelivered,
         }
     }
+
+    fn reply_state(&self, to: SocketAddr, replies: &mut Vec<Reply>) {
+        let state = self.handler.state().messages();
+        replies.extend(state.map(|message| Reply { to, message }));
+    }
+}
+
+/// The sender's address, with `port` if one is given.
+fn at_port(sender: SocketAddr, port: Option<u16>) -> SocketAddr {
+    SocketAddr::new(sender.ip(), port.unwrap_or(sender.port()))
 }
 
 #[cfg(test)]
@@ -215,8 +289,13 @@ mod tests {
     use super::*;
     use crate::engine::Knobs;
     use crate::input::Input;
-    use crate::osc::{OscCounts, StateReport, Undelivered};
+    use crate::osc::{OscCounts, StateReport, Undelivered, MAX_SUBSCRIBERS};
     use rosc::{OscBundle, OscTime, OscType};
+
+    /// Where the tests' datagrams come from.
+    fn client(port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 7], port))
+    }
 
     #[derive(Debug, PartialEq)]
     enum Call {
@@ -256,6 +335,25 @@ mod tests {
             }
             self.calls.push(call);
             Ok(())
+        }
+    }
+
+    impl<H: OscHandler> Router<H> {
+        /// Handles a datagram from the client's port 5555, now; the replies' messages, each
+        /// checked to go back to that address.
+        fn receive_from_client(&mut self, datagram: &[u8]) -> Vec<OscMessage> {
+            let replies = self.receive(datagram, client(5555), Instant::now());
+            replies
+                .into_iter()
+                .map(|reply| {
+                    assert_eq!(reply.to, client(5555));
+                    reply.message
+                })
+                .collect()
+        }
+
+        fn subscribed(&self) -> Vec<SocketAddr> {
+            self.subscribers().addresses().collect()
         }
     }
 
@@ -337,7 +435,7 @@ mod tests {
         ];
         for (packet, expected) in cases {
             let mut router = router();
-            assert!(router.receive(&bytes(&packet)).is_empty());
+            assert!(router.receive_from_client(&bytes(&packet)).is_empty());
             assert_eq!(router.handler.calls, expected, "{packet:?}");
             assert_eq!(router.counters.snapshot().handled, 1);
         }
@@ -346,7 +444,7 @@ mod tests {
     #[test]
     fn state_returns_the_four_replies_of_the_report() {
         let mut router = router();
-        let replies = router.receive(&bytes(&message("/state", vec![])));
+        let replies = router.receive_from_client(&bytes(&message("/state", vec![])));
         assert_eq!(replies, router.handler.state().messages());
         assert_eq!(router.counters.snapshot().handled, 1);
     }
@@ -369,7 +467,7 @@ mod tests {
             message("/state", vec![]),
         ]);
         let mut router = router();
-        let replies = router.receive(&bytes(&packet));
+        let replies = router.receive_from_client(&bytes(&packet));
         assert_eq!(
             router.handler.calls,
             [
@@ -405,7 +503,7 @@ mod tests {
                 message("/off", vec![Int(60)]),
             ]);
             let mut router = router();
-            assert!(router.receive(&bytes(&packet)).is_empty());
+            assert!(router.receive_from_client(&bytes(&packet)).is_empty());
             assert!(router.handler.calls.is_empty());
             let expected = Counters::default();
             expected.add(tally);
@@ -429,7 +527,7 @@ mod tests {
             Vec::new(),
         ];
         for datagram in &bad {
-            assert!(router.receive(datagram).is_empty());
+            assert!(router.receive_from_client(datagram).is_empty());
         }
         assert!(router.handler.calls.is_empty());
         assert_eq!(
@@ -451,10 +549,67 @@ mod tests {
             calls: Vec::new(),
             full: true,
         });
-        router.receive(&bytes(&message("/off", vec![Int(1)])));
-        router.receive(&bytes(&message("/panic", vec![])));
-        router.receive(&bytes(&message("/volume", vec![Float(1.0)])));
+        router.receive_from_client(&bytes(&message("/off", vec![Int(1)])));
+        router.receive_from_client(&bytes(&message("/panic", vec![])));
+        router.receive_from_client(&bytes(&message("/volume", vec![Float(1.0)])));
         let counts = router.counters.snapshot();
         assert_eq!((counts.undelivered, counts.handled), (3, 0));
+    }
+
+    #[test]
+    fn subscribing_registers_the_address_and_replies_the_state_there() {
+        let mut router = router();
+        let now = Instant::now();
+        let subscribe = |port: Vec<OscType>| bytes(&message("/subscribe", port));
+        let unsubscribe = |port: Vec<OscType>| bytes(&message("/unsubscribe", port));
+
+        let replies = router.receive(&subscribe(vec![]), client(5555), now);
+        let state = router.handler.state().messages();
+        let to_client = state.clone().map(|message| Reply {
+            to: client(5555),
+            message,
+        });
+        assert_eq!(replies, to_client);
+        // Another port of the same machine, named by the argument.
+        let replies = router.receive(&subscribe(vec![Int(9001)]), client(5555), now);
+        assert!(replies.iter().all(|reply| reply.to == client(9001)));
+        assert_eq!(replies.len(), 4);
+        assert_eq!(router.subscribed(), [client(5555), client(9001)]);
+
+        assert!(router
+            .receive(&unsubscribe(vec![Int(9001)]), client(5555), now)
+            .is_empty());
+        assert_eq!(router.subscribed(), [client(5555)]);
+        router.receive(&unsubscribe(vec![]), client(5555), now);
+        assert_eq!(router.subscribed(), []);
+        assert_eq!(router.counters.snapshot().handled, 4);
+    }
+
+    #[test]
+    fn a_subscriber_past_the_limit_is_refused_and_counted() {
+        let mut router = router();
+        let subscribe = bytes(&message("/subscribe", vec![]));
+        let now = Instant::now();
+        for port in 0..=MAX_SUBSCRIBERS as u16 {
+            let replies = router.receive(&subscribe, client(6000 + port), now);
+            let refused = usize::from(port) == MAX_SUBSCRIBERS;
+            assert_eq!(replies.is_empty(), refused, "subscriber {port}");
+        }
+        assert_eq!(router.subscribed().len(), MAX_SUBSCRIBERS);
+        let counts = router.counters.snapshot();
+        assert_eq!((counts.handled, counts.refused), (8, 1));
+        assert_eq!(counts.rejected(), 1);
+    }
+
+    #[test]
+    fn a_subscription_in_a_bad_bundle_is_not_made() {
+        let mut router = router();
+        let packet = bundle(vec![
+            message("/subscribe", vec![]),
+            message("/unsubscribe", vec![Int(9000), Int(9001)]),
+        ]);
+        assert!(router.receive_from_client(&bytes(&packet)).is_empty());
+        assert_eq!(router.subscribed(), []);
+        assert_eq!(router.counters.snapshot().argument_count, 1);
     }
 }
