@@ -265,6 +265,7 @@ fn parse_tail(text: &str) -> Result<f32, String> {
     }
 }
 
+#[cfg(feature = "device")]
 fn parse_duration(text: &str) -> Result<f64, String> {
     let limit = crate::limits::SONG_SECONDS;
     match text.trim().parse::<f64>() {
