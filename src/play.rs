@@ -29,7 +29,7 @@ pub fn play(
     card: Option<&str>,
 ) -> anyhow::Result<String> {
     let rate = settings.audio.sample_rate;
-    let actions = read_song(midi, rate, options.channels)?;
+    let actions = read_song(midi, settings, options)?;
     let (mut engine, link) = Engine::new(EngineConfig::from_settings(settings), options.knobs);
     let mut commands = engine.command_sender(QUEUE);
     let status = std::sync::Arc::clone(engine.status());

@@ -9,7 +9,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{CommandHub, OscRoutes, Session};
-use crate::midi::{self, ChannelFilter, EventSink, SerialMidi, UsbMidi};
+use crate::midi::{EventSink, MidiMapping, SerialMidi, UsbMidi};
 use crate::osc::OscServer;
 use crate::outage::Outage;
 use crate::settings::MidiSettings;
@@ -46,12 +46,11 @@ impl Remotes {
     }
 }
 
-/// A MIDI event sink that plays the settings' channel(s) into `hub`.
+/// A MIDI event sink that plays what the settings' mapping makes of each event into `hub`.
 fn midi_sink(settings: &MidiSettings, hub: CommandHub) -> EventSink {
-    let channels = ChannelFilter::from_settings(settings);
-    let range = settings.pitch_bend_range;
+    let mapping = MidiMapping::from_settings(settings);
     Box::new(move |event| {
-        if let Some(action) = midi::to_action(&event, channels, range) {
+        if let Some(action) = mapping.action(&event) {
             hub.send(action);
         }
     })

@@ -55,46 +55,60 @@ impl ChannelFilter {
     }
 }
 
+/// What MIDI means to the instrument: the one mapping from MIDI events to engine actions, used by
+/// serial MIDI, USB MIDI and songs (`render`, `play`) alike, so the same MIDI sounds the same
+/// whichever way it arrives.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MidiMapping {
+    pub channels: ChannelFilter,
+    /// Semitones each way the wheel's extremes bend (`midi.pitchBendRange`).
+    pub pitch_bend_range: f32,
+}
+
+impl MidiMapping {
+    pub fn from_settings(midi: &MidiSettings) -> Self {
+        Self {
+            channels: ChannelFilter::from_settings(midi),
+            pitch_bend_range: midi.pitch_bend_range,
+        }
+    }
+
+    /// The engine action for `event`, if its channel plays and the device acts on it.
+    pub fn action(&self, event: &MidiEvent) -> Option<Action> {
+        if !self.channels.accepts(event.channel()) {
+            return None;
+        }
+        match *event {
+            MidiEvent::NoteOn { note, velocity, .. } => Some(Action::NoteOn {
+                note,
+                velocity: f32::from(velocity) / 127.0,
+            }),
+            MidiEvent::NoteOff { note, .. } => Some(Action::NoteOff { note }),
+            MidiEvent::ControlChange {
+                controller, value, ..
+            } => match controller {
+                // The pedal's half-way point, as the MIDI specification reads a switch controller.
+                SUSTAIN_PEDAL => Some(Action::Sustain(value >= 64)),
+                ALL_SOUND_OFF => Some(Action::AllSoundOff),
+                ALL_NOTES_OFF => Some(Action::AllNotesOff),
+                _ => None,
+            },
+            MidiEvent::PitchBend { value, .. } => {
+                // The wire range is one step longer downwards; scaling each side by its own
+                // extreme makes full up and full down symmetric.
+                let extreme = if value < 0 { 8192.0 } else { 8191.0 };
+                Some(Action::PitchBend(
+                    f32::from(value) / extreme * self.pitch_bend_range,
+                ))
+            }
+        }
+    }
+}
+
 /// Controller numbers the device acts on.
 const SUSTAIN_PEDAL: u8 = 64;
 const ALL_SOUND_OFF: u8 = 120;
 const ALL_NOTES_OFF: u8 = 123;
-
-/// The engine action for `event`, if its channel plays and the device acts on it.
-/// `pitch_bend_range` is in semitones each way: the wheel's extremes bend exactly that far.
-pub fn to_action(
-    event: &MidiEvent,
-    channels: ChannelFilter,
-    pitch_bend_range: f32,
-) -> Option<Action> {
-    if !channels.accepts(event.channel()) {
-        return None;
-    }
-    match *event {
-        MidiEvent::NoteOn { note, velocity, .. } => Some(Action::NoteOn {
-            note,
-            velocity: f32::from(velocity) / 127.0,
-        }),
-        MidiEvent::NoteOff { note, .. } => Some(Action::NoteOff { note }),
-        MidiEvent::ControlChange {
-            controller, value, ..
-        } => match controller {
-            // The pedal's half-way point, as the MIDI specification reads a switch controller.
-            SUSTAIN_PEDAL => Some(Action::Sustain(value >= 64)),
-            ALL_SOUND_OFF => Some(Action::AllSoundOff),
-            ALL_NOTES_OFF => Some(Action::AllNotesOff),
-            _ => None,
-        },
-        MidiEvent::PitchBend { value, .. } => {
-            // The wire range is one step longer downwards; scaling each side by its own extreme
-            // makes full up and full down symmetric.
-            let extreme = if value < 0 { 8192.0 } else { 8191.0 };
-            Some(Action::PitchBend(
-                f32::from(value) / extreme * pitch_bend_range,
-            ))
-        }
-    }
-}
 
 /// A parser that feeds a sink and adds the bytes it drops to a counter shared with the handle
 /// the app reads it from.
@@ -161,7 +175,11 @@ mod tests {
     }
 
     fn action(event: MidiEvent) -> Option<Action> {
-        to_action(&event, ChannelFilter::Only(1), 2.0)
+        let mapping = MidiMapping {
+            channels: ChannelFilter::Only(1),
+            pitch_bend_range: 2.0,
+        };
+        mapping.action(&event)
     }
 
     fn control(controller: u8, value: u8) -> MidiEvent {
@@ -215,15 +233,15 @@ mod tests {
         assert_eq!(bend(8191), Some(Action::PitchBend(2.0)));
         assert_eq!(bend(-8192), Some(Action::PitchBend(-2.0)));
         assert_eq!(bend(-4096), Some(Action::PitchBend(-1.0)));
+        let wide = MidiMapping {
+            channels: ChannelFilter::Omni,
+            pitch_bend_range: 12.0,
+        };
         assert_eq!(
-            to_action(
-                &MidiEvent::PitchBend {
-                    channel: 0,
-                    value: 8191
-                },
-                ChannelFilter::Omni,
-                12.0
-            ),
+            wide.action(&MidiEvent::PitchBend {
+                channel: 0,
+                value: 8191
+            }),
             Some(Action::PitchBend(12.0))
         );
     }

@@ -1,10 +1,12 @@
 //! Standard MIDI Files to timed engine actions: format 0 and 1, metrical and timecode timing,
-//! tempo changes across tracks, running status, and note-on velocity 0 as note-off.
+//! tempo changes across tracks, running status, and note-on velocity 0 as note-off. Each channel
+//! message becomes the [`MidiEvent`] live MIDI would deliver and takes its meaning from the same
+//! [`MidiMapping`], so a song sounds as it would played in live.
 
 use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 
 use crate::engine::Action;
-use crate::midi::ChannelFilter;
+use crate::midi::{MidiEvent, MidiMapping};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MidiFileError {
@@ -29,11 +31,11 @@ pub struct TimedAction {
     pub action: Action,
 }
 
-/// Reads `bytes` as an SMF and returns its note actions in time order at `rate` frames per second.
+/// Reads `bytes` as an SMF and returns its actions in time order at `rate` frames per second.
 pub fn read(
     bytes: &[u8],
     rate: u32,
-    channels: ChannelFilter,
+    mapping: &MidiMapping,
 ) -> Result<Vec<TimedAction>, MidiFileError> {
     let smf = Smf::parse(bytes).map_err(MidiFileError::Parse)?;
     if smf.header.format == Format::Sequential {
@@ -57,8 +59,8 @@ pub fn read(
         match kind {
             TrackEventKind::Meta(MetaMessage::Tempo(micros)) => tempo.change(tick, micros.as_int()),
             TrackEventKind::Midi { channel, message } => {
-                if let (true, Some(action)) =
-                    (channels.accepts(channel.as_int()), action_of(message))
+                if let Some(action) =
+                    event_of(channel.as_int(), message).and_then(|event| mapping.action(&event))
                 {
                     let seconds = tempo.seconds(tick);
                     if seconds > crate::limits::SONG_SECONDS {
@@ -74,21 +76,27 @@ pub fn read(
     Ok(actions)
 }
 
-fn action_of(message: MidiMessage) -> Option<Action> {
+/// The live MIDI event a file's channel message is, if the device acts on its kind.
+fn event_of(channel: u8, message: MidiMessage) -> Option<MidiEvent> {
     Some(match message {
-        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => Action::NoteOn {
+        MidiMessage::NoteOn { key, vel } if vel.as_int() > 0 => MidiEvent::NoteOn {
+            channel,
             note: key.as_int(),
-            velocity: f32::from(vel.as_int()) / 127.0,
+            velocity: vel.as_int(),
         },
-        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => {
-            Action::NoteOff { note: key.as_int() }
-        }
-        MidiMessage::Controller { controller, .. } if controller.as_int() == 123 => {
-            Action::AllNotesOff
-        }
-        MidiMessage::Controller { controller, .. } if controller.as_int() == 120 => {
-            Action::AllSoundOff
-        }
+        MidiMessage::NoteOn { key, .. } | MidiMessage::NoteOff { key, .. } => MidiEvent::NoteOff {
+            channel,
+            note: key.as_int(),
+        },
+        MidiMessage::Controller { controller, value } => MidiEvent::ControlChange {
+            channel,
+            controller: controller.as_int(),
+            value: value.as_int(),
+        },
+        MidiMessage::PitchBend { bend } => MidiEvent::PitchBend {
+            channel,
+            value: bend.as_int(),
+        },
         _ => return None,
     })
 }
@@ -142,6 +150,19 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::midi::ChannelFilter;
+
+    const OMNI: MidiMapping = MidiMapping {
+        channels: ChannelFilter::Omni,
+        pitch_bend_range: 2.0,
+    };
+
+    fn only(channel: u8) -> MidiMapping {
+        MidiMapping {
+            channels: ChannelFilter::Only(channel),
+            ..OMNI
+        }
+    }
 
     /// A format-1 file: tempo track (120 bpm, then 60 bpm at tick 960) and a note track that uses
     /// running status and a velocity-0 note-on as its note-off.
@@ -170,7 +191,7 @@ mod tests {
 
     #[test]
     fn reads_notes_across_tracks_with_tempo_changes_and_running_status() {
-        let actions = read(&song(), 1000, ChannelFilter::Omni).unwrap();
+        let actions = read(&song(), 1000, &OMNI).unwrap();
         let expected = [
             (
                 0,
@@ -203,20 +224,15 @@ mod tests {
         bytes.extend(b"MTrk");
         bytes.extend((track.len() as u32).to_be_bytes());
         bytes.extend(track);
-        let actions = read(&bytes, 1000, ChannelFilter::Omni).unwrap();
+        let actions = read(&bytes, 1000, &OMNI).unwrap();
         let frames: Vec<u64> = actions.iter().map(|a| a.frame).collect();
         assert_eq!(frames, [0, 500], "a quarter note at the default 120 bpm");
     }
 
     #[test]
     fn a_channel_filter_keeps_only_that_channel() {
-        assert!(read(&song(), 1000, ChannelFilter::Only(2))
-            .unwrap()
-            .is_empty());
-        assert_eq!(
-            read(&song(), 1000, ChannelFilter::Only(1)).unwrap().len(),
-            5
-        );
+        assert!(read(&song(), 1000, &only(2)).unwrap().is_empty());
+        assert_eq!(read(&song(), 1000, &only(1)).unwrap().len(), 5);
     }
 
     #[test]
@@ -224,8 +240,8 @@ mod tests {
         let mut bytes = song();
         let cut = bytes.len() - 6;
         bytes.truncate(cut);
-        assert!(read(&bytes, 1000, ChannelFilter::Omni).is_err());
-        assert!(read(b"RIFF....", 1000, ChannelFilter::Omni).is_err());
+        assert!(read(&bytes, 1000, &OMNI).is_err());
+        assert!(read(b"RIFF....", 1000, &OMNI).is_err());
     }
 
     #[test]
@@ -240,7 +256,7 @@ mod tests {
         bytes.extend(b"MTrk");
         bytes.extend((track.len() as u32).to_be_bytes());
         bytes.extend(track);
-        let error = read(&bytes, 16000, ChannelFilter::Omni).unwrap_err();
+        let error = read(&bytes, 16000, &OMNI).unwrap_err();
         assert!(matches!(error, MidiFileError::TooLong { .. }), "{error}");
         assert!(error.to_string().contains("(24 h)"), "{error}");
     }

@@ -67,7 +67,7 @@ pub fn render(
 ) -> anyhow::Result<RenderReport> {
     let pad = settings.pad.data_directory.join(startup_pad(settings));
     crate::atomic::check_output(out, &[midi, &settings.file, &pad])?;
-    let actions = read_song(midi, settings.audio.sample_rate, options.channels)?;
+    let actions = read_song(midi, settings, options)?;
     let notes = actions
         .iter()
         .filter(|a| matches!(a.action, crate::engine::Action::NoteOn { .. }))
@@ -87,15 +87,21 @@ pub fn render(
     Ok(report)
 }
 
-/// Reads a MIDI file into actions timed at `rate` frames per second.
+/// Reads a MIDI file into actions timed at the settings' output rate, with the settings' MIDI
+/// mapping on the options' channels.
 pub fn read_song(
     midi: &Path,
-    rate: u32,
-    channels: ChannelFilter,
+    settings: &Settings,
+    options: &SongOptions,
 ) -> anyhow::Result<Vec<TimedAction>> {
+    let mapping = crate::midi::MidiMapping {
+        channels: options.channels,
+        ..crate::midi::MidiMapping::from_settings(&settings.midi)
+    };
     let bytes = crate::limits::read_file(midi, crate::limits::MIDI_FILE_BYTES, "MIDI file")
         .with_context(|| format!("cannot read MIDI file {}", midi.display()))?;
-    midi_file::read(&bytes, rate, channels).with_context(|| format!("MIDI file {}", midi.display()))
+    midi_file::read(&bytes, settings.audio.sample_rate, &mapping)
+        .with_context(|| format!("MIDI file {}", midi.display()))
 }
 
 /// Where the song plays on the pad: the startup pad at the options' grid position.
