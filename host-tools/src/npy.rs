@@ -37,11 +37,17 @@ pub fn read_embedding(path: &Path) -> Result<Embedding, NpyError> {
         path: path.to_path_buf(),
         source,
     })?;
+    read_embedding_from(BufReader::new(file), path)
+}
+
+/// Reads an embedding as [`read_embedding`] does, from `reader`, the contents of `path` (which
+/// errors name).
+pub fn read_embedding_from(reader: impl io::Read, path: &Path) -> Result<Embedding, NpyError> {
     let format_error = |source| NpyError::Format {
         path: path.to_path_buf(),
         source,
     };
-    let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(format_error)?;
+    let npy = npyz::NpyFile::new(reader).map_err(format_error)?;
     let shape = npy.shape().to_vec();
     let frames = match shape.as_slice() {
         [frames, channels] if *channels == CHANNELS as u64 && *frames > 0 => *frames,

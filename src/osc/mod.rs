@@ -4,8 +4,8 @@
 //! touches the engine or the controller except through [`OscHandler`], and never panics on
 //! what arrives: bad datagrams and messages are counted and dropped.
 
-mod packet;
-mod request;
+pub mod packet;
+pub mod request;
 mod server;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,7 +2,7 @@
 //! (the same inputs give the same bytes). The loader runs on the caller's thread here, so every
 //! row is resident before the first frame.
 
-mod midi_file;
+pub mod midi_file;
 
 use std::path::{Path, PathBuf};
 
