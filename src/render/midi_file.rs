@@ -14,7 +14,17 @@ pub enum MidiFileError {
     Sequential,
     #[error("the header gives 0 ticks per quarter note")]
     NoTicks,
+    #[error("the header's SMPTE format is -128, which is no frame rate (24, 25, 29 or 30)")]
+    FrameRate,
+    #[error("RMID files (MIDI inside RIFF) are not supported; save the song as a .mid file")]
+    Rmid,
 }
+
+/// Where the division's high byte lies in a file that starts with its header chunk, as every
+/// Standard MIDI File does.
+const DIVISION_HIGH: usize = 12;
+/// The SMPTE format byte of -128 frames per second.
+const SMPTE_MINUS_128: u8 = 0x80;
 
 /// An engine action and the output frame it is due at.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -29,6 +39,16 @@ pub fn read(
     rate: u32,
     channels: ChannelFilter,
 ) -> Result<Vec<TimedAction>, MidiFileError> {
+    // midly reads an SMPTE division's frame rate by negating its high byte as an `i8`, which
+    // overflows (and panics where overflow checks are on) for -128; that byte is refused here
+    // first. It is only found at a fixed place when the header comes first, which RMID files,
+    // also unwrapped by midly, do not promise.
+    if bytes.starts_with(b"RIFF") {
+        return Err(MidiFileError::Rmid);
+    }
+    if bytes.starts_with(b"MThd") && bytes.get(DIVISION_HIGH) == Some(&SMPTE_MINUS_128) {
+        return Err(MidiFileError::FrameRate);
+    }
     let smf = Smf::parse(bytes).map_err(MidiFileError::Parse)?;
     if smf.header.format == Format::Sequential {
         return Err(MidiFileError::Sequential);
@@ -216,5 +236,26 @@ mod tests {
         bytes.truncate(cut);
         assert!(read(&bytes, 1000, ChannelFilter::Omni).is_err());
         assert!(read(b"RIFF....", 1000, ChannelFilter::Omni).is_err());
+    }
+
+    /// Found by the `midi_file` fuzz target: midly panicked on an SMPTE format of -128.
+    #[test]
+    fn an_smpte_format_of_minus_128_is_an_error_not_a_panic() {
+        let found =
+            b"MThd\0\0\0\x06\0\0\0\0\x80\0\0\xff\xffk\0\0\0)\0\xffQ\x03\xd0\x90\xd4@Z\xff\0\x81Q\
+                      \x03\0\x03\xd0\x90\xd4\0\0\0\0\0{\0\0\xff/\0";
+        assert!(matches!(
+            read(found, 1000, ChannelFilter::Omni),
+            Err(MidiFileError::FrameRate)
+        ));
+        let mut rmid = b"RIFF\0\0\0\0RMIDdata".to_vec();
+        rmid.extend((found.len() as u32).to_le_bytes());
+        rmid.extend(found);
+        let total = rmid.len() as u32 - 8;
+        rmid[4..8].copy_from_slice(&total.to_le_bytes());
+        assert!(matches!(
+            read(&rmid, 1000, ChannelFilter::Omni),
+            Err(MidiFileError::Rmid)
+        ));
     }
 }
