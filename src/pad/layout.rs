@@ -9,6 +9,11 @@ pub const BYTES_PER_SAMPLE: u64 = 2;
 /// Side of the touch grid: 11 cells per axis, 0 to 10.
 pub const TOUCH_GRID: u8 = 11;
 
+/// The largest pad a layout may describe: the most the 32-bit builds (armv7) can map, as a slice
+/// there holds at most `isize::MAX` bytes. 14 times the shipped pad; within it every count and
+/// offset of the layout also fits a 32-bit `usize`.
+pub const MAX_FILE_BYTES: u64 = i32::MAX as u64;
+
 /// The shape of one pad file: `resolution`² grid points, each with one row per sampled pitch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PadLayout {
@@ -36,9 +41,19 @@ impl PadLayout {
         self.pitches.len() * self.length
     }
 
-    /// The exact size in bytes a pad of this layout must have.
+    /// The exact size in bytes a pad of this layout must have. Saturates: a layout too large for
+    /// any file to have gets `u64::MAX` (settings refuse layouts above [`MAX_FILE_BYTES`]).
     pub fn file_bytes(&self) -> u64 {
-        self.rows() as u64 * self.length as u64 * BYTES_PER_SAMPLE
+        [
+            self.resolution,
+            self.resolution,
+            self.pitches.len(),
+            self.length,
+        ]
+        .iter()
+        .fold(BYTES_PER_SAMPLE, |bytes, &factor| {
+            bytes.saturating_mul(factor as u64)
+        })
     }
 
     /// Grid point index of column `xi`, row `yi` (`yi·R + xi`: top row first, left first).
@@ -177,6 +192,17 @@ mod tests {
             ..shipped()
         };
         assert_eq!(defaults.file_bytes(), 126_360_000);
+    }
+
+    #[test]
+    fn sizes_too_large_for_any_file_saturate() {
+        // From the `pad_file` fuzz target: the plain product overflowed.
+        let huge = PadLayout {
+            resolution: 3_238_002_689,
+            pitches: vec![0],
+            length: 6656,
+        };
+        assert_eq!(huge.file_bytes(), u64::MAX);
     }
 
     #[test]

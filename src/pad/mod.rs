@@ -14,7 +14,7 @@ pub use file::{PadError, PadFile, PadSource};
 pub use inventory::{inventory, PadEntry, PadState};
 pub use layout::{
     pad_file_name, touch_fraction, validate_pitches, PadLayout, PitchError, BYTES_PER_SAMPLE,
-    TOUCH_GRID,
+    MAX_FILE_BYTES, TOUCH_GRID,
 };
 pub use loader::{Loader, Opener, Target};
 pub use stream::{LoadEvent, PadStreamer};

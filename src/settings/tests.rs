@@ -130,6 +130,30 @@ fn bad_pad_shapes_are_refused() {
 }
 
 #[test]
+fn pads_too_large_to_map_are_refused() {
+    let with =
+        |nsynth: &str| MINIMAL.replace(r#""audio""#, &format!(r#""nsynth": {nsynth}, "audio""#));
+    // From the `pad_file` fuzz target: the pad's size overflowed a u64.
+    let overflowing = error(&with(
+        r#"{"resolution": 3238002689, "length": 6656, "pitches": [0]}"#,
+    ));
+    assert!(
+        overflowing.contains("`nsynth`") && overflowing.contains("more than 2147483647 bytes"),
+        "{overflowing}"
+    );
+    // 2 GiB exactly is one byte too many; one row sample fewer fits.
+    let largest = r#"{"resolution": 1, "length": 1073741823, "pitches": [60]}"#;
+    assert_eq!(
+        load(&with(largest)).unwrap().pad.layout.file_bytes(),
+        MAX_FILE_BYTES - 1
+    );
+    assert!(error(&with(
+        r#"{"resolution": 2, "length": 268435456, "pitches": [60]}"#
+    ))
+    .contains("`nsynth`"));
+}
+
+#[test]
 fn corners_must_be_four_non_empty_lists() {
     assert!(error(r#"{"audio": {}}"#).contains("`corners`"));
     let three = MINIMAL.replacen(
