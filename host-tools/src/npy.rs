@@ -4,13 +4,19 @@
 //! anything else is an error naming the file and the shape found.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use npyz::{DType, Order, TypeChar, WriterBuilder};
 
 use crate::atomic::write_atomically;
 use crate::embedding::{Embedding, CHANNELS};
+
+/// The magic string every `.npy` file starts with.
+const MAGIC: &[u8] = b"\x93NUMPY";
+/// The longest header read: `np.load`'s own limit (`max_header_size`), far above the 118 bytes of
+/// an embedding's header.
+const MAX_HEADER_BYTES: u64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
@@ -47,7 +53,8 @@ pub fn read_embedding_from(reader: impl io::Read, path: &Path) -> Result<Embeddi
         path: path.to_path_buf(),
         source,
     };
-    let npy = npyz::NpyFile::new(reader).map_err(format_error)?;
+    let npy =
+        npyz::NpyFile::new(header_checked(reader).map_err(format_error)?).map_err(format_error)?;
     let shape = npy.shape().to_vec();
     let frames = match shape.as_slice() {
         [frames, channels] if *channels == CHANNELS as u64 && *frames > 0 => *frames,
@@ -92,6 +99,35 @@ pub fn read_embedding_from(reader: impl io::Read, path: &Path) -> Result<Embeddi
         path: path.to_path_buf(),
         found: shape,
     })
+}
+
+/// `reader` as it was, once the header length it claims is checked: npyz allocates whatever length
+/// a file claims before reading the header. Anything that is not `.npy` is left to npyz to report.
+fn header_checked(mut reader: impl io::Read) -> io::Result<impl io::Read> {
+    let mut preamble = Vec::new();
+    // Magic, major and minor version; then the header length: 2 bytes in version 1, 4 after.
+    (&mut reader).take(8).read_to_end(&mut preamble)?;
+    let length_bytes = match preamble.get(6) {
+        Some(1) => 2,
+        Some(2 | 3) => 4,
+        _ => 0,
+    };
+    (&mut reader)
+        .take(length_bytes)
+        .read_to_end(&mut preamble)?;
+    if preamble.starts_with(MAGIC) && preamble.len() == 8 + length_bytes as usize {
+        let length = preamble[8..]
+            .iter()
+            .rev()
+            .fold(0, |length, &byte| length << 8 | u64::from(byte));
+        if length > MAX_HEADER_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("its header claims {length} bytes; NumPy reads at most {MAX_HEADER_BYTES}"),
+            ));
+        }
+    }
+    Ok(io::Cursor::new(preamble).chain(reader))
 }
 
 /// Reorders `[frames, 16]` values stored column-major (NumPy's `fortran_order`) into rows.
@@ -211,6 +247,20 @@ mod tests {
         v2.extend_from_slice(&f32_bytes(&ramp(16)));
         std::fs::write(&path, v2).unwrap();
         assert_eq!(read_embedding(&path).unwrap().values(), ramp(16));
+    }
+
+    /// Found by the `npy` fuzz target: npyz allocated the 4 GB the header length claimed.
+    #[test]
+    fn a_header_longer_than_numpy_reads_is_refused_before_it_is_read() {
+        let found = b"\x93NUMPY\x03\x00t\x00\xff\xff\xff\xff\xff\xff\xff\x0dr': '<f4', 'fortran_or\
+              d'<f8', 'fov, 'fortran}                  @\xc1\x00\x00P\xc1\x00\x00`\xc1\x00\
+              \x00p\xc1";
+        let error = read_embedding_from(&found[..], Path::new("e.npy")).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("claims 4294901876 bytes; NumPy reads at most 10000"),
+            "{message}"
+        );
     }
 
     /// A writer that keeps what the log subscriber prints, for asserting on warnings.
