@@ -85,19 +85,19 @@ run_target() {
         -timeout="$timeout" -print_final_stats=1 >"$log" 2>&1 || rc=$?
     local runs crashes
     runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
-    crashes="$(grep -c '^Test unit written to ' "$log" || true)"
+    crashes="$(grep -c 'Test unit written to ' "$log" || true)"
     if [[ $rc -ne 0 && $crashes -eq 0 ]]; then
         # Failed without saving an input: the build or libFuzzer itself.
         crashes=1
     fi
-    local line="$target: ${runs:-?} runs in ${seconds}s, $crashes crash(es)"
+    local line="$target: ${runs:-?} runs, $crashes crash(es)"
     if [[ $crashes -eq 0 ]]; then
         ok "$line"
         return 0
     fi
     info "$line"
     err "$target failed (log: $log)"
-    sed -n 's/^Test unit written to /  saved input: /p' "$log" >&2
+    sed -n 's/.*Test unit written to /  saved input: /p' "$log" >&2
     return 1
 }
 
