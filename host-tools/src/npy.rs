@@ -17,6 +17,10 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 /// The longest header read: `np.load`'s own limit (`max_header_size`), far above the 118 bytes of
 /// an embedding's header.
 const MAX_HEADER_BYTES: u64 = 10_000;
+/// The deepest brackets read in a header: a plain array's header, an embedding's included, nests 2
+/// deep (the dictionary and the shape). npyz's header parser backtracks, in time exponential in
+/// the depth (20 levels take minutes).
+const MAX_HEADER_NESTING: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
@@ -101,33 +105,89 @@ pub fn read_embedding_from(reader: impl io::Read, path: &Path) -> Result<Embeddi
     })
 }
 
-/// `reader` as it was, once the header length it claims is checked: npyz allocates whatever length
-/// a file claims before reading the header. Anything that is not `.npy` is left to npyz to report.
+/// `reader` as it was, once its header is checked for what would make npyz allocate, hang or
+/// panic: a length beyond NumPy's own limit (npyz allocates whatever length a file claims),
+/// brackets nested deeper than [`MAX_HEADER_NESTING`], and a shape whose element count overflows
+/// a `u64` (npyz multiplies it out unchecked). Everything else, `.npy` or not, npyz reads or
+/// reports.
 fn header_checked(mut reader: impl io::Read) -> io::Result<impl io::Read> {
-    let mut preamble = Vec::new();
+    let mut head = Vec::new();
     // Magic, major and minor version; then the header length: 2 bytes in version 1, 4 after.
-    (&mut reader).take(8).read_to_end(&mut preamble)?;
-    let length_bytes = match preamble.get(6) {
+    (&mut reader).take(8).read_to_end(&mut head)?;
+    let length_bytes = match head.get(6) {
         Some(1) => 2,
         Some(2 | 3) => 4,
         _ => 0,
     };
-    (&mut reader)
-        .take(length_bytes)
-        .read_to_end(&mut preamble)?;
-    if preamble.starts_with(MAGIC) && preamble.len() == 8 + length_bytes as usize {
-        let length = preamble[8..]
+    (&mut reader).take(length_bytes).read_to_end(&mut head)?;
+    if head.starts_with(MAGIC) && head.len() == 8 + length_bytes as usize {
+        let length = head[8..]
             .iter()
             .rev()
             .fold(0, |length, &byte| length << 8 | u64::from(byte));
         if length > MAX_HEADER_BYTES {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("its header claims {length} bytes; NumPy reads at most {MAX_HEADER_BYTES}"),
+            return Err(invalid_header(format!(
+                "its header claims {length} bytes; NumPy reads at most {MAX_HEADER_BYTES}"
+            )));
+        }
+        let start = head.len();
+        (&mut reader).take(length).read_to_end(&mut head)?;
+        check_header_text(&head[start..])?;
+    }
+    Ok(io::Cursor::new(head).chain(reader))
+}
+
+/// The nesting and shape checks of [`header_checked`], on the header's text.
+fn check_header_text(text: &[u8]) -> io::Result<()> {
+    let mut depth = 0usize;
+    let mut deepest = 0;
+    for byte in text {
+        match byte {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        deepest = deepest.max(depth);
+    }
+    if deepest > MAX_HEADER_NESTING {
+        return Err(invalid_header(format!(
+            "its header nests brackets {deepest} deep; a plain array's nests 2"
+        )));
+    }
+    let header = std::str::from_utf8(text)
+        .ok()
+        .and_then(|text| text.trim_end().parse::<py_literal::Value>().ok());
+    let Some(py_literal::Value::Dict(entries)) = header else {
+        return Ok(());
+    };
+    let shapes = entries.iter().filter_map(|(key, value)| match value {
+        py_literal::Value::Tuple(dims) | py_literal::Value::List(dims)
+            if key.as_string().is_some_and(|key| key == "shape") =>
+        {
+            Some(dims)
+        }
+        _ => None,
+    });
+    for dims in shapes {
+        // Dimensions that are no u64 at all are npyz's to report.
+        let count = dims
+            .iter()
+            .filter_map(|dim| match dim {
+                py_literal::Value::Integer(dim) => u64::try_from(dim).ok(),
+                _ => None,
+            })
+            .try_fold(1u64, u64::checked_mul);
+        if count.is_none() {
+            return Err(invalid_header(
+                "its shape has more elements than a 64-bit count holds",
             ));
         }
     }
-    Ok(io::Cursor::new(preamble).chain(reader))
+    Ok(())
+}
+
+fn invalid_header(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.into())
 }
 
 /// Reorders `[frames, 16]` values stored column-major (NumPy's `fortran_order`) into rows.
@@ -178,10 +238,15 @@ mod tests {
 
     /// A v1.0 `.npy` file as NumPy writes it: magic, version, header padded to 64 bytes, data.
     fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header = format!(
+        let header = format!(
             "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
             if fortran { "True" } else { "False" }
         );
+        with_header(header, data)
+    }
+
+    /// A v1.0 `.npy` file of any header text.
+    fn with_header(mut header: String, data: &[u8]) -> Vec<u8> {
         while (10 + header.len() + 1) % 64 != 0 {
             header.push(' ');
         }
@@ -260,6 +325,47 @@ mod tests {
         assert!(
             message.contains("claims 4294901876 bytes; NumPy reads at most 10000"),
             "{message}"
+        );
+    }
+
+    /// npyz's header parser backtracks: 20 nested lists took 100 s, each level doubling it.
+    #[test]
+    fn deeply_nested_headers_are_refused_before_they_are_parsed() {
+        let nested = format!("{}{}", "[".repeat(30), "]".repeat(30));
+        let bytes = npy_bytes("<f4", false, &format!("(1, 16), 'x': {nested}"), &[0; 64]);
+        let message = read_embedding_from(&bytes[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("nests brackets 31 deep"), "{message}");
+        // A structured array's header nests deeper than a plain one's.
+        let record = with_header(
+            "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1, 16), }".into(),
+            &[0; 128],
+        );
+        let message = read_embedding_from(&record[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("nests brackets 3 deep"), "{message}");
+    }
+
+    /// npyz multiplies the shape out unchecked, which panics where overflow checks are on.
+    #[test]
+    fn a_shape_of_more_elements_than_a_u64_counts_is_refused() {
+        let bytes = npy_bytes("<f4", false, "(4294967296, 4294967296, 16)", &[0; 64]);
+        let message = read_embedding_from(&bytes[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("more elements than a 64-bit count"),
+            "{message}"
+        );
+        let huge = npy_bytes("<f4", false, "(4294967296, 16)", &[0; 64]);
+        let message = read_embedding_from(&huge[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("not a NumPy .npy file"),
+            "a short file: {message}"
         );
     }
 
