@@ -20,9 +20,8 @@ pub enum MidiFileError {
     Rmid,
 }
 
-/// Where the division's high byte lies in a file that starts with its header chunk, as every
-/// Standard MIDI File does.
-const DIVISION_HIGH: usize = 12;
+/// Where a header chunk's data holds the division's high byte (after format and track count).
+const DIVISION_HIGH: usize = 4;
 /// The SMPTE format byte of -128 frames per second.
 const SMPTE_MINUS_128: u8 = 0x80;
 
@@ -40,13 +39,12 @@ pub fn read(
     channels: ChannelFilter,
 ) -> Result<Vec<TimedAction>, MidiFileError> {
     // midly reads an SMPTE division's frame rate by negating its high byte as an `i8`, which
-    // overflows (and panics where overflow checks are on) for -128; that byte is refused here
-    // first. It is only found at a fixed place when the header comes first, which RMID files,
-    // also unwrapped by midly, do not promise.
+    // overflows (and panics where overflow checks are on) for -128; such a header is refused here
+    // first. RMID files, which midly unwraps from their RIFF chunks, are not walked.
     if bytes.starts_with(b"RIFF") {
         return Err(MidiFileError::Rmid);
     }
-    if bytes.starts_with(b"MThd") && bytes.get(DIVISION_HIGH) == Some(&SMPTE_MINUS_128) {
+    if has_minus_128_frame_rate(bytes) {
         return Err(MidiFileError::FrameRate);
     }
     let smf = Smf::parse(bytes).map_err(MidiFileError::Parse)?;
@@ -82,6 +80,23 @@ pub fn read(
         }
     }
     Ok(actions)
+}
+
+/// Whether any header chunk holds an SMPTE format of -128: midly reads every `MThd` chunk it meets,
+/// a duplicate after the first included.
+fn has_minus_128_frame_rate(mut chunks: &[u8]) -> bool {
+    // Each chunk: a 4-byte id, a 4-byte big-endian length, the data (cut short at the end).
+    while let Some((id, rest)) = chunks.split_first_chunk::<4>() {
+        let Some((length, rest)) = rest.split_first_chunk::<4>() else {
+            break;
+        };
+        let (data, rest) = rest.split_at(rest.len().min(u32::from_be_bytes(*length) as usize));
+        if id == b"MThd" && data.get(DIVISION_HIGH) == Some(&SMPTE_MINUS_128) {
+            return true;
+        }
+        chunks = rest;
+    }
+    false
 }
 
 fn action_of(message: MidiMessage) -> Option<Action> {
@@ -238,7 +253,8 @@ mod tests {
         assert!(read(b"RIFF....", 1000, ChannelFilter::Omni).is_err());
     }
 
-    /// Found by the `midi_file` fuzz target: midly panicked on an SMPTE format of -128.
+    /// Found by the `midi_file` fuzz target: midly panicked on an SMPTE format of -128, in the
+    /// first header chunk and then in a second one.
     #[test]
     fn an_smpte_format_of_minus_128_is_an_error_not_a_panic() {
         let found =
@@ -246,6 +262,12 @@ mod tests {
                       \x03\0\x03\xd0\x90\xd4\0\0\0\0\0{\0\0\xff/\0";
         assert!(matches!(
             read(found, 1000, ChannelFilter::Omni),
+            Err(MidiFileError::FrameRate)
+        ));
+        // Found next: a second header chunk, which midly reads too.
+        let duplicate = [&song()[..], b"MThd\0\0\0\x06\0\0\0\x01\x80\x2f"].concat();
+        assert!(matches!(
+            read(&duplicate, 1000, ChannelFilter::Omni),
             Err(MidiFileError::FrameRate)
         ));
         let mut rmid = b"RIFF\0\0\0\0RMIDdata".to_vec();
