@@ -14,6 +14,18 @@ pub const TOUCH_GRID: u8 = 11;
 /// offset of the layout also fits a 32-bit `usize`.
 pub const MAX_FILE_BYTES: u64 = i32::MAX as u64;
 
+/// A layout whose pad would be larger than [`MAX_FILE_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "resolution {resolution}, {pitches} pitches and length {length} make a pad of more than \
+     {MAX_FILE_BYTES} bytes, the most the 32-bit builds can map"
+)]
+pub struct LayoutTooLarge {
+    resolution: usize,
+    pitches: usize,
+    length: usize,
+}
+
 /// The shape of one pad file: `resolution`² grid points, each with one row per sampled pitch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PadLayout {
@@ -53,6 +65,19 @@ impl PadLayout {
         .iter()
         .fold(BYTES_PER_SAMPLE, |bytes, &factor| {
             bytes.saturating_mul(factor as u64)
+        })
+    }
+
+    /// Fails for a layout whose pad would be larger than [`MAX_FILE_BYTES`]; every layout read
+    /// from a file passes this first.
+    pub fn check_size(&self) -> Result<(), LayoutTooLarge> {
+        if self.file_bytes() <= MAX_FILE_BYTES {
+            return Ok(());
+        }
+        Err(LayoutTooLarge {
+            resolution: self.resolution,
+            pitches: self.pitches.len(),
+            length: self.length,
         })
     }
 

@@ -9,7 +9,7 @@ mod template;
 
 use std::path::{Path, PathBuf};
 
-use crate::pad::{validate_pitches, PadLayout, MAX_FILE_BYTES};
+use crate::pad::{validate_pitches, PadLayout};
 use raw::RawSettings;
 pub use template::settings_for_pads;
 
@@ -352,16 +352,9 @@ impl Validator<'_> {
             pitches,
             length: length as usize,
         };
-        if layout.file_bytes() > MAX_FILE_BYTES {
-            return Err(self.invalid(
-                "nsynth",
-                format!(
-                    "resolution {resolution}, {} pitches and length {length} make a pad of more \
-                     than {MAX_FILE_BYTES} bytes, the most the 32-bit builds can map",
-                    layout.pitches.len()
-                ),
-            ));
-        }
+        layout
+            .check_size()
+            .map_err(|error| self.invalid("nsynth", error.to_string()))?;
         let directory = raw.data_directory.unwrap_or_default();
         Ok(PadSettings {
             data_directory: self.folder().join(directory),

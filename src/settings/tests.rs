@@ -145,7 +145,7 @@ fn pads_too_large_to_map_are_refused() {
     let largest = r#"{"resolution": 1, "length": 1073741823, "pitches": [60]}"#;
     assert_eq!(
         load(&with(largest)).unwrap().pad.layout.file_bytes(),
-        MAX_FILE_BYTES - 1
+        crate::pad::MAX_FILE_BYTES - 1
     );
     assert!(error(&with(
         r#"{"resolution": 2, "length": 268435456, "pitches": [60]}"#
