@@ -1,7 +1,7 @@
 //! The pad file layout shared by the device and the host tools: how (grid point, pitch) maps to a
-//! row of samples, the file size, the file name, and how a MIDI note picks a sampled pitch and a
-//! playback rate, and the rule a pitch list must follow. Pure arithmetic; it never touches a
-//! file.
+//! row of samples, the file size and its limit, the file name, and how a MIDI note picks a sampled
+//! pitch and a playback rate, and the rule a pitch list must follow. Pure arithmetic; it never
+//! touches a file.
 
 /// Bytes per sample: pads are signed 16-bit little-endian PCM with no header.
 pub const BYTES_PER_SAMPLE: u64 = 2;
@@ -10,8 +10,8 @@ pub const BYTES_PER_SAMPLE: u64 = 2;
 pub const TOUCH_GRID: u8 = 11;
 
 /// The largest pad a layout may describe: the most the 32-bit builds (armv7) can map, as a slice
-/// there holds at most `isize::MAX` bytes. 14 times the shipped pad; within it every count and
-/// offset of the layout also fits a 32-bit `usize`.
+/// there holds at most `isize::MAX` bytes. Almost 14 times the shipped pad; within it every count
+/// and offset of the layout also fits a 32-bit `usize`.
 pub const MAX_FILE_BYTES: u64 = i32::MAX as u64;
 
 /// A layout whose pad would be larger than [`MAX_FILE_BYTES`].
@@ -54,7 +54,7 @@ impl PadLayout {
     }
 
     /// The exact size in bytes a pad of this layout must have. Saturates: a layout too large for
-    /// any file to have gets `u64::MAX` (settings refuse layouts above [`MAX_FILE_BYTES`]).
+    /// any file to have gets `u64::MAX` (no layout read from a file is, see [`Self::check_size`]).
     pub fn file_bytes(&self) -> u64 {
         [
             self.resolution,
