@@ -1,5 +1,6 @@
 //! Standard MIDI Files to timed engine actions: format 0 and 1, metrical and timecode timing,
-//! tempo changes across tracks, running status, and note-on velocity 0 as note-off.
+//! tempo changes across tracks, running status, and note-on velocity 0 as note-off. RMID files
+//! (MIDI wrapped in RIFF) are refused.
 
 use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 
