@@ -34,8 +34,8 @@ seconds="${1:-60}"
 shift $(($# > 0 ? 1 : 0))
 timeout="${FUZZ_TIMEOUT:-10}"
 
-# Longest input per target: a little above the largest real file of its kind,
-# so that time goes into structure rather than into huge inputs.
+# Longest input per target: above every seed of its kind, and short enough that
+# the time goes into structure rather than into huge inputs.
 max_len() {
     case "$1" in
     midi_stream) echo 4096 ;;
