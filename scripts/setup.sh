@@ -2,7 +2,7 @@
 # Installs what building and testing open-nsynth needs, and only what is
 # missing. Safe to run again and again; a second run changes nothing.
 #
-# Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc] [--slurm]
+# Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc] [--slurm] [--fuzz]
 #
 #   --native  (always on) a C linker, pkg-config and the ALSA headers, enough
 #             for `cargo build` of open-nsynth on this machine.
@@ -14,6 +14,8 @@
 #             wheel, through pip) in <target>/nvrtc/lib, so that the GPU
 #             kernels can be compiled and checked on a machine without a GPU.
 #   --slurm   SLURM (slurm-wlm), munge and python3, for scripts/slurm-test.sh.
+#   --fuzz    a nightly Rust toolchain (through rustup), a C++ compiler and
+#             cargo-fuzz (cargo install --locked), for scripts/fuzz.sh.
 #
 # Debian 12 and Ubuntu are supported. Needs root or sudo for apt. Never asks a
 # question: it runs unattended in CI.
@@ -32,6 +34,7 @@ want_lint=0
 want_cross=0
 want_nvrtc=0
 want_slurm=0
+want_fuzz=0
 for arg in "$@"; do
     case "$arg" in
     --native) ;;
@@ -39,6 +42,7 @@ for arg in "$@"; do
     --cross) want_cross=1 ;;
     --nvrtc) want_nvrtc=1 ;;
     --slurm) want_slurm=1 ;;
+    --fuzz) want_fuzz=1 ;;
     -h | --help)
         sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
         exit 0
@@ -95,6 +99,10 @@ wanted_packages() {
     fi
     if [[ $want_slurm -eq 1 ]]; then
         pkgs+=(slurm-wlm munge python3)
+    fi
+    # cargo-fuzz builds libFuzzer, which is C++, from source.
+    if [[ $want_fuzz -eq 1 ]] && ! command -v c++ >/dev/null 2>&1; then
+        pkgs+=(g++)
     fi
     if [[ $want_cross -eq 1 ]]; then
         # The C library for the cross linkers is only a Recommends of the
@@ -317,9 +325,33 @@ PY
     ok "setup: NVRTC in $lib"
 }
 
+# --------------------------------------------------------------- fuzz ---
+
+# cargo-fuzz needs nightly for the sanitizer and coverage flags; the project
+# itself keeps building on stable.
+ensure_fuzz() {
+    command -v rustup >/dev/null 2>&1 ||
+        die "setup: no rustup: install a nightly toolchain and cargo-fuzz yourself"
+    if rustup run nightly rustc --version >/dev/null 2>&1; then
+        info "setup: nightly toolchain present"
+    else
+        info "setup: rustup toolchain install nightly --profile minimal"
+        rustup toolchain install nightly --profile minimal
+    fi
+    if cargo fuzz --version >/dev/null 2>&1; then
+        info "setup: cargo-fuzz present"
+    else
+        info "setup: cargo install cargo-fuzz --locked"
+        cargo install cargo-fuzz --locked
+    fi
+}
+
 ensure_apt_packages
 ensure_rust
 if [[ $want_nvrtc -eq 1 ]]; then
     ensure_nvrtc
+fi
+if [[ $want_fuzz -eq 1 ]]; then
+    ensure_fuzz
 fi
 ok "setup: done"

@@ -5,6 +5,8 @@
 #   fmt          cargo fmt --all -- --check
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
 #   test         cargo test --workspace
+#   fuzz         scripts/fuzz.sh 20: every fuzz target for 20 s from its seeds
+#                (setup.sh --fuzz installs nightly and cargo-fuzz)
 #   kernels      the GPU kernels compiled by NVRTC for every supported GPU
 #                architecture (no GPU needed; setup fetches the library)
 #   cross        cargo build --release -p open-nsynth for aarch64 and armv7
@@ -136,6 +138,7 @@ ensure_cargo_on_path
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace
+step "fuzz" bash scripts/fuzz.sh 20
 
 nvrtc_lib="$(cargo_target_dir)/nvrtc/lib"
 step "kernels compile with NVRTC" env LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \

@@ -175,11 +175,16 @@ impl Board {
                 path: path.to_path_buf(),
                 cause,
             })?;
+        Self::from_text(&text, path)
+    }
+
+    /// Validates the text of a user's board file; `path` names the file in messages.
+    pub fn from_text(text: &str, path: &Path) -> Result<Self, BoardError> {
         let origin = BoardOrigin::File {
             path: path.to_path_buf(),
-            text: text.clone(),
+            text: text.to_owned(),
         };
-        Self::from_toml(&text, path, origin)
+        Self::from_toml(text, path, origin)
     }
 
     /// The board `spec` names: a built-in name, or a path to a board file (anything with a `/`

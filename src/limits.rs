@@ -9,6 +9,8 @@ use std::path::Path;
 /// A settings file: the original's is 1.3 kB, and one corner list of a thousand instruments is
 /// still under 100 kB.
 pub const SETTINGS_FILE_BYTES: u64 = 1 << 20;
+/// A patch file: four patches are under 1 kB.
+pub const PATCH_FILE_BYTES: u64 = 64 << 10;
 /// A board file: the built-in ones are under 2 kB.
 pub const BOARD_FILE_BYTES: u64 = 64 << 10;
 /// A simulator script: 16 MiB is a hundred thousand events.

@@ -93,25 +93,33 @@ impl PatchStore {
     /// Reads `path` the original's way: whatever can be read is kept, everything else keeps its
     /// default, and each problem is returned for the log. Never fails and never writes.
     pub fn open(path: impl Into<PathBuf>) -> (Self, Vec<PatchError>) {
+        let path = path.into();
+        match crate::limits::read_file(&path, crate::limits::PATCH_FILE_BYTES, "patch file") {
+            Ok(bytes) => Self::from_bytes(path, &bytes),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let problem = PatchError::Missing { path: path.clone() };
+                (Self::new(path), vec![problem])
+            }
+            Err(cause) => {
+                let problem = PatchError::Read {
+                    path: path.clone(),
+                    cause,
+                };
+                (Self::new(path), vec![problem])
+            }
+        }
+    }
+
+    /// Reads `bytes`, the contents of the patch file `path`, as [`Self::open`] does.
+    pub fn from_bytes(path: impl Into<PathBuf>, bytes: &[u8]) -> (Self, Vec<PatchError>) {
         let mut store = Self::new(path);
         let mut problems = Vec::new();
-        match std::fs::read(&store.path) {
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                problems.push(PatchError::Missing {
-                    path: store.path.clone(),
-                });
-            }
-            Err(cause) => problems.push(PatchError::Read {
+        match serde_json::from_slice::<Value>(bytes) {
+            Err(cause) => problems.push(PatchError::Syntax {
                 path: store.path.clone(),
                 cause,
             }),
-            Ok(bytes) => match serde_json::from_slice::<Value>(&bytes) {
-                Err(cause) => problems.push(PatchError::Syntax {
-                    path: store.path.clone(),
-                    cause,
-                }),
-                Ok(json) => store.read(&json, &mut problems),
-            },
+            Ok(json) => store.read(&json, &mut problems),
         }
         (store, problems)
     }

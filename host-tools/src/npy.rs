@@ -4,13 +4,23 @@
 //! anything else is an error naming the file and the shape found.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use npyz::{DType, Order, TypeChar, WriterBuilder};
 
 use crate::embedding::{Embedding, CHANNELS};
 use open_nsynth::atomic::write_atomically;
+
+/// The magic string every `.npy` file starts with.
+const MAGIC: &[u8] = b"\x93NUMPY";
+/// The longest header read: `np.load`'s own limit (`max_header_size`), far above the 118 bytes of
+/// an embedding's header.
+const MAX_HEADER_BYTES: u64 = 10_000;
+/// The deepest brackets read in a header: a plain array's header, an embedding's included, nests 2
+/// deep (the dictionary and the shape). npyz's header parser backtracks, in time exponential in
+/// the depth (20 levels take minutes).
+const MAX_HEADER_NESTING: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NpyError {
@@ -37,11 +47,18 @@ pub fn read_embedding(path: &Path) -> Result<Embedding, NpyError> {
         path: path.to_path_buf(),
         cause,
     })?;
+    read_embedding_from(BufReader::new(file), path)
+}
+
+/// Reads an embedding as [`read_embedding`] does, from `reader`, the contents of `path` (which
+/// errors name).
+pub fn read_embedding_from(reader: impl io::Read, path: &Path) -> Result<Embedding, NpyError> {
     let format_error = |cause| NpyError::Format {
         path: path.to_path_buf(),
         cause,
     };
-    let npy = npyz::NpyFile::new(BufReader::new(file)).map_err(format_error)?;
+    let npy =
+        npyz::NpyFile::new(header_checked(reader).map_err(format_error)?).map_err(format_error)?;
     let shape = npy.shape().to_vec();
     let frames = match shape.as_slice() {
         [frames, channels] if *channels == CHANNELS as u64 && *frames > 0 => *frames,
@@ -86,6 +103,91 @@ pub fn read_embedding(path: &Path) -> Result<Embedding, NpyError> {
         path: path.to_path_buf(),
         found: shape,
     })
+}
+
+/// `reader` as it was, once its header is checked for what would make npyz allocate, hang or
+/// panic: a length beyond NumPy's own limit (npyz allocates whatever length a file claims),
+/// brackets nested deeper than [`MAX_HEADER_NESTING`], and a shape whose element count overflows
+/// a `u64` (npyz multiplies it out unchecked). Everything else, `.npy` or not, npyz reads or
+/// reports.
+fn header_checked(mut reader: impl io::Read) -> io::Result<impl io::Read> {
+    let mut head = Vec::new();
+    // Magic, major and minor version; then the header length: 2 bytes in version 1, 4 after.
+    (&mut reader).take(8).read_to_end(&mut head)?;
+    let length_bytes = match head.get(6) {
+        Some(1) => 2,
+        Some(2 | 3) => 4,
+        _ => 0,
+    };
+    (&mut reader).take(length_bytes).read_to_end(&mut head)?;
+    if head.starts_with(MAGIC) && head.len() == 8 + length_bytes as usize {
+        let length = head[8..]
+            .iter()
+            .rev()
+            .fold(0, |length, &byte| length << 8 | u64::from(byte));
+        if length > MAX_HEADER_BYTES {
+            return Err(invalid_header(format!(
+                "its header claims {length} bytes; NumPy reads at most {MAX_HEADER_BYTES}"
+            )));
+        }
+        let start = head.len();
+        (&mut reader).take(length).read_to_end(&mut head)?;
+        check_header_text(&head[start..])?;
+    }
+    Ok(io::Cursor::new(head).chain(reader))
+}
+
+/// The nesting and shape checks of [`header_checked`], on the header's text.
+fn check_header_text(text: &[u8]) -> io::Result<()> {
+    let mut depth = 0usize;
+    let mut deepest = 0;
+    for byte in text {
+        match byte {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        deepest = deepest.max(depth);
+    }
+    if deepest > MAX_HEADER_NESTING {
+        return Err(invalid_header(format!(
+            "its header nests brackets {deepest} deep; a plain array's nests 2"
+        )));
+    }
+    let header = std::str::from_utf8(text)
+        .ok()
+        .and_then(|text| text.trim_end().parse::<py_literal::Value>().ok());
+    let Some(py_literal::Value::Dict(entries)) = header else {
+        return Ok(());
+    };
+    let shapes = entries.iter().filter_map(|(key, value)| match value {
+        py_literal::Value::Tuple(dims) | py_literal::Value::List(dims)
+            if key.as_string().is_some_and(|key| key == "shape") =>
+        {
+            Some(dims)
+        }
+        _ => None,
+    });
+    for dims in shapes {
+        // Dimensions that are no u64 at all are npyz's to report.
+        let count = dims
+            .iter()
+            .filter_map(|dim| match dim {
+                py_literal::Value::Integer(dim) => u64::try_from(dim).ok(),
+                _ => None,
+            })
+            .try_fold(1u64, u64::checked_mul);
+        if count.is_none() {
+            return Err(invalid_header(
+                "its shape has more elements than a 64-bit count holds",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn invalid_header(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.into())
 }
 
 /// Reorders `[frames, 16]` values stored column-major (NumPy's `fortran_order`) into rows.
@@ -136,10 +238,15 @@ mod tests {
 
     /// A v1.0 `.npy` file as NumPy writes it: magic, version, header padded to 64 bytes, data.
     fn npy_bytes(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut header = format!(
+        let header = format!(
             "{{'descr': '{descr}', 'fortran_order': {}, 'shape': {shape}, }}",
             if fortran { "True" } else { "False" }
         );
+        with_header(header, data)
+    }
+
+    /// A v1.0 `.npy` file of any header text.
+    fn with_header(mut header: String, data: &[u8]) -> Vec<u8> {
         while (10 + header.len() + 1) % 64 != 0 {
             header.push(' ');
         }
@@ -205,6 +312,61 @@ mod tests {
         v2.extend_from_slice(&f32_bytes(&ramp(16)));
         std::fs::write(&path, v2).unwrap();
         assert_eq!(read_embedding(&path).unwrap().values(), ramp(16));
+    }
+
+    /// Found by the `npy` fuzz target: npyz allocated the 4 GB the header length claimed.
+    #[test]
+    fn a_header_longer_than_numpy_reads_is_refused_before_it_is_read() {
+        let found = b"\x93NUMPY\x03\x00t\x00\xff\xff\xff\xff\xff\xff\xff\x0dr': '<f4', 'fortran_or\
+              d'<f8', 'fov, 'fortran}                  @\xc1\x00\x00P\xc1\x00\x00`\xc1\x00\
+              \x00p\xc1";
+        let error = read_embedding_from(&found[..], Path::new("e.npy")).unwrap_err();
+        let message = error.to_string();
+        assert!(
+            message.contains("claims 4294901876 bytes; NumPy reads at most 10000"),
+            "{message}"
+        );
+    }
+
+    /// npyz's header parser backtracks: 20 nested lists took 100 s, each level doubling it.
+    #[test]
+    fn deeply_nested_headers_are_refused_before_they_are_parsed() {
+        let nested = format!("{}{}", "[".repeat(30), "]".repeat(30));
+        let bytes = npy_bytes("<f4", false, &format!("(1, 16), 'x': {nested}"), &[0; 64]);
+        let message = read_embedding_from(&bytes[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("nests brackets 31 deep"), "{message}");
+        // A structured array's header nests deeper than a plain one's.
+        let record = with_header(
+            "{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1, 16), }".into(),
+            &[0; 128],
+        );
+        let message = read_embedding_from(&record[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("nests brackets 3 deep"), "{message}");
+    }
+
+    /// npyz multiplies the shape out unchecked, which panics where overflow checks are on.
+    #[test]
+    fn a_shape_of_more_elements_than_a_u64_counts_is_refused() {
+        let bytes = npy_bytes("<f4", false, "(4294967296, 4294967296, 16)", &[0; 64]);
+        let message = read_embedding_from(&bytes[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("more elements than a 64-bit count"),
+            "{message}"
+        );
+        let huge = npy_bytes("<f4", false, "(4294967296, 16)", &[0; 64]);
+        let message = read_embedding_from(&huge[..], Path::new("e.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("not a NumPy .npy file"),
+            "a short file: {message}"
+        );
     }
 
     /// A writer that keeps what the log subscriber prints, for asserting on warnings.

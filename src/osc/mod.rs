@@ -6,8 +6,8 @@
 //! panics on what arrives: bad datagrams and messages are counted and dropped.
 
 mod feedback;
-mod packet;
-mod request;
+pub mod packet;
+pub mod request;
 mod server;
 mod subscribers;
 

@@ -1,13 +1,37 @@
 //! The pad file layout shared by the device and the host tools: how (grid point, pitch) maps to a
-//! row of samples, the file size, the file name, and how a MIDI note picks a sampled pitch and a
-//! playback rate, and the rule a pitch list must follow. Pure arithmetic; it never touches a
-//! file.
+//! row of samples, the file size and its limit, the file name, and how a MIDI note picks a sampled
+//! pitch and a playback rate, and the rule a pitch list must follow. Pure arithmetic; it never
+//! touches a file.
 
 /// Bytes per sample: pads are signed 16-bit little-endian PCM with no header.
 pub const BYTES_PER_SAMPLE: u64 = 2;
 
 /// Side of the touch grid: 11 cells per axis, 0 to 10.
 pub const TOUCH_GRID: u8 = 11;
+
+/// The largest pad a layout may describe: what the device keeps for pads
+/// ([`crate::limits::PAD_BYTES`]). Well inside what the 32-bit builds can map, so every count and
+/// offset of a checked layout also fits a 32-bit `usize`.
+pub const MAX_FILE_BYTES: u64 = crate::limits::PAD_BYTES;
+
+/// The most grid points per axis a layout may have: the loader keeps a slot per point, and the
+/// original's pads have 9 (the touch pad itself has 11 cells).
+pub const MAX_RESOLUTION: usize = 64;
+
+/// A layout with more than [`MAX_RESOLUTION`] points per axis, or whose pad would be larger than
+/// [`MAX_FILE_BYTES`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "resolution {resolution}, {pitches} pitches and length {length}: pads have at most \
+     {MAX_RESOLUTION} points per axis and {} MiB, the most the device keeps for pads (the \
+     original's are 148 MiB)",
+    MAX_FILE_BYTES >> 20
+)]
+pub struct LayoutTooLarge {
+    resolution: usize,
+    pitches: usize,
+    length: usize,
+}
 
 /// The shape of one pad file: `resolution`² grid points, each with one row per sampled pitch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,9 +60,33 @@ impl PadLayout {
         self.pitches.len() * self.length
     }
 
-    /// The exact size in bytes a pad of this layout must have.
+    /// The exact size in bytes a pad of this layout must have. Saturates: a layout too large for
+    /// any file to have gets `u64::MAX` (no layout read from a file is, see [`Self::check_size`]).
     pub fn file_bytes(&self) -> u64 {
-        self.rows() as u64 * self.length as u64 * BYTES_PER_SAMPLE
+        [
+            self.resolution,
+            self.resolution,
+            self.pitches.len(),
+            self.length,
+        ]
+        .iter()
+        .fold(BYTES_PER_SAMPLE, |bytes, &factor| {
+            bytes.saturating_mul(factor as u64)
+        })
+    }
+
+    /// Fails for a layout with more than [`MAX_RESOLUTION`] points per axis or whose pad would be
+    /// larger than [`MAX_FILE_BYTES`]; every layout read
+    /// from a file passes this first.
+    pub fn check_size(&self) -> Result<(), LayoutTooLarge> {
+        if self.resolution <= MAX_RESOLUTION && self.file_bytes() <= MAX_FILE_BYTES {
+            return Ok(());
+        }
+        Err(LayoutTooLarge {
+            resolution: self.resolution,
+            pitches: self.pitches.len(),
+            length: self.length,
+        })
     }
 
     /// Grid point index of column `xi`, row `yi` (`yi·R + xi`: top row first, left first).
@@ -177,6 +225,17 @@ mod tests {
             ..shipped()
         };
         assert_eq!(defaults.file_bytes(), 126_360_000);
+    }
+
+    #[test]
+    fn sizes_too_large_for_any_file_saturate() {
+        // From the `pad_file` fuzz target: the plain product overflowed.
+        let huge = PadLayout {
+            resolution: 3_238_002_689,
+            pitches: vec![0],
+            length: 6656,
+        };
+        assert_eq!(huge.file_bytes(), u64::MAX);
     }
 
     #[test]

@@ -13,8 +13,8 @@ pub use bank::{Bank, PointRows, Selection, Tap};
 pub use file::{PadError, PadFile, PadSource};
 pub use inventory::{inventory, PadEntry, PadState};
 pub use layout::{
-    pad_file_name, touch_fraction, validate_pitches, PadLayout, PitchError, BYTES_PER_SAMPLE,
-    TOUCH_GRID,
+    pad_file_name, touch_fraction, validate_pitches, LayoutTooLarge, PadLayout, PitchError,
+    BYTES_PER_SAMPLE, MAX_FILE_BYTES, TOUCH_GRID,
 };
 pub use loader::{Loader, Opener, Target};
 pub use stream::{LoadEvent, PadStreamer};

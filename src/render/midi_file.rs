@@ -2,6 +2,7 @@
 //! tempo changes across tracks, running status, and note-on velocity 0 as note-off. Each channel
 //! message becomes the [`MidiEvent`] live MIDI would deliver and takes its meaning from the same
 //! [`MidiMapping`], so a song sounds as it would played in live.
+//! RMID files (MIDI wrapped in RIFF) are refused.
 
 use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 
@@ -22,7 +23,16 @@ pub enum MidiFileError {
         crate::limits::SONG_SECONDS / 3600.0
     )]
     TooLong { seconds: f64 },
+    #[error("the header's SMPTE format is -128, which is no frame rate (24, 25, 29 or 30)")]
+    FrameRate,
+    #[error("RMID files (MIDI inside RIFF) are not supported; save the song as a .mid file")]
+    Rmid,
 }
+
+/// Where a header chunk's data holds the division's high byte (after format and track count).
+const DIVISION_HIGH: usize = 4;
+/// The SMPTE format byte of -128 frames per second.
+const SMPTE_MINUS_128: u8 = 0x80;
 
 /// An engine action and the output frame it is due at.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -37,6 +47,15 @@ pub fn read(
     rate: u32,
     mapping: &MidiMapping,
 ) -> Result<Vec<TimedAction>, MidiFileError> {
+    // midly reads an SMPTE division's frame rate by negating its high byte as an `i8`, which
+    // overflows (and panics where overflow checks are on) for -128; such a header is refused here
+    // first. RMID files, which midly unwraps from their RIFF chunks, are not walked.
+    if bytes.starts_with(b"RIFF") {
+        return Err(MidiFileError::Rmid);
+    }
+    if has_minus_128_frame_rate(bytes) {
+        return Err(MidiFileError::FrameRate);
+    }
     let smf = Smf::parse(bytes).map_err(MidiFileError::Parse)?;
     if smf.header.format == Format::Sequential {
         return Err(MidiFileError::Sequential);
@@ -74,6 +93,23 @@ pub fn read(
         }
     }
     Ok(actions)
+}
+
+/// Whether any header chunk holds an SMPTE format of -128: midly reads every `MThd` chunk it meets,
+/// a duplicate after the first included.
+fn has_minus_128_frame_rate(mut chunks: &[u8]) -> bool {
+    // Each chunk: a 4-byte id, a 4-byte big-endian length, the data (cut short at the end).
+    while let Some((id, rest)) = chunks.split_first_chunk::<4>() {
+        let Some((length, rest)) = rest.split_first_chunk::<4>() else {
+            break;
+        };
+        let (data, rest) = rest.split_at(rest.len().min(u32::from_be_bytes(*length) as usize));
+        if id == b"MThd" && data.get(DIVISION_HIGH) == Some(&SMPTE_MINUS_128) {
+            return true;
+        }
+        chunks = rest;
+    }
+    false
 }
 
 /// The live MIDI event a file's channel message is, if the device acts on its kind.
@@ -259,5 +295,30 @@ mod tests {
         let error = read(&bytes, 16000, &OMNI).unwrap_err();
         assert!(matches!(error, MidiFileError::TooLong { .. }), "{error}");
         assert!(error.to_string().contains("(24 h)"), "{error}");
+    }
+
+    /// Found by the `midi_file` fuzz target: midly panicked on an SMPTE format of -128, in the
+    /// first header chunk and then in a second one.
+    #[test]
+    fn an_smpte_format_of_minus_128_is_an_error_not_a_panic() {
+        let found =
+            b"MThd\0\0\0\x06\0\0\0\0\x80\0\0\xff\xffk\0\0\0)\0\xffQ\x03\xd0\x90\xd4@Z\xff\0\x81Q\
+                      \x03\0\x03\xd0\x90\xd4\0\0\0\0\0{\0\0\xff/\0";
+        assert!(matches!(
+            read(found, 1000, &OMNI),
+            Err(MidiFileError::FrameRate)
+        ));
+        // Found next: a second header chunk, which midly reads too.
+        let duplicate = [&song()[..], b"MThd\0\0\0\x06\0\0\0\x01\x80\x2f"].concat();
+        assert!(matches!(
+            read(&duplicate, 1000, &OMNI),
+            Err(MidiFileError::FrameRate)
+        ));
+        let mut rmid = b"RIFF\0\0\0\0RMIDdata".to_vec();
+        rmid.extend((found.len() as u32).to_le_bytes());
+        rmid.extend(found);
+        let total = rmid.len() as u32 - 8;
+        rmid[4..8].copy_from_slice(&total.to_le_bytes());
+        assert!(matches!(read(&rmid, 1000, &OMNI), Err(MidiFileError::Rmid)));
     }
 }

@@ -4,7 +4,7 @@
 //! resident before the first frame. A stop request ([`crate::stop`]) abandons the render and
 //! leaves no file.
 
-mod midi_file;
+pub mod midi_file;
 mod wav;
 
 use std::path::{Path, PathBuf};

@@ -335,22 +335,6 @@ impl Validator<'_> {
         if length < 2 {
             return Err(self.invalid("nsynth.length", "must be at least 2 samples per row"));
         }
-        let pad_bytes = u128::from(resolution).pow(2)
-            * pitches.len() as u128
-            * u128::from(length)
-            * u128::from(crate::pad::BYTES_PER_SAMPLE);
-        if pad_bytes > u128::from(crate::limits::PAD_BYTES) {
-            return Err(self.invalid(
-                "nsynth.length",
-                format!(
-                    "a pad of {resolution}×{resolution} points, {} pitches and {length} samples \
-                     per row would take {} MiB; the device holds pads of at most {} MiB",
-                    pitches.len(),
-                    pad_bytes >> 20,
-                    crate::limits::PAD_BYTES >> 20
-                ),
-            ));
-        }
         let sample_rate = raw.sample_rate.unwrap_or(16000);
         if sample_rate == 0 {
             return Err(self.invalid("nsynth.sampleRate", "must be a rate in Hz above 0"));
@@ -365,14 +349,18 @@ impl Validator<'_> {
                 ),
             ));
         }
+        let layout = PadLayout {
+            resolution: resolution as usize,
+            pitches,
+            length: length as usize,
+        };
+        layout
+            .check_size()
+            .map_err(|error| self.invalid("nsynth", error.to_string()))?;
         let directory = raw.data_directory.unwrap_or_default();
         Ok(PadSettings {
             data_directory: self.folder().join(directory),
-            layout: PadLayout {
-                resolution: resolution as usize,
-                pitches,
-                length: length as usize,
-            },
+            layout,
             sample_rate,
             looping: raw.looping.unwrap_or(true),
             loop_start,

@@ -11,20 +11,28 @@ use std::path::{Path, PathBuf};
 use prost::Message;
 
 use super::proto::{BundleEntryProto, BundleHeaderProto, TensorShapeProto};
-use super::table::{read_table, unmask_crc, TableEntry};
+use super::table::{parse_table, unmask_crc, TableEntry};
 use super::{position, CheckpointError, DType, EntryInfo, TensorFile};
 
 /// The bundle format version this reader understands (TensorFlow's `kTensorBundleVersion`).
 const BUNDLE_VERSION: i32 = 1;
 const LITTLE_ENDIAN: i32 = 0;
 
-/// An open TensorFlow checkpoint: its entries, and the data shards to read them from.
+/// An open TensorFlow checkpoint: its index, and the data shards to read the entries from.
 #[derive(Debug)]
 pub struct TfCheckpoint {
     index_path: PathBuf,
+    index: CheckpointIndex,
+    shards: Vec<Shard>,
+}
+
+/// A checkpoint's `.index` file, read and checked: the entries, where each one's bytes lie, and
+/// how many data shards hold them. It never opens a data file.
+#[derive(Debug)]
+pub struct CheckpointIndex {
     entries: Vec<EntryInfo>,
     locations: Vec<Location>,
-    shards: Vec<Shard>,
+    num_shards: usize,
 }
 
 /// Where an entry's bytes lie.
@@ -72,34 +80,56 @@ impl TfCheckpoint {
     pub fn open(path: &Path) -> Result<TfCheckpoint, CheckpointError> {
         let prefix = prefix_of(path);
         let index_path = index_path(&prefix);
-        let table = read_table(&index_path)?;
+        let bytes = std::fs::read(&index_path).map_err(|cause| CheckpointError::Io {
+            path: index_path.clone(),
+            action: "reading the index",
+            cause,
+        })?;
+        let index = CheckpointIndex::parse(&index_path, &bytes)?;
+        let shards = (0..index.num_shards)
+            .map(|shard| open_shard(data_path(&prefix, shard, index.num_shards)))
+            .collect::<Result<_, _>>()?;
+        Ok(TfCheckpoint {
+            index_path,
+            index,
+            shards,
+        })
+    }
+}
+
+impl CheckpointIndex {
+    /// Reads and checks `bytes`, the contents of the index file `index_path` (which errors
+    /// name).
+    pub fn parse(index_path: &Path, bytes: &[u8]) -> Result<CheckpointIndex, CheckpointError> {
+        let table = parse_table(index_path, bytes)?;
         let Some((header_entry, tensor_entries)) = table
             .split_first()
             .filter(|(first, _)| first.key.is_empty())
         else {
             return Err(CheckpointError::Malformed {
-                path: index_path,
+                path: index_path.to_owned(),
                 offset: table.first().map_or(0, |entry| entry.offset),
                 expected: "the bundle header (the entry with the empty key) first".to_owned(),
             });
         };
-        let num_shards = read_header(&index_path, header_entry)?;
+        let num_shards = read_header(index_path, header_entry)?;
         let mut entries = Vec::with_capacity(tensor_entries.len());
         let mut locations = Vec::with_capacity(tensor_entries.len());
         for table_entry in tensor_entries {
-            let (entry, location) = read_entry(&index_path, table_entry, num_shards)?;
+            let (entry, location) = read_entry(index_path, table_entry, num_shards)?;
             entries.push(entry);
             locations.push(location);
         }
-        let shards = (0..num_shards)
-            .map(|shard| open_shard(data_path(&prefix, shard, num_shards)))
-            .collect::<Result<_, _>>()?;
-        Ok(TfCheckpoint {
-            index_path,
+        Ok(CheckpointIndex {
             entries,
             locations,
-            shards,
+            num_shards,
         })
+    }
+
+    /// Every entry the index lists, sorted by name.
+    pub fn entries(&self) -> &[EntryInfo] {
+        &self.entries
     }
 }
 
@@ -109,12 +139,12 @@ impl TensorFile for TfCheckpoint {
     }
 
     fn entries(&self) -> &[EntryInfo] {
-        &self.entries
+        self.index.entries()
     }
 
     fn read_bytes(&self, name: &str) -> Result<Vec<u8>, CheckpointError> {
-        let at = position(&self.entries, &self.index_path, name)?;
-        let (entry, location) = (&self.entries[at], &self.locations[at]);
+        let at = position(self.entries(), &self.index_path, name)?;
+        let (entry, location) = (&self.index.entries[at], &self.index.locations[at]);
         if entry.dtype.element_size().is_some() {
             entry.check_size(&self.index_path, entry.size)?;
         }
@@ -363,7 +393,11 @@ mod tests {
     fn the_header_comes_first_and_tensors_lie_back_to_back_in_name_order() {
         let folder = tempfile::tempdir().unwrap();
         let prefix = sample_checkpoint(folder.path());
-        let table = read_table(&index_path(&prefix)).unwrap();
+        let table = parse_table(
+            &index_path(&prefix),
+            &std::fs::read(index_path(&prefix)).unwrap(),
+        )
+        .unwrap();
         assert_eq!(table[0].key, b"");
         assert_eq!(table[0].value, [0x08, 0x01, 0x1a, 0x02, 0x08, 0x01]);
         let mut next_offset = 0;

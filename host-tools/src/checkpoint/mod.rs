@@ -18,7 +18,7 @@ mod table_builder;
 use std::path::Path;
 
 pub use self::safetensors::{write_safetensors, SafetensorsFile};
-pub use bundle::TfCheckpoint;
+pub use bundle::{CheckpointIndex, TfCheckpoint};
 pub use bundle_writer::write_bundle;
 pub use dtype::DType;
 pub use error::CheckpointError;

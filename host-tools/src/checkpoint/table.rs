@@ -68,14 +68,10 @@ pub(super) struct TableEntry {
     pub value_offset: u64,
 }
 
-/// Every entry of the table at `path`, in key order (index block, then each data block).
-pub(super) fn read_table(path: &Path) -> Result<Vec<TableEntry>, CheckpointError> {
-    let file = std::fs::read(path).map_err(|cause| CheckpointError::Io {
-        path: path.to_owned(),
-        action: "reading the index",
-        cause,
-    })?;
-    let table = Table { path, file: &file };
+/// Every entry of the table `file`, the contents of `path`, in key order (index block, then each
+/// data block).
+pub(super) fn parse_table(path: &Path, file: &[u8]) -> Result<Vec<TableEntry>, CheckpointError> {
+    let table = Table { path, file };
     let (_metaindex, index) = table.footer()?;
     let index_entries = table.block_entries(index)?;
     table.check_increasing(&index_entries)?;
@@ -361,10 +357,7 @@ mod tests {
     }
 
     fn read(bytes: &[u8]) -> Result<Vec<TableEntry>, CheckpointError> {
-        let folder = tempfile::tempdir().unwrap();
-        let path = folder.path().join("t.index");
-        std::fs::write(&path, bytes).unwrap();
-        read_table(&path)
+        parse_table(Path::new("t.index"), bytes)
     }
 
     fn error_of(bytes: &[u8]) -> String {

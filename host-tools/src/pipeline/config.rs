@@ -159,15 +159,20 @@ impl Validator<'_> {
                 format!("{final_length} is longer than the notes ({note_length} samples)"),
             ));
         }
+        let layout = PadLayout {
+            resolution,
+            pitches,
+            length: final_length,
+        };
+        // The device refuses larger pads, and the grid's row count would overflow.
+        layout
+            .check_size()
+            .map_err(|error| self.invalid("resolution", error.to_string()))?;
         Ok(PipelineConfig {
             file: self.path.to_path_buf(),
             note_length,
             corners,
-            layout: PadLayout {
-                resolution,
-                pitches,
-                length: final_length,
-            },
+            layout,
             shards,
             notes,
         })
@@ -430,6 +435,22 @@ mod tests {
         assert!(text.contains("JSON object"), "{text}");
         let text = message("{ nope");
         assert!(text.contains("not valid JSON"), "{text}");
+    }
+
+    #[test]
+    fn pads_larger_than_the_device_maps_are_refused() {
+        // A 2^32 grid overflowed the row count.
+        let text = message(&with("resolution", "4294967296"));
+        assert!(
+            text.contains("`resolution`")
+                && text.contains("at most 64 points per axis and 256 MiB"),
+            "{text}"
+        );
+        let text = message(&with("resolution", "1000"));
+        assert!(
+            text.contains("resolution 1000, 16 pitches and length 60000"),
+            "{text}"
+        );
     }
 
     #[test]
