@@ -20,6 +20,7 @@ use anyhow::{bail, Context as _};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use open_nsynth::app::memory_kb;
+use open_nsynth::osc::request::KNOB_ADDRESSES;
 use rosc::{OscMessage, OscPacket, OscType};
 
 /// Growth of the highest resident memory from the first half of the run to the second that
@@ -241,14 +242,7 @@ fn random_osc(random: &mut Random) -> Vec<u8> {
             ],
         ),
         75..=84 => {
-            let knob = [
-                "/position",
-                "/attack",
-                "/decay",
-                "/sustain",
-                "/release",
-                "/volume",
-            ][random.below(6) as usize];
+            let knob = KNOB_ADDRESSES[random.below(KNOB_ADDRESSES.len() as u64) as usize];
             message(knob, vec![OscType::Float(random.fraction())])
         }
         85..=92 => message(
