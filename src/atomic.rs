@@ -139,13 +139,18 @@ impl Partial {
         })
     }
 
+    /// The error of `action` on the partial file.
+    fn failed(&self, action: &'static str) -> impl Fn(io::Error) -> AtomicWriteError + Copy + '_ {
+        move |cause| AtomicWriteError {
+            path: self.path.clone(),
+            action,
+            cause,
+        }
+    }
+
     /// Creates the partial file with the permission bits `mode` asks for.
     fn create(&self, mode: Mode) -> Result<File, AtomicWriteError> {
-        let failed = |cause| AtomicWriteError {
-            path: self.path.clone(),
-            action: "creating the partial file",
-            cause,
-        };
+        let failed = self.failed("creating the partial file");
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         let bits = match mode {
@@ -230,11 +235,6 @@ impl AtomicFile {
         })
     }
 
-    /// The file this write will replace.
-    pub fn target(&self) -> &Path {
-        &self.partial.target
-    }
-
     /// Offset in the file of the next byte written.
     pub fn position(&self) -> u64 {
         self.position
@@ -242,8 +242,8 @@ impl AtomicFile {
 
     /// Writes all of `bytes` at the current position.
     pub fn append(&mut self, bytes: &[u8]) -> Result<(), AtomicWriteError> {
-        self.write_all(bytes)
-            .map_err(|cause| self.partial_failed(cause))
+        let written = self.write_all(bytes);
+        written.map_err(self.partial.failed(WRITING))
     }
 
     /// Syncs the finished file and puts it in place of the target.
@@ -251,18 +251,13 @@ impl AtomicFile {
         self.writer
             .flush()
             .and_then(|()| self.writer.get_ref().sync_all())
-            .map_err(|cause| self.partial_failed(cause))?;
+            .map_err(self.partial.failed(WRITING))?;
         self.partial.commit()
     }
-
-    fn partial_failed(&self, cause: io::Error) -> AtomicWriteError {
-        AtomicWriteError {
-            path: self.partial.path.clone(),
-            action: "writing the partial file",
-            cause,
-        }
-    }
 }
+
+/// What a write of a partial file was doing when it failed.
+const WRITING: &str = "writing the partial file";
 
 impl Write for AtomicFile {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
@@ -296,11 +291,7 @@ impl AtomicWav {
     pub fn create(target: &Path, spec: hound::WavSpec) -> Result<AtomicWav, AtomicWriteError> {
         let partial = Partial::new(target)?;
         let file = partial.create(Mode::Keep)?;
-        let failed = |cause| AtomicWriteError {
-            path: partial.path.clone(),
-            action: "writing the partial file",
-            cause,
-        };
+        let failed = partial.failed(WRITING);
         let handle = file.try_clone().map_err(failed)?;
         let wav = hound::WavWriter::new(BufWriter::with_capacity(BUFFER_BYTES, file), spec)
             .map_err(|error| failed(hound_to_io(error)))?;
@@ -323,11 +314,7 @@ impl AtomicWav {
 
     /// Completes the header, syncs the file and puts it in place of the target.
     pub fn commit(self) -> Result<(), AtomicWriteError> {
-        let failed = |cause| AtomicWriteError {
-            path: self.partial.path.clone(),
-            action: "finishing the partial file",
-            cause,
-        };
+        let failed = self.partial.failed("finishing the partial file");
         self.wav
             .finalize()
             .map_err(|error| failed(hound_to_io(error)))?;
