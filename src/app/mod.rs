@@ -21,7 +21,7 @@ pub use hardware::{oled_display, start_inputs};
 pub use health::memory_kb;
 use health::{DropWarnings, Health};
 pub use hub::CommandHub;
-use output::Output;
+use output::{Device, Output};
 use remotes::Remotes;
 
 use crate::control::{Controller, Effect};
@@ -195,8 +195,8 @@ impl Session {
         let hubs = Hubs::default();
         let output = match sound {
             Sound::Wav(path) => Output::wav(&settings, &hubs, &controller, &path)?,
-            Sound::Card { card } => Output::live(&settings, &hubs, &controller, card, false),
-            Sound::StandIn => Output::live(&settings, &hubs, &controller, None, true),
+            Sound::Card { card } => Output::live(&settings, &hubs, &controller, Device::Card(card)),
+            Sound::StandIn => Output::live(&settings, &hubs, &controller, Device::StandIn),
         };
         let (input_sender, inputs) = mpsc::channel();
         let state = Arc::new(Mutex::new(StateReport {

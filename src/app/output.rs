@@ -26,11 +26,17 @@ pub enum Output {
     Wav(Box<Wav>),
 }
 
+/// What a live output plays on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Device {
+    /// A sound card: the board's, by ALSA name, else the default output.
+    Card(Option<String>),
+    /// The stand-in sound card ([`audio::start_stand_in`]).
+    StandIn,
+}
+
 pub struct Live {
-    /// The board's sound card, by ALSA name.
-    card: Option<String>,
-    /// Play on the stand-in sound card instead of a real one.
-    stand_in: bool,
+    device: Device,
     audio: Option<AudioOutput>,
     pads: Option<PadFeed>,
     status: Option<Arc<EngineStatus>>,
@@ -59,18 +65,15 @@ fn loader(settings: &Settings) -> Loader {
 }
 
 impl Output {
-    /// The sound card (`card`, or the default output); if it cannot be opened now, it is tried
-    /// again every 2 s.
+    /// The sound card (or the stand-in); if it cannot be opened now, it is tried again every 2 s.
     pub fn live(
         settings: &Settings,
         hubs: &Hubs,
         controller: &Controller,
-        card: Option<String>,
-        stand_in: bool,
+        device: Device,
     ) -> Output {
         let mut live = Live {
-            card,
-            stand_in,
+            device,
             audio: None,
             pads: None,
             status: None,
@@ -190,10 +193,10 @@ impl Live {
     /// Opens the sound card with a fresh engine and loader thread for the current pad. While
     /// there is no device at all, nothing is built, so the retries cost no pad reads.
     fn open(&mut self, settings: &Settings, hubs: &Hubs, controller: &Controller) {
-        let device = match self.stand_in {
-            true => None,
-            false => match audio::choose_device(&settings.audio, self.card.as_deref()) {
-                Ok(device) => Some(device),
+        let card = match &self.device {
+            Device::StandIn => None,
+            Device::Card(card) => match audio::choose_device(&settings.audio, card.as_deref()) {
+                Ok(card) => Some(card),
                 Err(error) => return self.failed(&error),
             },
         };
@@ -208,8 +211,8 @@ impl Live {
             }
         };
         streamer.request(self.target.clone());
-        let started = match device {
-            Some(device) => audio::start(device, engine, &settings.audio),
+        let started = match card {
+            Some(card) => audio::start(card, engine, &settings.audio),
             None => audio::start_stand_in(engine, &settings.audio),
         };
         match started {
