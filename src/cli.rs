@@ -255,9 +255,9 @@ fn parse_grid(text: &str) -> Result<(f32, f32), String> {
     Ok((fraction(x)?, fraction(y)?))
 }
 
-fn parse_tail(text: &str) -> Result<f32, String> {
-    let limit = crate::limits::TAIL_SECONDS;
-    match text.trim().parse::<f32>() {
+/// A number of seconds from 0 to `limit`, for the flags that ask for a length of time.
+fn parse_seconds(text: &str, limit: f64) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
         Ok(seconds) if (0.0..=limit).contains(&seconds) => Ok(seconds),
         _ => Err(format!(
             "`{text}` is not a number of seconds from 0 to {limit}"
@@ -265,15 +265,13 @@ fn parse_tail(text: &str) -> Result<f32, String> {
     }
 }
 
+fn parse_tail(text: &str) -> Result<f32, String> {
+    parse_seconds(text, f64::from(crate::limits::TAIL_SECONDS)).map(|seconds| seconds as f32)
+}
+
 #[cfg(feature = "device")]
 fn parse_duration(text: &str) -> Result<f64, String> {
-    let limit = crate::limits::SONG_SECONDS;
-    match text.trim().parse::<f64>() {
-        Ok(seconds) if seconds > 0.0 && seconds <= limit => Ok(seconds),
-        _ => Err(format!(
-            "`{text}` is not a number of seconds above 0 and at most {limit} (24 hours)"
-        )),
-    }
+    parse_seconds(text, crate::limits::SONG_SECONDS)
 }
 
 fn knob(name: &str, value: Option<f32>, default: f32) -> anyhow::Result<f32> {
