@@ -64,7 +64,9 @@ pub struct Callback {
 }
 
 impl Callback {
-    fn new(engine: Engine, channels: usize, rate: u32) -> Callback {
+    /// The callback of a card with `channels` channels at `rate` Hz; everything it needs is
+    /// allocated here.
+    pub fn new(engine: Engine, channels: usize, rate: u32) -> Callback {
         Callback {
             engine,
             mono: vec![0.0; SCRATCH_FRAMES],
@@ -72,6 +74,11 @@ impl Callback {
             frame_ns: 1e9 / f64::from(rate),
             stats: Arc::default(),
         }
+    }
+
+    /// What the callback has measured so far.
+    pub fn stats(&self) -> &CallbackStats {
+        &self.stats
     }
 
     /// Fills `data` (interleaved, `channels` per frame) with the engine's next frames.

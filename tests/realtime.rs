@@ -158,3 +158,20 @@ fn process_never_allocates_or_frees() {
         "the voice limits were exercised ({most_voices} voices)"
     );
 }
+
+/// The sound card's callback around the engine (the choke point that times itself) adds no
+/// allocation either, whatever period the card asks for.
+#[cfg(feature = "device")]
+#[test]
+fn the_sound_cards_callback_never_allocates_or_frees() {
+    let (engine, mut link) = Engine::new(support::config(), support::open_knobs());
+    let _ = link.banks.push(bank(1, 8000, Selection::point(4)));
+    let mut callback = open_nsynth::audio::Callback::new(engine, 2, 48_000);
+    let mut data = vec![0.0f32; 2 * 5000];
+    let mut total = 0;
+    for period in [128usize, 64, 4096, 5000, 1] {
+        total += allocations_in(|| callback.process(&mut data[..2 * period]));
+    }
+    assert_eq!(total, 0, "the callback allocated or freed {total} times");
+    assert_eq!(callback.stats().callbacks.load(Ordering::Relaxed), 5);
+}
