@@ -30,6 +30,11 @@ pub enum Action {
     Sustain(bool),
     /// Pitch bend of every voice, in semitones (clamped to ±24).
     PitchBend(f32),
+    /// Transpose notes started from now on, in semitones (clamped to ±24); sounding notes keep
+    /// their pitch, and note-offs still match the note numbers that started them.
+    Transpose(i8),
+    /// Fine tuning of every voice, in cents (clamped to ±100).
+    FineTune(f32),
     /// New loop points as fractions of the row (clamped to 0–1; swapped if reversed).
     Loop { start: f32, end: f32 },
     /// Fade every voice out at once (about 3 ms).

@@ -42,6 +42,12 @@ const MAX_CHUNK: usize = 256;
 pub const HANDOVER_FRAMES: u32 = 256;
 /// Knob value of a pot before the first reading, 127 of 255, where the original starts.
 pub const STARTUP_KNOB: f32 = 127.0 / 255.0;
+/// The widest pitch bend, in semitones each way.
+pub const MAX_BEND: f32 = 24.0;
+/// The widest transposition, in semitones each way.
+pub const MAX_TRANSPOSE: i8 = 24;
+/// The widest fine tuning, in cents each way.
+pub const MAX_FINE_TUNE: f32 = 100.0;
 
 /// What the engine needs to know about the pads and the output.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +65,10 @@ pub struct EngineConfig {
     /// oldest is; at most [`MAX_VOICES`].
     pub soft_limit: usize,
     pub hard_limit: usize,
+    /// Semitones added to every note's pitch, −24..24 (`midi.transpose`).
+    pub transpose: i8,
+    /// Cents added to every voice's pitch, −100..100 (`midi.fineTune`).
+    pub fine_tune: f32,
 }
 
 impl EngineConfig {
@@ -76,6 +86,8 @@ impl EngineConfig {
             options: EngineOptions::default(),
             soft_limit: SOFT_LIMIT,
             hard_limit: HARD_LIMIT,
+            transpose: 0,
+            fine_tune: 0.0,
         }
     }
 
@@ -91,6 +103,8 @@ impl EngineConfig {
             options: settings.engine,
             soft_limit: SOFT_LIMIT,
             hard_limit: HARD_LIMIT,
+            transpose: 0,   // MERGE: settings.midi.transpose
+            fine_tune: 0.0, // MERGE: settings.midi.fine_tune
         }
     }
 }
@@ -195,8 +209,14 @@ pub struct Engine {
     next_id: u64,
     /// Sustain pedal down.
     sustain: bool,
-    /// Pitch-bend factor applied to every voice's speed.
-    bend: f64,
+    /// The pitch wheel, in semitones.
+    bend: f32,
+    /// Fine tuning, in cents.
+    fine_tune: f32,
+    /// Semitones added to the pitch of notes started from now on.
+    transpose: i8,
+    /// Speed factor of bend and fine tuning together, applied to every voice.
+    pitch_factor: f64,
     status: Arc<EngineStatus>,
 }
 
@@ -225,7 +245,7 @@ impl Engine {
             config.layout.length,
             speed_base,
         );
-        let engine = Self {
+        let mut engine = Self {
             shape: shape_for(&config, &knobs),
             volume: Ramp::new(knobs.volume, config.ramp_frames),
             notes,
@@ -242,10 +262,14 @@ impl Engine {
             frame: 0,
             next_id: 0,
             sustain: false,
-            bend: 1.0,
+            bend: 0.0,
+            fine_tune: clamp_or_zero(config.fine_tune, MAX_FINE_TUNE),
+            transpose: config.transpose.clamp(-MAX_TRANSPOSE, MAX_TRANSPOSE),
+            pitch_factor: 1.0,
             status: Arc::clone(&status),
             config,
         };
+        engine.retune();
         let link = BankLink {
             banks,
             retired: retired_out,
@@ -338,14 +362,15 @@ impl Engine {
                 }
             }
             Action::PitchBend(semitones) => {
-                let semitones = if semitones.is_nan() {
-                    0.0
-                } else {
-                    semitones.clamp(-24.0, 24.0)
-                };
-                self.bend = 2f64.powf(f64::from(semitones) / 12.0);
-                let bend = self.bend;
-                self.voices.iter_mut().for_each(|v| v.bend(bend));
+                self.bend = clamp_or_zero(semitones, MAX_BEND);
+                self.retune();
+            }
+            Action::FineTune(cents) => {
+                self.fine_tune = clamp_or_zero(cents, MAX_FINE_TUNE);
+                self.retune();
+            }
+            Action::Transpose(semitones) => {
+                self.transpose = semitones.clamp(-MAX_TRANSPOSE, MAX_TRANSPOSE);
             }
             Action::Loop { start, end } => {
                 let clamp = |v: f32| if v.is_nan() { 0.0 } else { v.clamp(0.0, 1.0) };
@@ -361,8 +386,21 @@ impl Engine {
         }
     }
 
+    /// Applies the wheel and the fine tuning to every voice's speed.
+    fn retune(&mut self) {
+        let semitones = f64::from(self.bend) + f64::from(self.fine_tune) / 100.0;
+        self.pitch_factor = 2f64.powf(semitones / 12.0);
+        let factor = self.pitch_factor;
+        self.voices
+            .iter_mut()
+            .for_each(|v| v.set_pitch_factor(factor));
+    }
+
     fn note_on(&mut self, note: u8, velocity: f32) {
-        let (Some(slot), Some(&(pitch, speed))) = (self.current, self.notes.get(usize::from(note)))
+        // A note transposed off the keyboard has no row to play.
+        let sounding = usize::try_from(i16::from(note) + i16::from(self.transpose)).ok();
+        let (Some(slot), Some(&(pitch, speed))) =
+            (self.current, sounding.and_then(|n| self.notes.get(n)))
         else {
             self.status.dropped_notes.fetch_add(1, Ordering::Relaxed);
             return;
@@ -391,14 +429,16 @@ impl Engine {
             pitch,
         };
         let offset = (self.knobs.position * self.config.layout.length as f32).trunc();
-        self.voices.push(Voice::new(
+        let mut voice = Voice::new(
             self.next_id,
             note,
             velocity,
             source,
             speed,
             f64::from(offset),
-        ));
+        );
+        voice.set_pitch_factor(self.pitch_factor);
+        self.voices.push(voice);
         self.next_id += 1;
         while self.voices.iter().filter(|v| v.is_held()).count() > self.config.soft_limit {
             self.kill_oldest(Voice::is_held);
@@ -554,6 +594,15 @@ fn shape_for(config: &EngineConfig, knobs: &Knobs) -> EnvelopeShape {
         config.source_rate,
         config.output_rate,
     )
+}
+
+/// `value` within ±`limit`; NaN reads as 0.
+fn clamp_or_zero(value: f32, limit: f32) -> f32 {
+    if value.is_nan() {
+        0.0
+    } else {
+        value.clamp(-limit, limit)
+    }
 }
 
 /// Transparent below 0.9 of full scale, then bends smoothly towards ±1 (the optional limiter).

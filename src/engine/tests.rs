@@ -446,3 +446,64 @@ fn loop_points_can_move_while_playing() {
     );
     assert_ne!(rig.engine.region, before);
 }
+
+/// The playhead a voice reading rows that hold half their index has reached at `frame`.
+fn playhead(out: &[f32], frame: usize) -> f32 {
+    out[frame] * 32767.0 * 2.0
+}
+
+#[test]
+fn a_bend_before_the_note_applies_to_it() {
+    let mut rig = Rig::new(config(), open_knobs(), |_, _, i| (i / 2) as i16);
+    rig.send(0, Action::PitchBend(12.0));
+    rig.send(0, note_on(60));
+    let out = rig.run(3000);
+    // 1/3 of a source sample per frame (16 kHz into 48 kHz), doubled by the octave.
+    let expected = 2999.0 * 2.0 / 3.0;
+    assert!((playhead(&out, 2999) - expected).abs() < 2.0);
+}
+
+#[test]
+fn fine_tuning_scales_the_speed_of_every_voice() {
+    let tuned = EngineConfig {
+        fine_tune: 100.0,
+        ..config()
+    };
+    let mut rig = Rig::new(tuned, open_knobs(), |_, _, i| (i / 2) as i16);
+    rig.send(0, note_on(60));
+    rig.send(3000, Action::FineTune(0.0));
+    let out = rig.run(6000);
+    let semitone = 2f32.powf(1.0 / 12.0);
+    let at_3000 = 3000.0 / 3.0 * semitone;
+    assert!((playhead(&out, 2999) - at_3000).abs() < 2.0);
+    let at_6000 = at_3000 + 3000.0 / 3.0;
+    assert!(
+        (playhead(&out, 5999) - at_6000).abs() < 2.0,
+        "back at pitch"
+    );
+}
+
+#[test]
+fn transposition_picks_the_row_of_the_moved_note_and_note_offs_still_match() {
+    // Row 0 (pitch 48) at half the level of row 1 (pitch 60).
+    let mut rig = Rig::new(config(), open_knobs(), |_, pitch, _| {
+        DC / 2 * (pitch as i16 + 1)
+    });
+    rig.send(0, Action::Transpose(12));
+    rig.send(0, note_on(48));
+    let out = rig.run(4800);
+    assert!((out[4799] - DC_LEVEL).abs() < 1e-3, "{}", out[4799]);
+    rig.send(0, Action::Transpose(0));
+    rig.send(0, Action::NoteOff { note: 48 });
+    rig.run(48000);
+    assert_eq!(rig.voices(), 0, "the note-off found the transposed voice");
+    rig.send(0, Action::Transpose(-24));
+    rig.send(0, note_on(10));
+    rig.run(128);
+    assert_eq!(
+        rig.voices(),
+        0,
+        "a note moved off the keyboard does not sound"
+    );
+    assert_eq!(rig.engine.status().dropped_notes.load(Ordering::Relaxed), 1);
+}

@@ -224,8 +224,8 @@ impl Voice {
         }
     }
 
-    /// Applies a pitch-bend factor to the voice's speed.
-    pub fn bend(&mut self, factor: f64) {
+    /// Scales the voice's speed by `factor` (pitch bend and fine tuning together).
+    pub fn set_pitch_factor(&mut self, factor: f64) {
         self.speed = self.base_speed * factor;
     }
 
