@@ -167,6 +167,10 @@ mod tests {
             channel,
             omni,
             pitch_bend_range: 2.0,
+            cc: CcMap::general_midi(),
+            transpose: 0,
+            fine_tune: 0.0,
+            velocity_curve: VelocityCurve::Linear,
         }
     }
 
