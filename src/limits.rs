@@ -11,6 +11,8 @@ use std::path::Path;
 pub const SETTINGS_FILE_BYTES: u64 = 1 << 20;
 /// A patch file: four patches are under 1 kB.
 pub const PATCH_FILE_BYTES: u64 = 64 << 10;
+/// A learned MIDI map: twelve controls are under 300 bytes.
+pub const LEARNED_MAP_BYTES: u64 = 64 << 10;
 /// A board file: the built-in ones are under 2 kB.
 pub const BOARD_FILE_BYTES: u64 = 64 << 10;
 /// A simulator script: 16 MiB is a hundred thousand events.

@@ -1,22 +1,30 @@
 //! Live MIDI input: the shared byte-stream parser, the channel filter from the settings, the
-//! mapping of events to engine actions, and (with the `device` feature) the DIN serial port and
-//! USB (ALSA sequencer) inputs with hot-plug. It hands events to a sink and never talks to the
-//! engine or the audio thread itself, and never stops reading because of bad bytes.
+//! mapping of events to engine actions, which control-change numbers move which controls
+//! (`controls`) and the file MIDI learn keeps them in (`learned`), velocity curves (`velocity`),
+//! and (with the `device` feature) the DIN serial port and USB (ALSA sequencer) inputs with
+//! hot-plug. It hands events to a sink and never talks to the engine or the audio thread itself,
+//! and never stops reading because of bad bytes.
 //!
 //! Channels: [`MidiEvent`] carries the wire nibble, 0–15; settings and [`ChannelFilter`] use the
 //! musician's numbering, 1–16.
 
+mod controls;
+mod learned;
 mod parser;
 #[cfg(feature = "device")]
 mod serial;
 #[cfg(feature = "device")]
 mod usb;
+mod velocity;
 
+pub use controls::{CcMap, CcMapError, CcReader, Control, ControlMove};
+pub use learned::{learned_path, read_learned, save_learned, LearnedMapError, LEARNED_FILE};
 pub use parser::{MidiEvent, MidiParser};
 #[cfg(feature = "device")]
 pub use serial::{SerialMidi, SerialMidiError};
 #[cfg(feature = "device")]
 pub use usb::{input_ports, Connections, ListedPort, PortSystem, Rescan, UsbMidi, UsbMidiError};
+pub use velocity::VelocityCurve;
 
 use crate::engine::Action;
 use crate::settings::MidiSettings;
@@ -159,6 +167,10 @@ mod tests {
             channel,
             omni,
             pitch_bend_range: 2.0,
+            cc: CcMap::general_midi(),
+            transpose: 0,
+            fine_tune: 0.0,
+            velocity_curve: VelocityCurve::Linear,
         }
     }
 

@@ -9,6 +9,7 @@ mod template;
 
 use std::path::{Path, PathBuf};
 
+use crate::midi::{CcMap, VelocityCurve};
 use crate::pad::{validate_pitches, PadLayout};
 use raw::RawSettings;
 pub use template::settings_for_pads;
@@ -138,6 +139,14 @@ pub struct MidiSettings {
     pub omni: bool,
     /// Pitch-bend range in semitones each way.
     pub pitch_bend_range: f32,
+    /// Which CC moves which control (`midi.cc`, over the General MIDI defaults).
+    pub cc: CcMap,
+    /// Whole semitones every note is shifted, −24–24 (`midi.transpose`).
+    pub transpose: i8,
+    /// Cents every note is shifted, −100–100 (`midi.fineTune`).
+    pub fine_tune: f32,
+    /// How note velocity becomes loudness (`midi.velocityCurve`).
+    pub velocity_curve: VelocityCurve,
 }
 
 /// Validated settings; every field holds a usable value.
@@ -515,11 +524,66 @@ impl Validator<'_> {
                 format!("{pitch_bend_range} is outside 0–24 semitones"),
             ));
         }
+        let cc = match raw.cc {
+            None | Some(serde_json::Value::Null) => CcMap::general_midi(),
+            Some(json) => CcMap::from_json(&json)
+                .map_err(|error| self.invalid(error.key_under("midi.cc"), error.message))?,
+        };
+        let transpose = raw.transpose.unwrap_or(0.0);
+        if !(transpose.fract() == 0.0 && (-24.0..=24.0).contains(&transpose)) {
+            return Err(self.invalid(
+                "midi.transpose",
+                format!("{transpose} is not a whole number of semitones −24–24"),
+            ));
+        }
+        let fine_tune = raw.fine_tune.unwrap_or(0.0);
+        if !(-100.0..=100.0).contains(&fine_tune) {
+            return Err(self.invalid(
+                "midi.fineTune",
+                format!("{fine_tune} is outside −100–100 cents"),
+            ));
+        }
         Ok(MidiSettings {
             device: raw.device.map(PathBuf::from),
             channel,
             omni: raw.omni.unwrap_or(false),
             pitch_bend_range: pitch_bend_range as f32,
+            cc,
+            transpose: transpose as i8,
+            fine_tune: fine_tune as f32,
+            velocity_curve: self.velocity_curve(raw.velocity_curve)?,
+        })
+    }
+
+    /// `"linear"`, `"soft"`, `"hard"`, or a whole number 1–127 for one fixed velocity.
+    fn velocity_curve(
+        &self,
+        value: Option<serde_json::Value>,
+    ) -> Result<VelocityCurve, SettingsError> {
+        use serde_json::Value;
+        let curve = match &value {
+            None | Some(Value::Null) => Some(VelocityCurve::Linear),
+            Some(Value::String(name)) => match name.as_str() {
+                "linear" => Some(VelocityCurve::Linear),
+                "soft" => Some(VelocityCurve::Soft),
+                "hard" => Some(VelocityCurve::Hard),
+                _ => None,
+            },
+            Some(Value::Number(number)) => number
+                .as_f64()
+                .filter(|fixed| fixed.fract() == 0.0 && (1.0..=127.0).contains(fixed))
+                .map(|fixed| VelocityCurve::Fixed(fixed as u8)),
+            Some(_) => None,
+        };
+        curve.ok_or_else(|| {
+            let value = value.unwrap_or_default();
+            self.invalid(
+                "midi.velocityCurve",
+                format!(
+                    "{value} is not one of \"linear\", \"soft\", \"hard\" or a whole number \
+                     1–127 (every note at that velocity)"
+                ),
+            )
         })
     }
 

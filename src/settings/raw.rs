@@ -62,6 +62,14 @@ pub struct RawMidi {
     pub omni: Option<bool>,
     /// Pitch-bend range in semitones each way.
     pub pitch_bend_range: Option<f64>,
+    /// Control name to CC number or null; checked by [`crate::midi::CcMap::from_json`].
+    pub cc: Option<serde_json::Value>,
+    /// Whole semitones every note is shifted.
+    pub transpose: Option<f64>,
+    /// Cents every note is shifted.
+    pub fine_tune: Option<f64>,
+    /// `"linear"`, `"soft"`, `"hard"` or a fixed velocity 1–127.
+    pub velocity_curve: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -298,3 +298,128 @@ fn device_keys_have_defaults_and_are_checked() {
     assert!(error(&with(r#""osc": {"in": {"address": "everywhere"}}"#)).contains("osc.in.address"));
     assert!(error(&with(r#""midi": {"pitchBendRange": 48}"#)).contains("midi.pitchBendRange"));
 }
+
+fn with_midi(midi: &str) -> String {
+    MINIMAL.replace(r#""audio""#, &format!(r#""midi": {midi}, "audio""#))
+}
+
+#[test]
+fn midi_additions_default_to_the_original_playing() {
+    let midi = load(MINIMAL).unwrap().midi;
+    assert_eq!(midi.cc, crate::midi::CcMap::general_midi());
+    assert_eq!((midi.transpose, midi.fine_tune), (0, 0.0));
+    assert_eq!(midi.velocity_curve, VelocityCurve::Linear);
+    let nulls = load(&with_midi(
+        r#"{"cc": null, "transpose": null, "fineTune": null, "velocityCurve": null}"#,
+    ))
+    .unwrap();
+    assert_eq!(nulls.midi, midi);
+}
+
+#[test]
+fn midi_additions_read_every_valid_form() {
+    use crate::midi::Control;
+    let midi = load(&with_midi(
+        r#"{"cc": {"volume": 11, "position": null, "gridX": 0}, "transpose": -24, "fineTune": 99.5, "velocityCurve": "soft"}"#,
+    ))
+    .unwrap()
+    .midi;
+    assert_eq!(midi.cc.cc(Control::Volume), Some(11));
+    assert_eq!(midi.cc.cc(Control::Position), None);
+    assert_eq!(midi.cc.cc(Control::GridX), Some(0));
+    assert_eq!(midi.cc.cc(Control::Attack), Some(73));
+    assert_eq!((midi.transpose, midi.fine_tune), (-24, 99.5));
+    assert_eq!(midi.velocity_curve, VelocityCurve::Soft);
+    for (curve, expected) in [
+        (r#""linear""#, VelocityCurve::Linear),
+        (r#""hard""#, VelocityCurve::Hard),
+        ("1", VelocityCurve::Fixed(1)),
+        ("127", VelocityCurve::Fixed(127)),
+    ] {
+        let midi = load(&with_midi(&format!(r#"{{"velocityCurve": {curve}}}"#)))
+            .unwrap()
+            .midi;
+        assert_eq!(midi.velocity_curve, expected, "{curve}");
+    }
+    let edges = load(&with_midi(r#"{"transpose": 24, "fineTune": -100}"#)).unwrap();
+    assert_eq!((edges.midi.transpose, edges.midi.fine_tune), (24, -100.0));
+}
+
+#[test]
+fn bad_cc_maps_name_the_control_and_the_expectation() {
+    let cc = |map: &str| error(&with_midi(&format!(r#"{{"cc": {map}}}"#)));
+    let top = cc("[7]");
+    assert!(
+        top.contains("key `midi.cc`:") && top.contains("expected an object"),
+        "{top}"
+    );
+    let unknown = cc(r#"{"cutoff": 74}"#);
+    assert!(
+        unknown.contains("midi.cc.cutoff") && unknown.contains("gridX, gridY, corner1"),
+        "{unknown}"
+    );
+    for bad in ["128", "-1", "7.5", r#""seven""#] {
+        let message = cc(&format!(r#"{{"volume": {bad}}}"#));
+        assert!(
+            message.contains("/sd/settings.json")
+                && message.contains("`midi.cc.volume`")
+                && message.contains("whole number 0–127"),
+            "{message}"
+        );
+    }
+    let pedal = cc(r#"{"attack": 64}"#);
+    assert!(
+        pedal.contains("midi.cc.attack") && pedal.contains("sustain pedal"),
+        "{pedal}"
+    );
+    let mode = cc(r#"{"attack": 120}"#);
+    assert!(
+        mode.contains("midi.cc.attack") && mode.contains("channel mode"),
+        "{mode}"
+    );
+    let twice = cc(r#"{"attack": 1, "decay": 1}"#);
+    assert!(
+        twice.contains("midi.cc.decay") && twice.contains("CC 1 is also attack's;"),
+        "{twice}"
+    );
+    let with_default = cc(r#"{"position": 7}"#);
+    assert!(
+        with_default.contains("midi.cc.position")
+            && with_default.contains("CC 7 is also volume's (a default); set `volume`"),
+        "{with_default}"
+    );
+    let fine_half = cc(r#"{"gridX": 16, "volume": 48}"#);
+    assert!(
+        fine_half.contains("midi.cc.gridX")
+            && fine_half.contains("fine half")
+            && fine_half.contains("volume"),
+        "{fine_half}"
+    );
+}
+
+#[test]
+fn bad_tuning_and_velocity_curves_name_their_key() {
+    let transpose = error(&with_midi(r#"{"transpose": 25}"#));
+    assert!(
+        transpose.contains("midi.transpose")
+            && transpose.contains("whole number of semitones −24–24"),
+        "{transpose}"
+    );
+    for transpose in ["-300", "2.5"] {
+        let message = error(&with_midi(&format!(r#"{{"transpose": {transpose}}}"#)));
+        assert!(message.contains("midi.transpose"), "{message}");
+    }
+    let fine_tune = error(&with_midi(r#"{"fineTune": 101}"#));
+    assert!(
+        fine_tune.contains("midi.fineTune") && fine_tune.contains("−100–100 cents"),
+        "{fine_tune}"
+    );
+    for curve in [r#""medium""#, "0", "128", "64.5", "true"] {
+        let message = error(&with_midi(&format!(r#"{{"velocityCurve": {curve}}}"#)));
+        assert!(
+            message.contains("midi.velocityCurve")
+                && message.contains(r#""linear", "soft", "hard" or a whole number 1–127"#),
+            "{message}"
+        );
+    }
+}
