@@ -26,8 +26,10 @@ pub struct Cli {
 enum Command {
     /// Play a Standard MIDI File through the engine into a WAV file.
     ///
-    /// Plays the pad made of the first instrument of every corner, at one grid position with
-    /// fixed knobs, and ends when the last note has faded (or --tail seconds after the last event).
+    /// Starts with the first instrument of every corner (or --instruments), at the --grid position
+    /// with the knob flags' values; control and program changes, pitch bend and the sustain pedal
+    /// in the song then act as they do live (see `midi.cc` in the README). Ends when the last note
+    /// has faded (or --tail seconds after the last event).
     Render(RenderArgs),
     /// Play a Standard MIDI File through the sound card, as `render` would render it.
     #[cfg(feature = "device")]
@@ -42,9 +44,10 @@ enum Command {
     ///
     /// Keys: g h j k l ; raise the six knobs (position attack decay sustain release volume) and
     /// b n m , . / lower them; a s d f / z x c v turn the four encoders; q–p play notes (- and =
-    /// change octave); F1–F4 are the patch buttons (hold to save); [ ] ' # move the loop points;
-    /// the mouse over the grid touches the pad; Esc quits. With no settings file, it plays the
-    /// built-in demo pad.
+    /// change octave); F1–F4 are the patch buttons (hold to save); F5 starts MIDI learn (each
+    /// press for the next control: position … corner4); [ ] ' # move the loop points; the mouse
+    /// over the grid touches the pad; Esc quits. With no settings file, it plays the built-in demo
+    /// pad.
     #[cfg(feature = "device")]
     Simulate(SimulateArgs),
     /// Set up a Raspberry Pi OS SD card to start the instrument at boot.
@@ -206,6 +209,10 @@ struct SongArgs {
     /// Play only this MIDI channel (1–16) [default: all channels].
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
     channel: Option<u8>,
+    /// Each corner's starting instrument by name, A,B,C,D in corner order (the `name`s of the
+    /// settings' corners) [default: the first of every corner].
+    #[arg(long, value_parser = parse_instruments)]
+    instruments: Option<[String; 4]>,
     /// At most this many seconds after the last event, for release tails (0–60).
     #[arg(long, default_value_t = 10.0, value_parser = parse_tail)]
     tail: f32,
@@ -228,6 +235,7 @@ impl SongArgs {
                 .channel
                 .map_or(ChannelFilter::Omni, ChannelFilter::Only),
             tail_seconds: self.tail,
+            instruments: self.instruments.clone(),
         })
     }
 }
@@ -253,6 +261,17 @@ fn parse_grid(text: &str) -> Result<(f32, f32), String> {
         _ => Err(format!("`{v}` is not a fraction 0–1")),
     };
     Ok((fraction(x)?, fraction(y)?))
+}
+
+/// Four instrument names separated by commas.
+fn parse_instruments(text: &str) -> Result<[String; 4], String> {
+    let names: Vec<String> = text.split(',').map(|name| name.trim().to_owned()).collect();
+    match <[String; 4]>::try_from(names) {
+        Ok(names) if names.iter().all(|name| !name.is_empty()) => Ok(names),
+        _ => Err(format!(
+            "`{text}` is not four instrument names A,B,C,D, one per corner"
+        )),
+    }
 }
 
 /// A number of seconds from 0 to `limit`, for the flags that ask for a length of time.
@@ -352,12 +371,18 @@ fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("rendering {}", midi.display()))?;
     let seconds = report.frames as f64 / f64::from(settings.audio.sample_rate);
     println!(
-        "wrote {}: {seconds:.2} s, {} notes, peak {:.1} dBFS, pad {}",
+        "wrote {}: {seconds:.2} s, {} notes, peak {:.1} dBFS, starting on pad {}",
         args.out.display(),
         report.notes,
         20.0 * report.peak.max(1e-9).log10(),
         report.pad.display()
     );
+    if report.ignored > 0 {
+        tracing::warn!(
+            "{} program changes above 3 were ignored: programs 0–3 load patches 1–4",
+            report.ignored
+        );
+    }
     if report.peak > 1.0 && args.format == WavFormat::Int16 {
         tracing::warn!("the output clipped; lower --volume, or set engine.limiter in the settings");
     }

@@ -1,12 +1,16 @@
 //! The device's control logic: turns what the controls report ([`Input`]) into engine actions,
 //! pad selections and patch saves ([`Effect`]), and keeps the [`ScreenModel`] the screens draw.
-//! It owns the device state (knob readings, corner selections, grid position, the patch-button
-//! gesture, the screen timeout) and the patch store. It runs on the UI thread at frame rate; it
-//! never touches hardware, never blocks on anything but a patch save, and never talks to the
-//! audio thread except through the effects it returns.
+//! It owns the device state (knob readings, corner selections, grid position, tuning, the
+//! patch-button gesture, the screen timeout), the patch store and the MIDI CC map with MIDI
+//! learn. It runs on the UI thread at frame rate; it never touches hardware, never blocks on
+//! anything but a patch or learned-map save, and never talks to the audio thread except through
+//! the effects it returns.
 
-use crate::engine::{Action, Knobs, Param};
+use std::path::PathBuf;
+
+use crate::engine::{Action, Knobs, Param, MAX_FINE_TUNE, MAX_TRANSPOSE};
 use crate::input::{Input, McuFrame, BUTTONS, ENCODERS, POTS};
+use crate::midi::{CcMap, CcReader, Control, ControlMove, LearnedMapError};
 use crate::pad::{pad_file_name, touch_fraction, Target, TOUCH_GRID};
 use crate::patch::{Patch, PatchError, PatchStore};
 use crate::settings::{Instrument, Settings};
@@ -41,6 +45,16 @@ const PARAMS: [Param; POTS] = [
     Param::Volume,
 ];
 
+/// The control each pot is, in pot order.
+const POT_CONTROLS: [Control; POTS] = [
+    Control::Position,
+    Control::Attack,
+    Control::Decay,
+    Control::Sustain,
+    Control::Release,
+    Control::Volume,
+];
+
 /// What the app must do because of an input or the passing of time.
 #[derive(Debug)]
 pub enum Effect {
@@ -50,6 +64,30 @@ pub enum Effect {
     Pad(Target),
     /// Something the user asked for did not happen; log it.
     Warning(ControlWarning),
+    /// Something the user asked for happened and is worth telling; log it.
+    Notice(ControlNotice),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ControlNotice {
+    #[error("MIDI learn: move the MIDI control that should set {}", .0.name())]
+    Learning(Control),
+    #[error("MIDI learn: CC {cc} now sets {}{}; saved to {}", control.name(), unmapped_note(unmapped), file.display())]
+    Learned {
+        control: Control,
+        cc: u8,
+        unmapped: Vec<Control>,
+        file: PathBuf,
+    },
+}
+
+/// ", which no longer sets volume, gridX" for the controls a learned CC was taken from.
+fn unmapped_note(unmapped: &[Control]) -> String {
+    if unmapped.is_empty() {
+        return String::new();
+    }
+    let names: Vec<&str> = unmapped.iter().map(|control| control.name()).collect();
+    format!(" (and no longer sets {})", names.join(", "))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +106,18 @@ pub enum ControlWarning {
         "corner {corner}: there is no instrument {index} (corners are 0–3, each with its own list)"
     )]
     NoSuchInstrument { corner: usize, index: usize },
+    #[error("MIDI learn: CC {cc} cannot set {}: {cause}", control.name())]
+    NotLearned {
+        control: Control,
+        cc: u8,
+        cause: crate::midi::CcMapError,
+    },
+    #[error("MIDI learn: CC {cc} sets {} until power-off but was not saved: {cause}", control.name())]
+    LearnedNotSaved {
+        control: Control,
+        cc: u8,
+        cause: LearnedMapError,
+    },
 }
 
 /// One knob: the hardware reading changes are measured from, and the value in effect.
@@ -114,11 +164,31 @@ pub struct Controller {
     active_button: Option<usize>,
     /// Seconds until the home screen comes back; 0 means none.
     timeout: f32,
+    /// Which CC sets which control, and where MIDI learn saves it.
+    cc_map: CcMap,
+    cc_reader: CcReader,
+    learned_file: PathBuf,
+    /// The control MIDI learn gives the next CC to.
+    learning: Option<Control>,
+    tuning: Tuning,
+    /// The slot last loaded or saved.
+    last_patch: Option<usize>,
+}
+
+/// Transposition and fine tuning, as the engine has them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tuning {
+    /// Semitones, −24..24.
+    pub transpose: i8,
+    /// Cents, −100..100.
+    pub fine_tune: f32,
 }
 
 impl Controller {
-    /// The power-on state: first instrument of every corner, cell (5, 5), knobs at 127, home.
-    pub fn new(settings: &Settings, patches: PatchStore) -> Self {
+    /// The power-on state: first instrument of every corner, cell (5, 5), knobs at 127, home,
+    /// the settings' tuning, and `cc_map` in force (see [`crate::midi::cc_map_in_force`]); MIDI
+    /// learn saves beside the patch file.
+    pub fn new(settings: &Settings, patches: PatchStore, cc_map: CcMap) -> Self {
         let corners = settings.corners.clone();
         let views = corners.each_ref().map(|list| CornerView {
             abbr: list.first().map(|i| i.abbr.clone()).unwrap_or_default(),
@@ -129,6 +199,7 @@ impl Controller {
         let start = touch_fraction(START_CELL);
         Self {
             corners,
+            learned_file: crate::midi::learned_path(&patches.path),
             patches,
             model: ScreenModel {
                 screen: Screen::Home,
@@ -152,6 +223,14 @@ impl Controller {
             grid: (start, start),
             active_button: None,
             timeout: 0.0,
+            cc_map,
+            cc_reader: CcReader::default(),
+            learning: None,
+            tuning: Tuning {
+                transpose: settings.midi.transpose,
+                fine_tune: settings.midi.fine_tune,
+            },
+            last_patch: None,
         }
     }
 
@@ -168,6 +247,20 @@ impl Controller {
             x: self.grid.0,
             y: self.grid.1,
         }
+    }
+
+    /// The control MIDI learn is waiting to map, if any.
+    pub fn learning(&self) -> Option<Control> {
+        self.learning
+    }
+
+    pub fn tuning(&self) -> Tuning {
+        self.tuning
+    }
+
+    /// The patch slot last loaded or saved, if any.
+    pub fn last_patch(&self) -> Option<usize> {
+        self.last_patch
     }
 
     /// The knob values in effect, for starting the engine.
@@ -220,6 +313,84 @@ impl Controller {
             Input::PatchSave(slot) => {
                 self.save(slot, effects);
             }
+            Input::Cc { controller, value } => self.midi_cc(controller, value, effects),
+            Input::Program(slot) => self.short_press(slot, effects),
+            Input::Learn(control) => {
+                self.learning = Some(control);
+                effects.push(Effect::Notice(ControlNotice::Learning(control)));
+            }
+            Input::Transpose(semitones) => {
+                self.tuning.transpose = semitones.clamp(-MAX_TRANSPOSE, MAX_TRANSPOSE);
+                effects.push(Effect::Engine(Action::Transpose(self.tuning.transpose)));
+            }
+            Input::FineTune(cents) => {
+                if cents.is_finite() {
+                    self.tuning.fine_tune = cents.clamp(-MAX_FINE_TUNE, MAX_FINE_TUNE);
+                    effects.push(Effect::Engine(Action::FineTune(self.tuning.fine_tune)));
+                }
+            }
+        }
+    }
+
+    /// A MIDI control change: taken by MIDI learn if it is waiting, else moved through the map.
+    fn midi_cc(&mut self, controller: u8, value: u8, effects: &mut Vec<Effect>) {
+        if let Some(control) = self.learning.take() {
+            self.learn(control, controller, effects);
+            return;
+        }
+        if let Some(moved) = self.cc_reader.read(&self.cc_map, controller, value) {
+            self.move_control(moved, effects);
+        }
+    }
+
+    /// Moves a control as its knob, the touch pad or its encoder would.
+    fn move_control(&mut self, moved: ControlMove, effects: &mut Vec<Effect>) {
+        let value = moved.value.clamp(0.0, 1.0);
+        match moved.control {
+            Control::GridX => self.move_to(value, self.grid.1, effects),
+            Control::GridY => self.move_to(self.grid.0, value, effects),
+            Control::Corner(corner) => {
+                let Some(count) = self.corners.get(corner).map(Vec::len) else {
+                    return;
+                };
+                // The CC's range spread evenly over the corner's list.
+                let index = ((value * count as f32) as usize).min(count - 1);
+                self.choose_instrument(corner, index, effects);
+            }
+            knob => {
+                if let Some(pot) = POT_CONTROLS.iter().position(|&c| c == knob) {
+                    self.turn_pot(pot, (value * 255.0).round() as u8, effects);
+                }
+            }
+        }
+    }
+
+    /// Makes `cc` the map of `control` and saves the map beside the patch file.
+    fn learn(&mut self, control: Control, cc: u8, effects: &mut Vec<Effect>) {
+        let unmapped = match self.cc_map.learn(control, cc) {
+            Ok(unmapped) => unmapped,
+            Err(cause) => {
+                effects.push(Effect::Warning(ControlWarning::NotLearned {
+                    control,
+                    cc,
+                    cause,
+                }));
+                return;
+            }
+        };
+        self.cc_reader = CcReader::default();
+        match crate::midi::save_learned(&self.learned_file, &self.cc_map) {
+            Ok(()) => effects.push(Effect::Notice(ControlNotice::Learned {
+                control,
+                cc,
+                unmapped,
+                file: self.learned_file.clone(),
+            })),
+            Err(cause) => effects.push(Effect::Warning(ControlWarning::LearnedNotSaved {
+                control,
+                cc,
+                cause,
+            })),
         }
     }
 
@@ -445,15 +616,28 @@ impl Controller {
         self.active_button = None;
         match self.model.patch.phase {
             PatchPhase::Started if self.model.patch.elapsed <= SHORT_PRESS => {
-                self.model.patch.phase = PatchPhase::Loaded;
-                self.model.patch.elapsed = 0.0;
-                if !self.load(button, effects) {
-                    self.show_empty(button);
-                }
+                self.short_press(button, effects);
             }
             // A release between the short press and the save, or after the save.
             PatchPhase::Started | PatchPhase::Saved => self.show(Screen::Home),
             PatchPhase::Idle | PatchPhase::Loaded | PatchPhase::Empty => {}
+        }
+    }
+
+    /// Loads `slot` and shows "PATCH k" (or "EMPTY"), as a short press of its button does.
+    fn short_press(&mut self, slot: usize, effects: &mut Vec<Effect>) {
+        if slot >= BUTTONS {
+            effects.push(Effect::Warning(ControlWarning::NoSuchSlot { slot }));
+            return;
+        }
+        self.model.patch = PatchView {
+            slot,
+            phase: PatchPhase::Loaded,
+            elapsed: 0.0,
+        };
+        self.show(Screen::Patch);
+        if !self.load(slot, effects) {
+            self.show_empty(slot);
         }
     }
 
@@ -503,6 +687,7 @@ impl Controller {
         self.model.cursor = (cell(x), cell(y));
         self.grid = (x, y);
         self.retarget(before, effects);
+        self.last_patch = Some(slot);
         true
     }
 
@@ -535,7 +720,10 @@ impl Controller {
         };
         *stored = Some(patch);
         match self.patches.save() {
-            Ok(()) => true,
+            Ok(()) => {
+                self.last_patch = Some(slot);
+                true
+            }
             Err(cause) => {
                 effects.push(Effect::Warning(ControlWarning::NotSaved { slot, cause }));
                 false

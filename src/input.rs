@@ -1,5 +1,8 @@
 //! What the controls report, from any source: the input microcontroller's polls, the patch
-//! buttons, the simulator's keyboard, OSC. The controller turns these into sound and screens.
+//! buttons, the simulator's keyboard, OSC, MIDI control changes. The controller turns these into
+//! sound and screens.
+
+use crate::midi::Control;
 
 /// The number of knobs (pots): position, attack, decay, sustain, release, volume.
 pub const POTS: usize = 6;
@@ -64,4 +67,18 @@ pub enum Input {
     /// Load or save a patch slot 0–3 directly (OSC), without the button gestures.
     PatchLoad(usize),
     PatchSave(usize),
+    /// A MIDI control change (not one the engine plays, like the pedal): the CC map turns it into
+    /// a control move, or MIDI learn takes it.
+    Cc {
+        controller: u8,
+        value: u8,
+    },
+    /// A MIDI program change 0–3: loads that patch slot as a short press of its button does.
+    Program(usize),
+    /// MIDI learn: the next [`Input::Cc`] becomes the map of this control.
+    Learn(Control),
+    /// Transpose the notes played from now on, in semitones −24..24.
+    Transpose(i8),
+    /// Fine-tune every voice, in cents −100..100.
+    FineTune(f32),
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use open_nsynth::engine::{Action, Command, Knobs};
 use open_nsynth::input::Input;
-use open_nsynth::osc::{OscCounts, OscError, OscServer, Routes, StateReport, MAX_SUBSCRIBERS};
+use open_nsynth::osc::{
+    OscCounts, OscError, OscServer, Routes, StateReport, MAX_SUBSCRIBERS, STATE_MESSAGES,
+};
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
 /// Generous, so a slow machine never fails a test; reached only when something is broken.
@@ -36,6 +38,7 @@ fn report() -> StateReport {
         ]
         .map(String::from),
         voices: 3,
+        ..Default::default()
     }
 }
 
@@ -81,10 +84,10 @@ impl Rig {
         next_message(&self.client, self.server.local_addr())
     }
 
-    /// Asks for the state and returns its four replies; everything sent before is handled then.
+    /// Asks for the state and returns its replies; everything sent before is handled then.
     fn state(&self) -> Vec<OscMessage> {
         self.send(&message("/state", vec![]));
-        (0..4).map(|_| self.reply()).collect()
+        (0..STATE_MESSAGES).map(|_| self.reply()).collect()
     }
 
     fn commands(&mut self) -> Vec<Action> {
@@ -188,7 +191,7 @@ fn notes_reach_the_engine_ring_and_controls_the_controller() {
 }
 
 #[test]
-fn state_answers_the_senders_port_with_four_messages() {
+fn state_answers_the_senders_port_with_every_message() {
     let rig = Rig::new();
     let replies = rig.state();
     assert_eq!(replies, report().messages());
@@ -199,7 +202,9 @@ fn state_answers_the_senders_port_with_four_messages() {
             "/state/grid",
             "/state/knobs",
             "/state/corners",
-            "/state/voices"
+            "/state/voices",
+            "/state/patch",
+            "/state/tuning",
         ]
     );
     assert_eq!(replies[3].args, [Int(3)]);
@@ -316,12 +321,12 @@ fn bad_datagrams_are_counted_by_kind_and_the_server_keeps_going() {
 fn a_subscriber_gets_the_state_and_then_only_what_changed() {
     let rig = Rig::new();
     rig.send(&message("/subscribe", vec![]));
-    let first: Vec<_> = (0..4).map(|_| rig.reply()).collect();
+    let first: Vec<_> = (0..STATE_MESSAGES).map(|_| rig.reply()).collect();
     assert_eq!(first, report().messages());
 
     // The first state published is sent whole: nothing was sent before it.
     rig.server.publish(report());
-    let whole: Vec<_> = (0..4).map(|_| rig.reply()).collect();
+    let whole: Vec<_> = (0..STATE_MESSAGES).map(|_| rig.reply()).collect();
     assert_eq!(whole, report().messages());
 
     let mut moved = report();
@@ -335,7 +340,7 @@ fn a_subscriber_gets_the_state_and_then_only_what_changed() {
     rig.server.publish(busy.clone());
     // The same three whether or not `moved` was passed over for `busy`, which has its grid.
     let [grid, ..] = moved.messages();
-    let [_, knobs, _, voices] = busy.messages();
+    let [_, knobs, _, voices, ..] = busy.messages();
     let pushed: Vec<_> = (0..3).map(|_| rig.reply()).collect();
     assert_eq!(pushed, [grid, knobs, voices]);
 
@@ -345,7 +350,7 @@ fn a_subscriber_gets_the_state_and_then_only_what_changed() {
     second.set_read_timeout(Some(REPLY_WAIT)).unwrap();
     let subscribe = rosc::encoder::encode(&message("/subscribe", vec![])).unwrap();
     second.send_to(&subscribe, rig.server.local_addr()).unwrap();
-    for _ in 0..4 {
+    for _ in 0..STATE_MESSAGES {
         next_message(&second, rig.server.local_addr());
     }
     rig.send(&message("/unsubscribe", vec![]));
@@ -353,7 +358,7 @@ fn a_subscriber_gets_the_state_and_then_only_what_changed() {
     let mut quiet = busy.clone();
     quiet.voices = 0;
     rig.server.publish(quiet.clone());
-    let [.., voices] = quiet.messages();
+    let [.., voices, _, _] = quiet.messages();
     assert_eq!(next_message(&second, rig.server.local_addr()), voices);
     rig.client.set_nonblocking(true).unwrap();
     let mut buffer = [0; 1024];
@@ -390,10 +395,12 @@ fn subscribers_past_the_limit_are_refused_and_the_rest_served() {
     moved.grid = [0.0, 1.0];
     rig.server.publish(moved.clone());
     for client in &clients[..MAX_SUBSCRIBERS] {
-        let received: Vec<_> = (0..8).map(|_| next_message(client, server)).collect();
+        let received: Vec<_> = (0..2 * STATE_MESSAGES)
+            .map(|_| next_message(client, server))
+            .collect();
         // The state when it subscribed, then the first published state whole.
-        assert_eq!(received[..4], report().messages());
-        assert_eq!(received[4..], moved.messages());
+        assert_eq!(received[..STATE_MESSAGES], report().messages());
+        assert_eq!(received[STATE_MESSAGES..], moved.messages());
     }
 }
 

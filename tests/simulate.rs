@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
+use open_nsynth::osc::STATE_MESSAGES;
 
 fn demo(dir: &Path) {
     let files = open_nsynth::demo::write_demo(&dir.join("demo"), 2048).unwrap();
@@ -121,7 +122,7 @@ fn state(socket: &UdpSocket, to: &str) -> Vec<OscMessage> {
     socket.send_to(&packet, to).unwrap();
     let mut replies = Vec::new();
     let mut buffer = [0u8; 1024];
-    while replies.len() < 4 {
+    while replies.len() < STATE_MESSAGES {
         let Ok((size, _)) = socket.recv_from(&mut buffer) else {
             break;
         };
@@ -204,7 +205,9 @@ fn osc_reaches_the_running_instrument_and_state_answers() {
             "/state/grid",
             "/state/knobs",
             "/state/corners",
-            "/state/voices"
+            "/state/voices",
+            "/state/patch",
+            "/state/tuning",
         ]
     );
     assert_eq!(seen[0].args, [OscType::Float(0.25), OscType::Float(1.0)]);
@@ -232,7 +235,7 @@ fn run_on_the_desktop_board_is_the_headless_instrument() {
     let seen = grid_reaches_state(port);
     child.kill().unwrap();
     let _ = child.wait();
-    assert_eq!(seen.len(), 4);
+    assert_eq!(seen.len(), STATE_MESSAGES);
     assert_eq!(seen[0].args, [OscType::Float(0.25), OscType::Float(1.0)]);
 }
 
@@ -277,7 +280,7 @@ impl Instrument {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let seen = state(&socket, &self.osc);
-            if seen.len() == 4 || Instant::now() > deadline {
+            if seen.len() == STATE_MESSAGES || Instant::now() > deadline {
                 return seen;
             }
         }
@@ -323,7 +326,7 @@ fn hears_grid(socket: &UdpSocket, x: f32, y: f32, deadline: Instant) -> bool {
 fn a_subscriber_hears_another_clients_grid_move() {
     let dir = tempfile::tempdir().unwrap();
     let instrument = Instrument::start(dir.path());
-    assert_eq!(instrument.first_state().len(), 4, "the instrument answers");
+    assert_eq!(instrument.first_state().len(), STATE_MESSAGES, "the instrument answers");
     let a = Instrument::client(Duration::from_millis(20));
     let b = Instrument::client(Duration::from_millis(20));
     instrument.send(&a, &osc_message("/subscribe", vec![]));
@@ -356,7 +359,7 @@ fn a_bundle_with_a_bad_message_changes_nothing_in_the_instrument() {
     let dir = tempfile::tempdir().unwrap();
     let instrument = Instrument::start(dir.path());
     let before = instrument.first_state();
-    assert_eq!(before.len(), 4, "the instrument answers");
+    assert_eq!(before.len(), STATE_MESSAGES, "the instrument answers");
     let knobs = |state: &[OscMessage]| match state[1].args[..] {
         [_, _, _, _, OscType::Float(release), _] => release,
         ref other => panic!("unexpected /state/knobs {other:?}"),

@@ -7,7 +7,6 @@ mod hardware;
 mod health;
 mod hub;
 mod output;
-mod pads;
 pub mod remotes;
 
 use std::path::PathBuf;
@@ -27,6 +26,7 @@ use remotes::Remotes;
 use crate::control::{Controller, Effect};
 use crate::engine::{Action, Engine, EngineConfig, EngineStatus};
 use crate::input::Input;
+use crate::midi::{Meaning, MidiMapping};
 use crate::osc::{OscHandler, StateReport, Undelivered};
 use crate::patch::{PatchError, PatchStore};
 use crate::settings::Settings;
@@ -152,6 +152,8 @@ impl OscHandler for OscRoutes {
 /// The running instrument.
 pub struct Session {
     pub settings: Settings,
+    /// What scripted MIDI means.
+    midi: MidiMapping,
     controller: Controller,
     ui: Ui,
     frame: Framebuffer,
@@ -191,7 +193,11 @@ impl Session {
                 _ => tracing::warn!("{problem}"),
             }
         }
-        let controller = Controller::new(&settings, patches);
+        let (cc_map, problem) = crate::midi::cc_map_in_force(&settings);
+        if let Some(problem) = problem {
+            tracing::warn!("{problem}");
+        }
+        let controller = Controller::new(&settings, patches, cc_map);
         let hubs = Hubs::default();
         let output = match sound {
             Sound::Wav(path) => Output::wav(&settings, &hubs, &controller, &path)?,
@@ -202,11 +208,11 @@ impl Session {
         let state = Arc::new(Mutex::new(StateReport {
             grid: [0.5, 0.5],
             knobs: controller.knobs(),
-            corners: Default::default(),
-            voices: 0,
+            ..Default::default()
         }));
         Ok(Self {
             loop_points: (settings.pad.loop_start, settings.pad.loop_end),
+            midi: MidiMapping::from_settings(&settings.midi),
             settings,
             controller,
             ui: Ui::new(),
@@ -377,6 +383,14 @@ impl Session {
             SimEvent::Note { note, velocity } => {
                 self.hubs.ui.send(Action::NoteOn { note, velocity });
             }
+            SimEvent::Midi(event) => match self.midi.meaning_on_any_channel(&event) {
+                Some(Meaning::Play(action)) => {
+                    self.hubs.ui.send(action);
+                }
+                Some(Meaning::Control(input)) => self.controller.handle(input, &mut self.effects),
+                Some(Meaning::Ignored) => tracing::info!("{event:?} ignored"),
+                None => {}
+            },
             SimEvent::LoopStart(delta) | SimEvent::LoopEnd(delta) => {
                 let (mut start, mut end) = self.loop_points;
                 match event {
@@ -408,6 +422,7 @@ impl Session {
                 }
                 Effect::Pad(target) => self.output.request_pad(target),
                 Effect::Warning(warning) => tracing::warn!("{warning}"),
+                Effect::Notice(notice) => tracing::info!("{notice}"),
             }
         }
     }
@@ -415,8 +430,12 @@ impl Session {
     fn status_line(&self) -> String {
         let target = self.controller.pad_target();
         let voices = self.voices();
+        let learning = match self.controller.learning() {
+            Some(control) => format!("MIDI learn: move a control for {} | ", control.name()),
+            None => String::new(),
+        };
         format!(
-            "{} | voices {voices} | {} | Esc quits; keys: g-; knobs up, b-/ down, asdf/zxcv encoders, q-p notes, -= octave, F1-F4 patches",
+            "{learning}{} | voices {voices} | {} | Esc quits; keys: g-; knobs up, b-/ down, asdf/zxcv encoders, q-p notes, -= octave, F1-F4 patches, F5 MIDI learn",
             target.pad,
             self.output.describe()
         )
@@ -431,11 +450,15 @@ impl Session {
                 .map(|i| i.name.clone())
                 .unwrap_or_default()
         });
+        let tuning = self.controller.tuning();
         let report = StateReport {
             grid: [target.x, target.y],
             knobs: self.controller.knobs(),
             corners,
             voices: self.voices(),
+            patch: self.controller.last_patch(),
+            transpose: tuning.transpose,
+            fine_tune: tuning.fine_tune,
         };
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if *state == report {

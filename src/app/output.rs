@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use super::pads::PadFeed;
 use super::Hubs;
 use crate::audio::{self, AudioOutput};
 use crate::control::Controller;
 use crate::engine::{Engine, EngineStatus};
 use crate::outage::Outage;
+use crate::pad::PadFeed;
 use crate::pad::{LoadEvent, Loader, PadStreamer, Target};
 use crate::render::{WavFormat, WavOut};
 use crate::settings::Settings;

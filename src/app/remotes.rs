@@ -1,18 +1,21 @@
 //! MIDI (serial and USB) and OSC for a session: each starts on its own thread and feeds the
-//! engine through its hub; one that cannot start is logged once and the instrument goes on.
+//! engine through its hub and the control loop through its input channel; one that cannot start
+//! is logged once and the instrument goes on.
 //! USB MIDI is started again every 2 s until the ALSA sequencer is there.
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::{CommandHub, OscRoutes, Session};
-use crate::midi::{EventSink, MidiMapping, SerialMidi, UsbMidi};
+use crate::input::Input;
+use crate::midi::{EventSink, Meaning, MidiMapping, SerialMidi, UsbMidi};
 use crate::osc::OscServer;
 use crate::outage::Outage;
-use crate::settings::MidiSettings;
 
 /// How long to wait before opening the ALSA sequencer again.
 const USB_RETRY: Duration = Duration::from_secs(2);
@@ -24,12 +27,18 @@ pub struct Remotes {
     serial: Option<SerialMidi>,
     _usb: Option<UsbStarter>,
     pub osc: Option<OscServer>,
+    /// MIDI events the instrument does not act on, from either MIDI input.
+    ignored: Arc<AtomicU64>,
 }
 
 impl Remotes {
     /// What the inputs have thrown away so far, for the health line.
     pub fn dropped_summary(&self) -> String {
         let mut summary = String::new();
+        let ignored = self.ignored.load(Ordering::Relaxed);
+        if ignored > 0 {
+            summary += &format!(" {ignored} MIDI program changes above 3 ignored;");
+        }
         if let Some(serial) = &self.serial {
             summary += &format!(" {} serial MIDI bytes dropped;", serial.dropped_bytes());
         }
@@ -46,27 +55,51 @@ impl Remotes {
     }
 }
 
-/// A MIDI event sink that plays what the settings' mapping makes of each event into `hub`.
-fn midi_sink(settings: &MidiSettings, hub: CommandHub) -> EventSink {
-    let mapping = MidiMapping::from_settings(settings);
-    Box::new(move |event| {
-        if let Some(action) = mapping.action(&event) {
-            hub.send(action);
-        }
-    })
+/// Where MIDI events go, by their meaning: played into the engine's hub, or moved on to the
+/// control loop, or counted as ignored.
+#[derive(Clone)]
+struct MidiRoutes {
+    mapping: MidiMapping,
+    controls: Sender<Input>,
+    ignored: Arc<AtomicU64>,
+}
+
+impl MidiRoutes {
+    /// A sink for one MIDI input, playing into `hub`.
+    fn sink(&self, hub: CommandHub) -> EventSink {
+        let routes = self.clone();
+        Box::new(move |event| match routes.mapping.meaning(&event) {
+            Some(Meaning::Play(action)) => {
+                hub.send(action);
+            }
+            Some(Meaning::Control(input)) => {
+                // Only fails once the session has ended.
+                let _ = routes.controls.send(input);
+            }
+            Some(Meaning::Ignored) => {
+                routes.ignored.fetch_add(1, Ordering::Relaxed);
+            }
+            None => {}
+        })
+    }
 }
 
 /// Starts USB MIDI, serial MIDI from `serial` (if given) and OSC for `session`.
 pub fn start(session: &Session, serial: Option<&Path>) -> Remotes {
     let settings = &session.settings;
+    let midi = MidiRoutes {
+        mapping: MidiMapping::from_settings(&settings.midi),
+        controls: session.input_sender.clone(),
+        ignored: Arc::default(),
+    };
     let serial = serial.and_then(|path| {
-        SerialMidi::open(path, midi_sink(&settings.midi, session.hubs.serial.clone()))
+        SerialMidi::open(path, midi.sink(session.hubs.serial.clone()))
             .inspect(|_| tracing::info!("serial MIDI on {}", path.display()))
             .map_err(|error| tracing::warn!("no serial MIDI: {error}"))
             .ok()
     });
-    let (midi, usb_hub) = (settings.midi.clone(), session.hubs.usb.clone());
-    let usb = UsbStarter::spawn(move || midi_sink(&midi, usb_hub.clone()))
+    let (usb_routes, usb_hub) = (midi.clone(), session.hubs.usb.clone());
+    let usb = UsbStarter::spawn(move || usb_routes.sink(usb_hub.clone()))
         .map_err(|error| tracing::warn!("no USB MIDI: cannot start its thread: {error}"))
         .ok();
     let address = SocketAddr::new(settings.osc_address, settings.osc_port);
@@ -83,6 +116,7 @@ pub fn start(session: &Session, serial: Option<&Path>) -> Remotes {
         serial,
         _usb: usb,
         osc,
+        ignored: midi.ignored,
     }
 }
 

@@ -19,7 +19,10 @@ fn controller() -> (Controller, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings::from_json(SETTINGS, &dir.path().join("settings.json")).unwrap();
     let store = PatchStore::new(settings.patch_file.clone());
-    (Controller::new(&settings, store), dir)
+    (
+        Controller::new(&settings, store, CcMap::general_midi()),
+        dir,
+    )
 }
 
 fn poll(pots: [u8; POTS], rotary: [u8; 4], touch: [u8; 2]) -> Input {
@@ -465,7 +468,7 @@ fn a_failed_save_is_reported_not_shown_as_saved() {
     let dir = tempfile::tempdir().unwrap();
     let settings = Settings::from_json(SETTINGS, &dir.path().join("settings.json")).unwrap();
     let file = dir.path().join("absent").join("patches.json");
-    let mut controller = Controller::new(&settings, PatchStore::new(&file));
+    let mut controller = Controller::new(&settings, PatchStore::new(&file), CcMap::general_midi());
     press(&mut controller, 3);
     let effects = tick(&mut controller, 0.75);
     let warnings = warnings(&effects);
@@ -523,7 +526,7 @@ fn loading_a_patch_with_an_unknown_instrument_changes_nothing() {
     store.save().unwrap();
     let settings = Settings::from_json(SETTINGS, &dir.path().join("settings.json")).unwrap();
     let (store, _) = PatchStore::open(&settings.patch_file);
-    let mut controller = Controller::new(&settings, store);
+    let mut controller = Controller::new(&settings, store, CcMap::general_midi());
     let effects = send(&mut controller, Input::PatchLoad(1));
     assert_eq!(
         warnings(&effects),
@@ -605,6 +608,7 @@ enum Seen {
     Engine(Action),
     Pad(Target),
     Warning(String),
+    Notice(String),
 }
 
 /// Runs `script` at 32 frames a second until `end`: each frame handles the inputs due by then,
@@ -625,6 +629,7 @@ fn play(controller: &mut Controller, script: &[(f32, Input)], end: f32) -> Vec<(
                 Effect::Engine(action) => Seen::Engine(action),
                 Effect::Pad(target) => Seen::Pad(target),
                 Effect::Warning(warning) => Seen::Warning(warning.to_string()),
+                Effect::Notice(notice) => Seen::Notice(notice.to_string()),
             };
             (now, effect)
         }));

@@ -103,8 +103,8 @@ impl EngineConfig {
             options: settings.engine,
             soft_limit: SOFT_LIMIT,
             hard_limit: HARD_LIMIT,
-            transpose: 0,   // MERGE: settings.midi.transpose
-            fine_tune: 0.0, // MERGE: settings.midi.fine_tune
+            transpose: 0, // MERGE: settings.midi.transpose
+            fine_tune: settings.midi.fine_tune,
         }
     }
 }

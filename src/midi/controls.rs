@@ -3,6 +3,7 @@
 //! control), MIDI learn, and 14-bit grid pairs (a grid axis on CC n < 32 also owns CC n + 32 as
 //! its fine half). It never reads or writes files and never reaches the engine.
 
+use super::{CHANNEL_MODE, SUSTAIN_PEDAL};
 use serde_json::Value;
 
 /// A control MIDI CCs can move.
@@ -26,12 +27,6 @@ const CORNER_NAMES: [&str; 4] = ["corner1", "corner2", "corner3", "corner4"];
 
 /// The name of a corner number past the last corner; no key has it.
 const NO_CORNER: &str = "no corner";
-
-/// The sustain pedal, which the instrument reads itself.
-const SUSTAIN_PEDAL: u8 = 64;
-/// The first channel mode message (all sound off, reset, local control, all notes off, omni and
-/// mono/poly modes run from 120 to 127).
-const FIRST_CHANNEL_MODE: u8 = 120;
 
 /// CC numbers below this pair with the number 32 above as 14-bit coarse and fine halves.
 const FINE_OFFSET: u8 = 32;
@@ -321,9 +316,7 @@ fn cc_number(control: Control, value: &Value) -> Result<Option<u8>, CcMapError> 
 fn check_cc(control: Control, cc: u8) -> Result<(), CcMapError> {
     let reason = match cc {
         SUSTAIN_PEDAL => "is the sustain pedal",
-        FIRST_CHANNEL_MODE..=127 => {
-            "is a channel mode message (120–127: all sound off, all notes off …)"
-        }
+        CHANNEL_MODE..=127 => "is a channel mode message (120–127: all sound off, all notes off …)",
         128.. => "is not a CC number (0–127)",
         _ => return Ok(()),
     };

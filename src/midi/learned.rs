@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::controls::{CcMap, CcMapError};
+use crate::settings::Settings;
 
 /// The learned map's file name, in the patch file's folder.
 pub const LEARNED_FILE: &str = "midi-map.json";
@@ -67,6 +68,17 @@ pub fn read_learned(path: &Path) -> Result<Option<CcMap>, LearnedMapError> {
             path: path.to_path_buf(),
             cause,
         })
+}
+
+/// The map in force for `settings`: the learned map beside the patch file if there is one, else
+/// the settings' `midi.cc`. A learned map that cannot be read is returned for the log, and the
+/// settings' map is used.
+pub fn cc_map_in_force(settings: &Settings) -> (CcMap, Option<LearnedMapError>) {
+    match read_learned(&learned_path(&settings.patch_file)) {
+        Ok(Some(learned)) => (learned, None),
+        Ok(None) => (settings.midi.cc.clone(), None),
+        Err(problem) => (settings.midi.cc.clone(), Some(problem)),
+    }
 }
 
 /// Writes the whole map, every control named, atomically: the old file stays intact until the

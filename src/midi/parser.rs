@@ -17,6 +17,8 @@ pub enum MidiEvent {
     },
     /// The wheel's position, −8192 (full down) to 8191 (full up), 0 at rest.
     PitchBend { channel: u8, value: i16 },
+    /// A program (0–127) chosen.
+    ProgramChange { channel: u8, program: u8 },
 }
 
 impl MidiEvent {
@@ -26,7 +28,8 @@ impl MidiEvent {
             Self::NoteOn { channel, .. }
             | Self::NoteOff { channel, .. }
             | Self::ControlChange { channel, .. }
-            | Self::PitchBend { channel, .. } => channel,
+            | Self::PitchBend { channel, .. }
+            | Self::ProgramChange { channel, .. } => channel,
         }
     }
 }
@@ -48,8 +51,8 @@ enum State {
 
 /// Turns a MIDI byte stream into [`MidiEvent`]s.
 ///
-/// Program change, channel and polyphonic pressure are parsed (so running status through them
-/// works) but produce no event.
+/// Channel and polyphonic pressure are parsed (so running status through them works) but produce
+/// no event.
 #[derive(Debug, Clone)]
 pub struct MidiParser {
     state: State,
@@ -152,8 +155,7 @@ impl MidiParser {
                 };
                 match first {
                     Some(first) => two_byte_event(status, first, byte),
-                    // One-data-byte messages (program change, channel pressure) are not used.
-                    None => None,
+                    None => one_byte_event(status, byte),
                 }
             }
         }
@@ -172,6 +174,14 @@ fn common_data_len(status: u8) -> Option<u8> {
 
 fn has_two_data_bytes(status: u8) -> bool {
     !matches!(status & 0xF0, 0xC0 | 0xD0)
+}
+
+/// The event of a message with one data byte: program change (channel pressure is not used).
+fn one_byte_event(status: u8, data: u8) -> Option<MidiEvent> {
+    (status & 0xF0 == 0xC0).then_some(MidiEvent::ProgramChange {
+        channel: status & 0x0F,
+        program: data,
+    })
 }
 
 fn two_byte_event(status: u8, first: u8, second: u8) -> Option<MidiEvent> {
@@ -297,7 +307,14 @@ mod tests {
     #[test]
     fn one_byte_messages_keep_running_status_in_step() {
         let (events, dropped) = parse(&[0xC0, 5, 6, 0xD1, 7, 8, 0xA0, 60, 10, 0x90, 60, 100]);
-        assert_eq!((events, dropped), (vec![on(0, 60, 100)], 0));
+        let program = |program| MidiEvent::ProgramChange {
+            channel: 0,
+            program,
+        };
+        assert_eq!(
+            (events, dropped),
+            (vec![program(5), program(6), on(0, 60, 100)], 0)
+        );
     }
 
     #[test]
@@ -378,7 +395,14 @@ mod tests {
                 )
             }),
             (0u8..16, data(), data()).prop_map(move |(c, n, p)| message(0xA0 | c, &[n, p], None)),
-            (0u8..16, data()).prop_map(move |(c, program)| message(0xC0 | c, &[program], None)),
+            (0u8..16, data()).prop_map(move |(c, program)| message(
+                0xC0 | c,
+                &[program],
+                Some(MidiEvent::ProgramChange {
+                    channel: c,
+                    program
+                })
+            )),
             (0u8..16, data()).prop_map(move |(c, pressure)| message(0xD0 | c, &[pressure], None)),
         ]
     }

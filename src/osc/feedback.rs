@@ -121,6 +121,7 @@ mod tests {
     use super::*;
     use crate::engine::Knobs;
     use crate::logging::capture;
+    use crate::osc::STATE_MESSAGES;
     use rosc::{OscMessage, OscPacket};
 
     fn report(voices: u32) -> StateReport {
@@ -129,6 +130,7 @@ mod tests {
             knobs: Knobs::default(),
             corners: ["a", "b", "c", "d"].map(String::from),
             voices,
+            ..Default::default()
         }
     }
 
@@ -163,13 +165,13 @@ mod tests {
         let feedback = Feedback::spawn(socket, subscribers, Arc::clone(&counters)).unwrap();
 
         feedback.publish(report(0));
-        let first: Vec<_> = (0..4).map(|_| receive(&client)).collect();
+        let first: Vec<_> = (0..STATE_MESSAGES).map(|_| receive(&client)).collect();
         assert_eq!(first, report(0).messages());
-        assert_eq!(counters.snapshot().push_errors, 4);
+        assert_eq!(counters.snapshot().push_errors, STATE_MESSAGES as u64);
 
         feedback.publish(report(3));
-        let [.., voices] = report(3).messages();
+        let [.., voices, _, _] = report(3).messages();
         assert_eq!(receive(&client), voices);
-        assert_eq!(counters.snapshot().push_errors, 5);
+        assert_eq!(counters.snapshot().push_errors, STATE_MESSAGES as u64 + 1);
     }
 }

@@ -66,8 +66,11 @@ impl OscHandler for Routes {
     }
 }
 
+/// How many messages `/state` replies with.
+pub const STATE_MESSAGES: usize = 6;
+
 /// What `/state` reports; the app fills it from the controller and the engine's status.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StateReport {
     /// The grid position, fractions 0–1 (x, y).
     pub grid: [f32; 2],
@@ -76,11 +79,16 @@ pub struct StateReport {
     pub corners: [String; ENCODERS],
     /// Voices sounding.
     pub voices: u32,
+    /// The patch slot (0–3) last loaded or saved, if any.
+    pub patch: Option<usize>,
+    /// Transposition in semitones and fine tuning in cents.
+    pub transpose: i8,
+    pub fine_tune: f32,
 }
 
 impl StateReport {
-    /// The messages of those of the four replies whose values differ from `before`'s, in reply
-    /// order; all four when there is nothing before.
+    /// The messages of those of the replies whose values differ from `before`'s, in reply
+    /// order; all of them when there is nothing before.
     pub fn changes_since(&self, before: Option<&StateReport>) -> Vec<OscMessage> {
         let now = self.messages();
         match before {
@@ -93,8 +101,8 @@ impl StateReport {
         }
     }
 
-    /// The four reply messages, in the order they are sent.
-    pub fn messages(&self) -> [OscMessage; 4] {
+    /// The reply messages, in the order they are sent.
+    pub fn messages(&self) -> [OscMessage; STATE_MESSAGES] {
         let knobs = &self.knobs;
         let reply = |address: &str, args: Vec<OscType>| OscMessage {
             addr: address.into(),
@@ -122,6 +130,18 @@ impl StateReport {
             reply(
                 "/state/voices",
                 vec![OscType::Int(i32::try_from(self.voices).unwrap_or(i32::MAX))],
+            ),
+            // Slots as the buttons number them, 1–4; 0 before any load or save.
+            reply(
+                "/state/patch",
+                vec![OscType::Int(self.patch.map_or(0, |slot| slot as i32 + 1))],
+            ),
+            reply(
+                "/state/tuning",
+                vec![
+                    OscType::Int(i32::from(self.transpose)),
+                    OscType::Float(self.fine_tune),
+                ],
             ),
         ]
     }
@@ -220,7 +240,7 @@ impl From<&Rejected> for Tally {
             Rejected::UnknownAddress(_) => Tally::UnknownAddress,
             Rejected::ArgumentCount { .. } => Tally::ArgumentCount,
             Rejected::ArgumentType { .. } => Tally::ArgumentType,
-            Rejected::OutOfRange { .. } => Tally::OutOfRange,
+            Rejected::OutOfRange { .. } | Rejected::UnknownControl { .. } => Tally::OutOfRange,
         }
     }
 }
@@ -269,13 +289,14 @@ mod tests {
             },
             corners: ["bass", "flute", "organ", "snare"].map(String::from),
             voices: 7,
+            ..Default::default()
         }
     }
 
     #[test]
-    fn the_report_becomes_grid_knobs_corners_and_voices() {
+    fn the_report_becomes_grid_knobs_corners_voices_patch_and_tuning() {
         use OscType::{Float, Int};
-        let [grid, knobs, corners, voices] = report().messages();
+        let [grid, knobs, corners, voices, patch, tuning] = report().messages();
         assert_eq!(grid.addr, "/state/grid");
         assert_eq!(grid.args, [Float(0.25), Float(1.0)]);
         assert_eq!(knobs.addr, "/state/knobs");
@@ -290,6 +311,19 @@ mod tests {
         );
         assert_eq!(voices.addr, "/state/voices");
         assert_eq!(voices.args, [Int(7)]);
+        assert_eq!(patch.addr, "/state/patch");
+        assert_eq!(patch.args, [Int(0)], "no patch loaded yet");
+        assert_eq!(tuning.addr, "/state/tuning");
+        assert_eq!(tuning.args, [Int(0), Float(0.0)]);
+        let loaded = StateReport {
+            patch: Some(2),
+            transpose: -12,
+            fine_tune: 25.0,
+            ..report()
+        };
+        let [.., patch, tuning] = loaded.messages();
+        assert_eq!(patch.args, [Int(3)], "slots are numbered 1–4");
+        assert_eq!(tuning.args, [Int(-12), Float(25.0)]);
     }
 
     #[test]
@@ -307,12 +341,12 @@ mod tests {
         busy.knobs.volume = 1.0;
         busy.corners[3] = "bell".into();
         busy.voices = 8;
-        let [_, knobs, corners, voices] = busy.messages();
+        let [_, knobs, corners, voices, ..] = busy.messages();
         assert_eq!(busy.changes_since(Some(&moved)), [knobs, corners, voices]);
 
         let mut quieter = busy.clone();
         quieter.voices = 0;
-        let [.., voices] = quieter.messages();
+        let [.., voices, _, _] = quieter.messages();
         assert_eq!(quieter.changes_since(Some(&busy)), [voices]);
     }
 

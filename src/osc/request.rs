@@ -5,8 +5,9 @@ use std::fmt;
 
 use rosc::{OscMessage, OscType};
 
-use crate::engine::Action;
+use crate::engine::{Action, MAX_FINE_TUNE, MAX_TRANSPOSE};
 use crate::input::{Input, BUTTONS, ENCODERS, POTS};
+use crate::midi::Control;
 
 /// The knob addresses, in pot order (the order of [`Input::Pot`] and of `/state/knobs`).
 pub const KNOB_ADDRESSES: [&str; POTS] = [
@@ -80,10 +81,11 @@ pub enum Rejected {
         expected: Arity,
         found: usize,
     },
-    #[error("argument {index} of {address} must be a number (int or float), got {found}")]
+    #[error("argument {index} of {address} must be {expected}, got {found}")]
     ArgumentType {
         address: String,
         index: usize,
+        expected: &'static str,
         found: &'static str,
     },
     #[error("argument {index} of {address} is {value}, outside {lowest}–{highest}")]
@@ -94,6 +96,20 @@ pub enum Rejected {
         lowest: f64,
         highest: f64,
     },
+    #[error(
+        "argument {index} of {address} is `{name}`, which is not a control; controls: {}",
+        control_names()
+    )]
+    UnknownControl {
+        address: String,
+        index: usize,
+        name: String,
+    },
+}
+
+/// Every control's name, for messages.
+fn control_names() -> String {
+    Control::ALL.map(Control::name).join(", ")
 }
 
 /// Reads one message: the address must match exactly, the argument count must be exact, and
@@ -142,6 +158,18 @@ pub fn decode(message: &OscMessage) -> Result<Request, Rejected> {
         "/panic" => {
             Arguments::exactly(message, 0)?;
             Request::Panic
+        }
+        "/learn" => Request::Control(Input::Learn(Arguments::exactly(message, 1)?.control(0)?)),
+        "/transpose" => {
+            let highest = MAX_TRANSPOSE.unsigned_abs();
+            let semitones = Arguments::exactly(message, 1)?.signed(0, highest)?;
+            Request::Control(Input::Transpose(semitones as i8))
+        }
+        "/fineTune" => {
+            let args = Arguments::exactly(message, 1)?;
+            let cents = args.number(0)?;
+            let limit = f64::from(MAX_FINE_TUNE);
+            Request::Control(Input::FineTune(args.within(0, cents, -limit, limit)? as f32))
         }
         "/state" => {
             Arguments::exactly(message, 0)?;
@@ -206,6 +234,7 @@ impl<'a> Arguments<'a> {
             ref other => Err(Rejected::ArgumentType {
                 address: self.message.addr.clone(),
                 index,
+                expected: "a number (int or float)",
                 found: type_name(other),
             }),
         }
@@ -242,6 +271,33 @@ impl<'a> Arguments<'a> {
     /// A whole number 0..=`highest`.
     fn index(&self, index: usize, highest: u32) -> Result<usize, Rejected> {
         self.whole(index, 0, highest)
+    }
+
+    /// A whole number within ±`limit`; a float is truncated first.
+    fn signed(&self, index: usize, limit: u8) -> Result<i32, Rejected> {
+        let value = self.number(index)?.trunc();
+        let limit = f64::from(limit);
+        Ok(self.within(index, value, -limit, limit)? as i32)
+    }
+
+    /// A control's name, as the settings' `midi.cc` spells it.
+    fn control(&self, index: usize) -> Result<Control, Rejected> {
+        let name = match &self.message.args[index] {
+            OscType::String(name) => name,
+            other => {
+                return Err(Rejected::ArgumentType {
+                    address: self.message.addr.clone(),
+                    index,
+                    expected: "a string (a control's name)",
+                    found: type_name(other),
+                })
+            }
+        };
+        Control::from_name(name).ok_or_else(|| Rejected::UnknownControl {
+            address: self.message.addr.clone(),
+            index,
+            name: name.clone(),
+        })
     }
 
     fn note(&self, index: usize) -> Result<u8, Rejected> {
@@ -484,6 +540,7 @@ mod tests {
             Err(Rejected::ArgumentType {
                 address: "/on".into(),
                 index: 1,
+                expected: "a number (int or float)",
                 found: "a string"
             })
         );
@@ -513,5 +570,45 @@ mod tests {
             error.to_string(),
             "argument 0 of /patch/load is 7, outside 0–3"
         );
+    }
+
+    #[test]
+    fn learn_names_a_control_and_tuning_stays_in_range() {
+        let name = |text: &str| vec![OscType::String(text.into())];
+        assert_eq!(
+            decode_args("/learn", name("gridX")),
+            Ok(Request::Control(Input::Learn(Control::GridX)))
+        );
+        assert_eq!(
+            decode_args("/learn", name("corner4")),
+            Ok(Request::Control(Input::Learn(Control::Corner(3))))
+        );
+        let error = decode_args("/learn", name("cutoff")).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("`cutoff`, which is not a control"));
+        assert!(error.to_string().contains("position, attack"), "{error}");
+        assert!(matches!(
+            decode_args("/learn", vec![Int(7)]),
+            Err(Rejected::ArgumentType {
+                found: "an int",
+                ..
+            })
+        ));
+        assert_eq!(
+            decode_args("/transpose", vec![Int(-24)]),
+            Ok(Request::Control(Input::Transpose(-24)))
+        );
+        assert_eq!(
+            decode_args("/transpose", vec![Float(12.7)]),
+            Ok(Request::Control(Input::Transpose(12)))
+        );
+        assert!(decode_args("/transpose", vec![Int(25)]).is_err());
+        assert_eq!(
+            decode_args("/fineTune", vec![Float(-50.5)]),
+            Ok(Request::Control(Input::FineTune(-50.5)))
+        );
+        assert!(decode_args("/fineTune", vec![Float(100.5)]).is_err());
+        assert!(decode_args("/fineTune", vec![Float(f32::NAN)]).is_err());
     }
 }

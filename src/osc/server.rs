@@ -289,7 +289,7 @@ mod tests {
     use super::*;
     use crate::engine::Knobs;
     use crate::input::Input;
-    use crate::osc::{OscCounts, StateReport, Undelivered, MAX_SUBSCRIBERS};
+    use crate::osc::{OscCounts, StateReport, Undelivered, MAX_SUBSCRIBERS, STATE_MESSAGES};
     use rosc::{OscBundle, OscTime, OscType};
 
     /// Where the tests' datagrams come from.
@@ -324,6 +324,7 @@ mod tests {
                 knobs: Knobs::default(),
                 corners: ["a", "b", "c", "d"].map(String::from),
                 voices: u32::try_from(self.calls.len()).unwrap(),
+                ..Default::default()
             }
         }
     }
@@ -442,7 +443,7 @@ mod tests {
     }
 
     #[test]
-    fn state_returns_the_four_replies_of_the_report() {
+    fn state_returns_every_reply_of_the_report() {
         let mut router = router();
         let replies = router.receive_from_client(&bytes(&message("/state", vec![])));
         assert_eq!(replies, router.handler.state().messages());
@@ -484,7 +485,7 @@ mod tests {
             .filter(|reply| reply.addr == "/state/voices")
             .map(|reply| reply.args.clone())
             .collect();
-        assert_eq!(replies.len(), 8);
+        assert_eq!(replies.len(), 2 * STATE_MESSAGES);
         assert_eq!(voices, [vec![Int(1)], vec![Int(2)]]);
         assert_eq!(router.counters.snapshot().handled, 4);
     }
@@ -573,7 +574,7 @@ mod tests {
         // Another port of the same machine, named by the argument.
         let replies = router.receive(&subscribe(vec![Int(9001)]), client(5555), now);
         assert!(replies.iter().all(|reply| reply.to == client(9001)));
-        assert_eq!(replies.len(), 4);
+        assert_eq!(replies.len(), STATE_MESSAGES);
         assert_eq!(router.subscribed(), [client(5555), client(9001)]);
 
         assert!(router

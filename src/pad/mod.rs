@@ -1,8 +1,9 @@
 //! Pads: the file layout shared with the host tools, the pads a settings file can select, the
-//! memory-mapped pad file, the loader that copies the rows that can sound into memory, and the
-//! banks it hands the engine.
+//! memory-mapped pad file, the loader that copies the rows that can sound into memory, the banks
+//! it hands the engine, and the two ways requests reach it (streamed, or loaded on the spot).
 
 mod bank;
+mod feed;
 mod file;
 mod inventory;
 mod layout;
@@ -10,6 +11,7 @@ mod loader;
 mod stream;
 
 pub use bank::{Bank, PointRows, Selection, Tap};
+pub use feed::PadFeed;
 pub use file::{PadError, PadFile, PadSource};
 pub use inventory::{inventory, PadEntry, PadState};
 pub use layout::{

@@ -1,13 +1,14 @@
-//! Standard MIDI Files to timed engine actions: format 0 and 1, metrical and timecode timing,
-//! tempo changes across tracks, running status, and note-on velocity 0 as note-off. Each channel
+//! Standard MIDI Files to timed meanings: format 0 and 1, metrical and timecode timing, tempo
+//! changes across tracks, running status, and note-on velocity 0 as note-off. Each channel
 //! message becomes the [`MidiEvent`] live MIDI would deliver and takes its meaning from the same
-//! [`MidiMapping`], so a song sounds as it would played in live.
+//! [`MidiMapping`], so a song sounds as it would played in live: notes, pedal and bend for the
+//! engine, control and program changes for the controls.
 //! RMID files (MIDI wrapped in RIFF) are refused.
 
+use crate::engine::Action;
 use midly::{Format, MetaMessage, MidiMessage, Smf, Timing, TrackEventKind};
 
-use crate::engine::Action;
-use crate::midi::{MidiEvent, MidiMapping};
+use crate::midi::{Meaning, MidiEvent, MidiMapping};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MidiFileError {
@@ -34,19 +35,35 @@ const DIVISION_HIGH: usize = 4;
 /// The SMPTE format byte of -128 frames per second.
 const SMPTE_MINUS_128: u8 = 0x80;
 
-/// An engine action and the output frame it is due at.
+/// What the instrument does at an output frame: play an engine action or move a control (never
+/// [`Meaning::Ignored`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TimedAction {
+pub struct Cue {
     pub frame: u64,
-    pub action: Action,
+    pub meaning: Meaning,
 }
 
-/// Reads `bytes` as an SMF and returns its actions in time order at `rate` frames per second.
-pub fn read(
-    bytes: &[u8],
-    rate: u32,
-    mapping: &MidiMapping,
-) -> Result<Vec<TimedAction>, MidiFileError> {
+/// A song as the instrument takes it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Song {
+    /// In time order.
+    pub cues: Vec<Cue>,
+    /// Events the instrument does not act on (program changes above the last patch slot).
+    pub ignored: usize,
+}
+
+impl Song {
+    /// The notes the song starts.
+    pub fn notes(&self) -> usize {
+        self.cues
+            .iter()
+            .filter(|cue| matches!(cue.meaning, Meaning::Play(Action::NoteOn { .. })))
+            .count()
+    }
+}
+
+/// Reads `bytes` as an SMF and returns what it does, in time order at `rate` frames per second.
+pub fn read(bytes: &[u8], rate: u32, mapping: &MidiMapping) -> Result<Song, MidiFileError> {
     // midly reads an SMPTE division's frame rate by negating its high byte as an `i8`, which
     // overflows (and panics where overflow checks are on) for -128; such a header is refused here
     // first. RMID files, which midly unwraps from their RIFF chunks, are not walked.
@@ -73,26 +90,31 @@ pub fn read(
 
     let clock = Clock::new(smf.header.timing)?;
     let mut tempo = clock;
-    let mut actions = Vec::new();
+    let mut song = Song::default();
     for (tick, kind) in events {
         match kind {
             TrackEventKind::Meta(MetaMessage::Tempo(micros)) => tempo.change(tick, micros.as_int()),
             TrackEventKind::Midi { channel, message } => {
-                if let Some(action) =
-                    event_of(channel.as_int(), message).and_then(|event| mapping.action(&event))
-                {
-                    let seconds = tempo.seconds(tick);
-                    if seconds > crate::limits::SONG_SECONDS {
-                        return Err(MidiFileError::TooLong { seconds });
-                    }
-                    let frame = (seconds * f64::from(rate)).round() as u64;
-                    actions.push(TimedAction { frame, action });
+                let meaning =
+                    event_of(channel.as_int(), message).and_then(|event| mapping.meaning(&event));
+                let Some(meaning) = meaning else {
+                    continue;
+                };
+                if meaning == Meaning::Ignored {
+                    song.ignored += 1;
+                    continue;
                 }
+                let seconds = tempo.seconds(tick);
+                if seconds > crate::limits::SONG_SECONDS {
+                    return Err(MidiFileError::TooLong { seconds });
+                }
+                let frame = (seconds * f64::from(rate)).round() as u64;
+                song.cues.push(Cue { frame, meaning });
             }
             _ => {}
         }
     }
-    Ok(actions)
+    Ok(song)
 }
 
 /// Whether any header chunk holds an SMPTE format of -128: midly reads every `MThd` chunk it meets,
@@ -132,6 +154,10 @@ fn event_of(channel: u8, message: MidiMessage) -> Option<MidiEvent> {
         MidiMessage::PitchBend { bend } => MidiEvent::PitchBend {
             channel,
             value: bend.as_int(),
+        },
+        MidiMessage::ProgramChange { program } => MidiEvent::ProgramChange {
+            channel,
+            program: program.as_int(),
         },
         _ => return None,
     })
@@ -186,11 +212,13 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::midi::ChannelFilter;
+    use crate::input::Input;
+    use crate::midi::{ChannelFilter, VelocityCurve};
 
     const OMNI: MidiMapping = MidiMapping {
         channels: ChannelFilter::Omni,
         pitch_bend_range: 2.0,
+        velocity: VelocityCurve::Linear,
     };
 
     fn only(channel: u8) -> MidiMapping {
@@ -227,7 +255,7 @@ mod tests {
 
     #[test]
     fn reads_notes_across_tracks_with_tempo_changes_and_running_status() {
-        let actions = read(&song(), 1000, &OMNI).unwrap();
+        let song = read(&song(), 1000, &OMNI).unwrap();
         let expected = [
             (
                 0,
@@ -247,8 +275,12 @@ mod tests {
             (2000, Action::NoteOff { note: 64 }),
             (2000, Action::AllNotesOff),
         ];
-        let got: Vec<(u64, Action)> = actions.iter().map(|a| (a.frame, a.action)).collect();
-        assert_eq!(got, expected);
+        let got: Vec<(u64, Meaning)> = song.cues.iter().map(|c| (c.frame, c.meaning)).collect();
+        assert_eq!(
+            got,
+            expected.map(|(frame, action)| (frame, Meaning::Play(action)))
+        );
+        assert_eq!(song.notes(), 2);
     }
 
     #[test]
@@ -260,15 +292,42 @@ mod tests {
         bytes.extend(b"MTrk");
         bytes.extend((track.len() as u32).to_be_bytes());
         bytes.extend(track);
-        let actions = read(&bytes, 1000, &OMNI).unwrap();
-        let frames: Vec<u64> = actions.iter().map(|a| a.frame).collect();
+        let song = read(&bytes, 1000, &OMNI).unwrap();
+        let frames: Vec<u64> = song.cues.iter().map(|c| c.frame).collect();
         assert_eq!(frames, [0, 500], "a quarter note at the default 120 bpm");
     }
 
     #[test]
     fn a_channel_filter_keeps_only_that_channel() {
-        assert!(read(&song(), 1000, &only(2)).unwrap().is_empty());
-        assert_eq!(read(&song(), 1000, &only(1)).unwrap().len(), 5);
+        assert!(read(&song(), 1000, &only(2)).unwrap().cues.is_empty());
+        assert_eq!(read(&song(), 1000, &only(1)).unwrap().cues.len(), 5);
+    }
+
+    #[test]
+    fn control_and_program_changes_become_control_cues_and_high_programs_are_counted() {
+        let mut bytes = b"MThd\0\0\0\x06\0\0\0\x01\0\x60".to_vec();
+        let track = [
+            0x00, 0xB0, 7, 100, // volume
+            0x00, 0xC0, 2, // program 2: patch 3
+            0x00, 0xC0, 9, // program 9: no such patch
+            0x00, 0xFF, 0x2F, 0x00,
+        ];
+        bytes.extend(b"MTrk");
+        bytes.extend((track.len() as u32).to_be_bytes());
+        bytes.extend(track);
+        let song = read(&bytes, 1000, &OMNI).unwrap();
+        let meanings: Vec<Meaning> = song.cues.iter().map(|c| c.meaning).collect();
+        assert_eq!(
+            meanings,
+            [
+                Meaning::Control(Input::Cc {
+                    controller: 7,
+                    value: 100
+                }),
+                Meaning::Control(Input::Program(2)),
+            ]
+        );
+        assert_eq!(song.ignored, 1);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! for the engine, the original's loop-point keys, a screenshot, and quitting.
 
 use crate::input::Input;
+use crate::midi::MidiEvent;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SimEvent {
@@ -12,6 +13,9 @@ pub enum SimEvent {
         note: u8,
         velocity: f32,
     },
+    /// A MIDI message, as a controller on the instrument's channel would send it (scripted
+    /// control changes, pitch bend, program changes and the pedal).
+    Midi(MidiEvent),
     /// Move the loop start or end by this fraction of the row (the original's `[ ] ' #` keys).
     LoopStart(f32),
     LoopEnd(f32),

@@ -3,6 +3,7 @@
 
 use super::SimEvent;
 use crate::input::Input;
+use crate::midi::Control;
 
 /// Knob keys: `g h j k l ;` raise pots 0–5 by 5, `b n m , . /` lower them.
 const POT_UP: [char; 6] = ['g', 'h', 'j', 'k', 'l', ';'];
@@ -12,6 +13,8 @@ const ENCODER_UP: [char; 4] = ['a', 's', 'd', 'f'];
 const ENCODER_DOWN: [char; 4] = ['z', 'x', 'c', 'v'];
 /// Note keys `q … p`: MIDI notes 0–9 plus the octave offset, velocity 1.
 const NOTES: [char; 10] = ['q', 'w', 'e', 'r', 't', 'y', 'u', 'i', 'o', 'p'];
+/// The function key that starts MIDI learn.
+const LEARN_KEY: u8 = 5;
 /// Knob step per key press.
 const POT_STEP: i16 = 5;
 /// Loop point step per key press, as a fraction of the row.
@@ -21,7 +24,7 @@ const LOOP_STEP: f32 = 0.01;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
     Char(char),
-    /// F1–F4 are the patch buttons.
+    /// F1–F4 are the patch buttons; F5 starts MIDI learn for the next control in turn.
     F(u8),
     Escape,
 }
@@ -31,6 +34,8 @@ pub enum Key {
 #[derive(Debug, Default, Clone)]
 pub struct Keyboard {
     pub octave: u8,
+    /// Presses of the learn key so far: each learns the next control of [`Control::ALL`].
+    learned: usize,
 }
 
 impl Keyboard {
@@ -43,6 +48,11 @@ impl Keyboard {
                 button: usize::from(n - 1),
                 pressed,
             }),
+            Key::F(LEARN_KEY) if pressed => {
+                let control = Control::ALL[self.learned % Control::ALL.len()];
+                self.learned += 1;
+                SimEvent::Input(Input::Learn(control))
+            }
             Key::Char(c) => {
                 if let Some(i) = NOTES.iter().position(|&k| k == c) {
                     let note = (i as u8)
@@ -164,6 +174,20 @@ mod tests {
             }))
         );
         assert_eq!(keys.event(Key::Char('g'), false), None);
+        assert_eq!(keys.event(Key::F(5), false), None);
+    }
+
+    #[test]
+    fn the_learn_key_takes_each_control_in_turn() {
+        let mut keys = Keyboard::default();
+        let learned: Vec<_> = (0..=Control::ALL.len())
+            .map(|_| keys.event(Key::F(5), true))
+            .collect();
+        let learn = |control| Some(SimEvent::Input(Input::Learn(control)));
+        assert_eq!(learned[0], learn(Control::Position));
+        assert_eq!(learned[7], learn(Control::GridY));
+        assert_eq!(learned[11], learn(Control::Corner(3)));
+        assert_eq!(learned[12], learn(Control::Position), "and round again");
     }
 
     #[test]

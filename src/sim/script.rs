@@ -12,14 +12,22 @@
 //! 3.0        note-off     60
 //! 3.5        instrument   1 0          # corner 0–3, instrument index
 //! 4.0        patch-load   2            # slot 0–3 (patch-save likewise)
-//! 4.5        screenshot   screen.pbm
+//! 4.2        cc           7 100        # MIDI control change: controller 0–127, value 0–127
+//! 4.3        bend         8191         # MIDI pitch bend −8192..8191 (0 at rest)
+//! 4.4        program      1            # MIDI program change 0–127 (0–3 load patches 1–4)
+//! 4.5        pedal        down         # the sustain pedal (CC 64) down / up
+//! 4.8        screenshot   screen.pbm
 //! 5.0        quit
 //! ```
+//!
+//! MIDI events take the meaning live MIDI on the instrument's channel has (see
+//! [`crate::midi::MidiMapping`]).
 
 use std::path::{Path, PathBuf};
 
 use super::SimEvent;
 use crate::input::{Input, BUTTONS, ENCODERS, POTS};
+use crate::midi::{MidiEvent, SUSTAIN_PEDAL};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScriptError {
@@ -128,29 +136,29 @@ fn parse_line(line: &str, path: &Path) -> Result<TimedEvent, String> {
         }
         "button" => {
             expect(2, "BUTTON (0–3) down|up")?;
-            let pressed = match args[1] {
-                "down" => true,
-                "up" => false,
-                other => return Err(format!("`{other}` is not down or up")),
-            };
             SimEvent::Input(Input::Button {
                 button: number(args[0], 0, BUTTONS as i64 - 1)? as usize,
-                pressed,
+                pressed: down_or_up(args[1])?,
             })
         }
         "note-on" => {
             expect(2, "NOTE (0–127) VELOCITY (0–127)")?;
-            SimEvent::Note {
-                note: number(args[0], 0, 127)? as u8,
-                velocity: number(args[1], 0, 127)? as f32 / 127.0,
-            }
+            let note = number(args[0], 0, 127)? as u8;
+            midi(match number(args[1], 0, 127)? as u8 {
+                0 => MidiEvent::NoteOff { channel: 0, note },
+                velocity => MidiEvent::NoteOn {
+                    channel: 0,
+                    note,
+                    velocity,
+                },
+            })
         }
         "note-off" => {
             expect(1, "NOTE (0–127)")?;
-            SimEvent::Note {
+            midi(MidiEvent::NoteOff {
+                channel: 0,
                 note: number(args[0], 0, 127)? as u8,
-                velocity: 0.0,
-            }
+            })
         }
         "instrument" => {
             expect(2, "CORNER (0–3) INDEX")?;
@@ -168,6 +176,36 @@ fn parse_line(line: &str, path: &Path) -> Result<TimedEvent, String> {
                 Input::PatchSave(slot)
             })
         }
+        "cc" => {
+            expect(2, "CONTROLLER (0–127) VALUE (0–127)")?;
+            midi(MidiEvent::ControlChange {
+                channel: 0,
+                controller: number(args[0], 0, 127)? as u8,
+                value: number(args[1], 0, 127)? as u8,
+            })
+        }
+        "bend" => {
+            expect(1, "VALUE (−8192..8191, 0 at rest)")?;
+            midi(MidiEvent::PitchBend {
+                channel: 0,
+                value: number(args[0], -8192, 8191)? as i16,
+            })
+        }
+        "program" => {
+            expect(1, "PROGRAM (0–127)")?;
+            midi(MidiEvent::ProgramChange {
+                channel: 0,
+                program: number(args[0], 0, 127)? as u8,
+            })
+        }
+        "pedal" => {
+            expect(1, "down|up")?;
+            midi(MidiEvent::ControlChange {
+                channel: 0,
+                controller: SUSTAIN_PEDAL,
+                value: if down_or_up(args[0])? { 127 } else { 0 },
+            })
+        }
         "screenshot" => {
             expect(1, "FILE.pbm")?;
             let folder = path.parent().unwrap_or(Path::new("."));
@@ -180,6 +218,19 @@ fn parse_line(line: &str, path: &Path) -> Result<TimedEvent, String> {
         other => return Err(format!("unknown event `{other}`")),
     };
     Ok(TimedEvent { at, event })
+}
+
+fn midi(event: MidiEvent) -> SimEvent {
+    SimEvent::Midi(event)
+}
+
+/// `down` (true) or `up` (false).
+fn down_or_up(word: &str) -> Result<bool, String> {
+    match word {
+        "down" => Ok(true),
+        "up" => Ok(false),
+        other => Err(format!("`{other}` is not down or up")),
+    }
 }
 
 fn number(word: &str, low: i64, high: i64) -> Result<i64, String> {
@@ -221,14 +272,48 @@ mod tests {
         );
         assert_eq!(
             events[4].event,
-            SimEvent::Note {
+            SimEvent::Midi(MidiEvent::NoteOn {
+                channel: 0,
                 note: 60,
-                velocity: 1.0
-            }
+                velocity: 127
+            })
         );
         assert_eq!(
             events[8].event,
             SimEvent::Screenshot(PathBuf::from("dir/s.pbm"))
+        );
+    }
+
+    #[test]
+    fn midi_events_are_messages_on_the_instrument_channel() {
+        let text = "0 cc 7 100\n1 bend -8192\n2 program 3\n3 pedal down\n4 pedal up\n";
+        let events: Vec<SimEvent> = parse(text, Path::new("s.txt"))
+            .unwrap()
+            .into_iter()
+            .map(|timed| timed.event)
+            .collect();
+        let control = |controller, value| {
+            SimEvent::Midi(MidiEvent::ControlChange {
+                channel: 0,
+                controller,
+                value,
+            })
+        };
+        assert_eq!(
+            events,
+            [
+                control(7, 100),
+                SimEvent::Midi(MidiEvent::PitchBend {
+                    channel: 0,
+                    value: -8192
+                }),
+                SimEvent::Midi(MidiEvent::ProgramChange {
+                    channel: 0,
+                    program: 3
+                }),
+                control(64, 127),
+                control(64, 0),
+            ]
         );
     }
 
@@ -251,6 +336,10 @@ mod tests {
         assert!(error.to_string().contains("not down or up"));
         let error = parse("1 touch 3", Path::new("s.txt")).unwrap_err();
         assert!(error.to_string().contains("takes 2 argument(s)"));
+        let error = parse("1 bend 9000", Path::new("s.txt")).unwrap_err();
+        assert!(error.to_string().contains("not a whole number -8192–8191"));
+        let error = parse("1 pedal half", Path::new("s.txt")).unwrap_err();
+        assert!(error.to_string().contains("not down or up"));
         assert!(parse("1 dance", Path::new("s.txt"))
             .unwrap_err()
             .to_string()

@@ -1,11 +1,11 @@
 //! How pad requests reach the engine: through the loader thread when the audio callback owns the
-//! engine, or loaded on the spot when the simulation renders offline, so that offline renders
-//! are the same every time.
+//! engine, or loaded on the spot when a simulation or a song renders offline, so that offline
+//! renders are the same every time.
 
 use std::sync::Arc;
 
+use super::{LoadEvent, Loader, PadError, PadStreamer, Target};
 use crate::engine::BankLink;
-use crate::pad::{LoadEvent, Loader, PadError, PadStreamer, Target};
 
 pub enum PadFeed {
     Streaming(PadStreamer),
