@@ -6,16 +6,15 @@
 
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 use open_nsynth::osc::STATE_MESSAGES;
+use rosc::{OscBundle, OscMessage, OscPacket, OscTime, OscType};
 
-fn demo(dir: &Path) {
-    let files = open_nsynth::demo::write_demo(&dir.join("demo"), 2048).unwrap();
-    assert!(files.settings.exists());
-}
+mod support;
+
+use support::instrument::{demo, osc_message, osc_on_a_free_port, state, Instrument};
 
 fn simulate(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
@@ -112,44 +111,6 @@ fn a_bad_script_line_is_reported_with_its_number() {
     );
 }
 
-/// Sends `message` to the simulator and waits for the `/state` replies.
-fn state(socket: &UdpSocket, to: &str) -> Vec<OscMessage> {
-    let packet = rosc::encoder::encode(&OscPacket::Message(OscMessage {
-        addr: "/state".into(),
-        args: vec![],
-    }))
-    .unwrap();
-    socket.send_to(&packet, to).unwrap();
-    let mut replies = Vec::new();
-    let mut buffer = [0u8; 1024];
-    while replies.len() < STATE_MESSAGES {
-        let Ok((size, _)) = socket.recv_from(&mut buffer) else {
-            break;
-        };
-        if let Ok((_, OscPacket::Message(message))) = rosc::decoder::decode_udp(&buffer[..size]) {
-            replies.push(message);
-        }
-    }
-    replies
-}
-
-/// Points the demo's OSC at a free loopback port, returned.
-fn osc_on_a_free_port(dir: &Path) -> u16 {
-    let port = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let path = dir.join("demo/settings.json");
-    let settings = std::fs::read_to_string(&path).unwrap();
-    let settings = settings.replace(
-        "\"port\": 8000",
-        &format!("\"port\": {port}, \"address\": \"127.0.0.1\""),
-    );
-    std::fs::write(path, settings).unwrap();
-    port
-}
-
 /// Sends `/grid 0.25 1` until `/state` shows it (at most 5 s); returns the last `/state` replies.
 fn grid_reaches_state(port: u16) -> Vec<OscMessage> {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -239,68 +200,6 @@ fn run_on_the_desktop_board_is_the_headless_instrument() {
     assert_eq!(seen[0].args, [OscType::Float(0.25), OscType::Float(1.0)]);
 }
 
-/// A headless instrument playing the demo, stopped when dropped (and after a minute regardless).
-struct Instrument {
-    child: Child,
-    osc: String,
-}
-
-impl Instrument {
-    fn start(dir: &Path) -> Self {
-        demo(dir);
-        let port = osc_on_a_free_port(dir);
-        let child = Command::new(env!("CARGO_BIN_EXE_open-nsynth"))
-            .args(["simulate", "--settings", "demo/settings.json", "--headless"])
-            .args(["--duration", "60"])
-            .current_dir(dir)
-            .env("HOME", dir)
-            .spawn()
-            .unwrap();
-        Self {
-            child,
-            osc: format!("127.0.0.1:{port}"),
-        }
-    }
-
-    fn send(&self, socket: &UdpSocket, packet: &OscPacket) {
-        let bytes = rosc::encoder::encode(packet).unwrap();
-        socket.send_to(&bytes, &self.osc).unwrap();
-    }
-
-    /// A client socket whose reads give up after `wait`.
-    fn client(wait: Duration) -> UdpSocket {
-        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-        socket.set_read_timeout(Some(wait)).unwrap();
-        socket
-    }
-
-    /// `/state` from a new client, asked again until the instrument answers (at most 10 s).
-    fn first_state(&self) -> Vec<OscMessage> {
-        let socket = Self::client(Duration::from_millis(300));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let seen = state(&socket, &self.osc);
-            if seen.len() == STATE_MESSAGES || Instant::now() > deadline {
-                return seen;
-            }
-        }
-    }
-}
-
-impl Drop for Instrument {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn osc_message(address: &str, args: Vec<OscType>) -> OscPacket {
-    OscPacket::Message(OscMessage {
-        addr: address.into(),
-        args,
-    })
-}
-
 fn grid(x: f32, y: f32) -> OscPacket {
     osc_message("/grid", vec![OscType::Float(x), OscType::Float(y)])
 }
@@ -326,7 +225,11 @@ fn hears_grid(socket: &UdpSocket, x: f32, y: f32, deadline: Instant) -> bool {
 fn a_subscriber_hears_another_clients_grid_move() {
     let dir = tempfile::tempdir().unwrap();
     let instrument = Instrument::start(dir.path());
-    assert_eq!(instrument.first_state().len(), STATE_MESSAGES, "the instrument answers");
+    assert_eq!(
+        instrument.first_state().len(),
+        STATE_MESSAGES,
+        "the instrument answers"
+    );
     let a = Instrument::client(Duration::from_millis(20));
     let b = Instrument::client(Duration::from_millis(20));
     instrument.send(&a, &osc_message("/subscribe", vec![]));

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod instrument;
+
 use open_nsynth::engine::{EngineConfig, Knobs};
 use open_nsynth::pad::PadLayout;
 
