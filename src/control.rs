@@ -353,8 +353,9 @@ impl Controller {
                 let Some(count) = self.corners.get(corner).map(Vec::len) else {
                     return;
                 };
-                // The CC's range spread evenly over the corner's list.
-                let index = ((value * count as f32) as usize).min(count - 1);
+                // The CC's 128 values spread evenly over the corner's list.
+                let step = (value * 127.0).round() as usize;
+                let index = (step * count / 128).min(count - 1);
                 self.choose_instrument(corner, index, effects);
             }
             knob => {

@@ -292,3 +292,23 @@ fn a_bundle_with_a_bad_message_changes_nothing_in_the_instrument() {
     assert_eq!(knobs(&after), release, "the later /release arrived");
     assert_eq!(after[0], before[0], "the bundle's /grid was not applied");
 }
+
+#[test]
+fn scripted_midi_moves_the_instrument_as_a_controller_would() {
+    let dir = tempfile::tempdir().unwrap();
+    demo(dir.path());
+    // The note is held by the pedal past its note-off; CC 7 = 0 silences it at 1 s.
+    let script = "0 note-on 60 127\n0.1 pedal down\n0.2 note-off 60\n0.3 bend 8191\n\
+                  0.4 program 7\n1 cc 7 0\n1.5 quit\n";
+    std::fs::write(dir.path().join("s.txt"), script).unwrap();
+    let output = simulate(dir.path(), &["--wav", "a.wav", "--script", "s.txt"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let samples = wav(&dir.path().join("a.wav"));
+    let loud = |from: f64, to: f64| {
+        samples[(2.0 * from * 48000.0) as usize..(2.0 * to * 48000.0) as usize]
+            .iter()
+            .any(|&s| s.unsigned_abs() > 300)
+    };
+    assert!(loud(0.5, 0.95), "the pedal holds the note");
+    assert!(!loud(1.1, 1.5), "CC 7 = 0 turned the volume down");
+}

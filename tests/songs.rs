@@ -293,7 +293,11 @@ fn grid_x_from_0_to_127_moves_from_one_corner_timbre_to_the_other() {
     let (moved, rate) = rendered_with(&settings, &open_options((0.5, 1.0)), &start).unwrap();
     // The same notes with the grid fixed at each position.
     let still = three_notes([control(1, 0), control(1, 0)]);
-    let fixed = |x| rendered_with(&settings, &open_options((x, 1.0)), &still).unwrap().0;
+    let fixed = |x| {
+        rendered_with(&settings, &open_options((x, 1.0)), &still)
+            .unwrap()
+            .0
+    };
     let references = [fixed(0.0), fixed(0.5), fixed(1.0)];
     let (from, to) = NOTES[2];
     assert!(
@@ -361,7 +365,10 @@ fn instruments_choose_the_corners_a_song_starts_on_and_corner_controllers_switch
     };
     let (quiet, _) = rendered_with(&settings, &chosen, &held).unwrap();
     let ratio = rms(&quiet, rate, 0.1, 0.9) / rms(&loud, rate, 0.1, 0.9);
-    assert!((ratio - 0.5).abs() < 0.01, "the quiet pad from the start: {ratio}");
+    assert!(
+        (ratio - 0.5).abs() < 0.01,
+        "the quiet pad from the start: {ratio}"
+    );
 
     // CC 80 is corner 1: 127 is the last of its two instruments.
     let switched = [(0, on(60)), (500, control(80, 127)), (1000, off(60))];

@@ -693,3 +693,162 @@ fn a_scripted_session() {
     assert_eq!(saved.attack, 80.0 / 255.0);
     assert_eq!(store.slots[1], None);
 }
+
+fn cc(controller: u8, value: u8) -> Input {
+    Input::Cc { controller, value }
+}
+
+fn notices(effects: &[Effect]) -> Vec<String> {
+    effects
+        .iter()
+        .filter_map(|effect| match effect {
+            Effect::Notice(notice) => Some(notice.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn mapped_controllers_move_knobs_as_turns_do_and_show_their_screens() {
+    let (mut controller, _dir) = controller();
+    // General MIDI 2: 7 volume, 73 attack; 127 is the knob's top.
+    let effects = send(&mut controller, cc(7, 127));
+    assert_eq!(actions(&effects), [set(Param::Volume, 255)]);
+    assert_eq!(controller.model().screen, Screen::Volume);
+    let effects = send(&mut controller, cc(73, 64));
+    assert_eq!(actions(&effects), [set(Param::Attack, 129)]);
+    assert_eq!(controller.model().screen, Screen::Envelope);
+    assert_eq!(controller.model().stage, 0);
+    assert!(send(&mut controller, cc(1, 100)).is_empty(), "unmapped");
+}
+
+#[test]
+fn grid_controllers_move_one_axis_and_take_14_bit_pairs() {
+    let (mut controller, _dir) = controller();
+    // gridX is CC 16 (fine half 48), gridY CC 17 (fine half 49).
+    let effects = send(&mut controller, cc(16, 127));
+    assert_eq!(targets(&effects), [target("a0_b0_c0_d0.bin", 1.0, 0.5)]);
+    assert_eq!(controller.model().cursor, (10, 5));
+    send(&mut controller, cc(17, 0));
+    assert_eq!(controller.pad_target(), target("a0_b0_c0_d0.bin", 1.0, 0.0));
+    send(&mut controller, cc(17, 64));
+    send(&mut controller, cc(49, 0));
+    let y = controller.pad_target().y;
+    assert_eq!(y, 8192.0 / 16383.0, "coarse 64, fine 0");
+    send(&mut controller, cc(49, 127));
+    let finer = controller.pad_target().y;
+    assert_eq!(finer, (64.0 * 128.0 + 127.0) / 16383.0);
+}
+
+#[test]
+fn corner_controllers_spread_their_range_over_the_corner_list() {
+    let (mut controller, _dir) = controller();
+    // corner1 is CC 80; the first corner has three instruments.
+    for (value, index) in [(0, 0), (42, 0), (43, 1), (85, 1), (86, 2), (127, 2)] {
+        send(&mut controller, cc(80, value));
+        assert_eq!(selected(&controller)[0], index, "CC 80 = {value}");
+    }
+    assert_eq!(controller.model().screen, Screen::Instrument(0));
+    let effects = send(&mut controller, cc(81, 127));
+    assert_eq!(targets(&effects), [target("a2_b1_c0_d0.bin", 0.5, 0.5)]);
+}
+
+#[test]
+fn program_changes_load_patches_as_short_presses_do() {
+    let (mut controller, _dir) = started(10);
+    send(&mut controller, Input::PatchSave(2));
+    send(&mut controller, Input::Pot { pot: 0, value: 200 });
+    assert_eq!(controller.last_patch(), Some(2));
+    let effects = send(&mut controller, Input::Program(2));
+    assert_eq!(actions(&effects), [set(Param::Position, 10)]);
+    assert_eq!(controller.model().screen, Screen::Patch);
+    assert_eq!(controller.model().patch.phase, PatchPhase::Loaded);
+    assert_eq!(controller.model().patch.slot, 2);
+    send(&mut controller, Input::Program(0));
+    assert_eq!(controller.model().patch.phase, PatchPhase::Empty);
+    assert_eq!(
+        controller.last_patch(),
+        Some(2),
+        "an empty slot loads nothing"
+    );
+}
+
+#[test]
+fn learning_maps_the_next_controller_saves_the_map_and_a_new_controller_reads_it() {
+    let (mut controller, dir) = controller();
+    let effects = send(&mut controller, Input::Learn(Control::Volume));
+    assert_eq!(
+        notices(&effects),
+        ["MIDI learn: move the MIDI control that should set volume"]
+    );
+    assert_eq!(controller.learning(), Some(Control::Volume));
+    let effects = send(&mut controller, cc(21, 90));
+    assert!(
+        actions(&effects).is_empty(),
+        "the learning value moves nothing"
+    );
+    let file = dir.path().join("midi-map.json");
+    assert_eq!(
+        notices(&effects),
+        [format!(
+            "MIDI learn: CC 21 now sets volume; saved to {}",
+            file.display()
+        )]
+    );
+    assert_eq!(controller.learning(), None);
+    assert_eq!(
+        actions(&send(&mut controller, cc(21, 0))),
+        [set(Param::Volume, 0)]
+    );
+    assert!(
+        send(&mut controller, cc(7, 127)).is_empty(),
+        "CC 7 left volume"
+    );
+
+    // Taking another control's CC unmaps that control.
+    send(&mut controller, Input::Learn(Control::Attack));
+    let effects = send(&mut controller, cc(21, 5));
+    assert!(notices(&effects)[0].contains("(and no longer sets volume)"));
+
+    let settings = Settings::from_json(SETTINGS, &dir.path().join("settings.json")).unwrap();
+    let (map, problem) = crate::midi::cc_map_in_force(&settings);
+    assert!(problem.is_none());
+    let mut restarted = Controller::new(&settings, PatchStore::new(&settings.patch_file), map);
+    assert_eq!(
+        actions(&send(&mut restarted, cc(21, 0))),
+        [set(Param::Attack, 0)]
+    );
+    assert!(send(&mut restarted, cc(7, 0)).is_empty());
+}
+
+#[test]
+fn a_learned_map_that_cannot_be_saved_is_kept_and_reported() {
+    let (mut controller, dir) = controller();
+    // A folder where the map's file should be: the save fails.
+    std::fs::create_dir(dir.path().join("midi-map.json")).unwrap();
+    send(&mut controller, Input::Learn(Control::GridX));
+    let effects = send(&mut controller, cc(22, 0));
+    let warning = &warnings(&effects)[0];
+    assert!(
+        warning.starts_with("MIDI learn: CC 22 sets gridX until power-off but was not saved"),
+        "{warning}"
+    );
+    assert_eq!(targets(&send(&mut controller, cc(22, 127))).len(), 1);
+}
+
+#[test]
+fn tuning_is_clamped_and_sent_to_the_engine() {
+    let (mut controller, _dir) = controller();
+    let effects = send(&mut controller, Input::Transpose(30));
+    assert_eq!(actions(&effects), [Action::Transpose(24)]);
+    let effects = send(&mut controller, Input::FineTune(-150.0));
+    assert_eq!(actions(&effects), [Action::FineTune(-100.0)]);
+    assert!(send(&mut controller, Input::FineTune(f32::NAN)).is_empty());
+    assert_eq!(
+        controller.tuning(),
+        Tuning {
+            transpose: 24,
+            fine_tune: -100.0
+        }
+    );
+}
