@@ -57,17 +57,20 @@ pub fn read_learned(path: &Path) -> Result<Option<CcMap>, LearnedMapError> {
             })
         }
     };
+    learned_from_bytes(path, &bytes).map(Some)
+}
+
+/// Reads `bytes`, the contents of the learned map `path`, as [`read_learned`] does.
+pub fn learned_from_bytes(path: &Path, bytes: &[u8]) -> Result<CcMap, LearnedMapError> {
     let json: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|cause| LearnedMapError::Syntax {
+        serde_json::from_slice(bytes).map_err(|cause| LearnedMapError::Syntax {
             path: path.to_path_buf(),
             cause,
         })?;
-    CcMap::from_json(&json)
-        .map(Some)
-        .map_err(|cause| LearnedMapError::Invalid {
-            path: path.to_path_buf(),
-            cause,
-        })
+    CcMap::from_json(&json).map_err(|cause| LearnedMapError::Invalid {
+        path: path.to_path_buf(),
+        cause,
+    })
 }
 
 /// The map in force for `settings`: the learned map beside the patch file if there is one, else

@@ -19,7 +19,8 @@ mod velocity;
 
 pub use controls::{CcMap, CcMapError, CcReader, Control, ControlMove};
 pub use learned::{
-    cc_map_in_force, learned_path, read_learned, save_learned, LearnedMapError, LEARNED_FILE,
+    cc_map_in_force, learned_from_bytes, learned_path, read_learned, save_learned, LearnedMapError,
+    LEARNED_FILE,
 };
 pub use parser::{MidiEvent, MidiParser};
 #[cfg(feature = "device")]
