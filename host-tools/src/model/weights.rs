@@ -10,8 +10,8 @@ use crate::tensor::TensorSource;
 
 use super::activation::add_bias;
 use super::error::ModelError;
-use super::fastgen::PackedDecoder;
 use super::gemm::{matmul, MatMut, MatRef};
+use super::generator::PackedDecoder;
 use super::shape::{ModelShape, Stages};
 
 /// A kernel as an `[inputs, outputs]` matrix plus its bias.
