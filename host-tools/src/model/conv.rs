@@ -4,7 +4,7 @@
 //! that index arithmetic.
 
 use super::gemm::{matmul, MatMut, MatRef};
-use super::weights::Linear;
+use super::linear::Linear;
 
 /// `out[t] = b + Σ_tap x[t + offset(tap)] · W_tap`, zero outside `0..samples`. `x` is
 /// `[samples, inputs]`, the kernel `[taps·inputs, outputs]`, `out` `[samples, outputs]`

@@ -9,9 +9,10 @@ use super::activation::{add_bias, gate, relu};
 use super::conv::conv_over_time;
 use super::error::ModelError;
 use super::gemm::MatRef;
+use super::linear::Linear;
 use super::mulaw::{network_input, CLASSES};
 use super::shape::HOP_LENGTH;
-use super::weights::{Linear, Model};
+use super::weights::Model;
 
 impl Model {
     /// Logits `[samples, 256]` for every sample of `audio` given the samples before it

@@ -10,12 +10,13 @@ use super::activation::{add_channel_bias, gate_halves, relu};
 use super::decoder::embedding_frames;
 use super::error::ModelError;
 use super::history::History;
+use super::linear::Linear;
 use super::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
 use super::packed::{product, PackedMatrix, Segments};
 use super::rng::SplitMix64;
 use super::sampling::sample_class;
 use super::shape::{ModelShape, HOP_LENGTH};
-use super::weights::{Decoder, Linear, Model};
+use super::weights::{Decoder, Model};
 
 /// The decoder's weights in the generator's layout, packed once per model.
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ mod error;
 mod gemm;
 mod generator;
 mod history;
+mod linear;
 pub mod mulaw;
 mod packed;
 mod random;

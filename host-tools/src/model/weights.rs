@@ -1,61 +1,17 @@
 //! The loaded model: every Magenta variable read by name from a [`TensorSource`], checked
-//! against the shape inferred from the source, and kept as row-major `[inputs, outputs]`
-//! matrices (a conv kernel `W[0, tap, i, o]` becomes rows `tap·inputs + i`, so the taps of one
-//! layer stack into a single matrix for one product per layer). It never computes activations.
+//! against the shape inferred from the source, and kept as [`Linear`] kernels grouped by layer
+//! (a conv's taps stacked into one matrix, for one product per layer). It never computes
+//! activations.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::tensor::TensorSource;
 
-use super::activation::add_bias;
 use super::error::ModelError;
-use super::gemm::{matmul, MatMut, MatRef};
 use super::generator::PackedDecoder;
+use super::linear::Linear;
 use super::shape::{ModelShape, Stages};
-
-/// A kernel as an `[inputs, outputs]` matrix plus its bias.
-#[derive(Debug, Clone)]
-pub(crate) struct Linear {
-    pub inputs: usize,
-    pub outputs: usize,
-    pub weight: Vec<f32>,
-    pub bias: Vec<f32>,
-}
-
-impl Linear {
-    pub fn matrix(&self) -> MatRef<'_> {
-        MatRef::dense(&self.weight, self.inputs, self.outputs)
-    }
-
-    /// `out = x · W + b` for `rows` rows (`out` is overwritten).
-    pub fn apply(&self, x: &[f32], rows: usize, out: &mut [f32]) {
-        matmul(
-            MatRef::dense(x, rows, self.inputs),
-            self.matrix(),
-            MatMut::dense(out, rows, self.outputs),
-            false,
-        );
-        add_bias(&mut out[..rows * self.outputs], &self.bias);
-    }
-
-    /// `out += x · W + b` for `rows` rows.
-    pub fn accumulate(&self, x: MatRef<'_>, out: &mut [f32]) {
-        matmul(
-            x,
-            self.matrix(),
-            MatMut::dense(out, x.rows(), self.outputs),
-            true,
-        );
-        add_bias(&mut out[..x.rows() * self.outputs], &self.bias);
-    }
-
-    /// Rows `tap·in .. (tap+1)·in` of a stacked conv kernel with `in` inputs per tap.
-    pub fn tap(&self, tap: usize, inputs_per_tap: usize) -> MatRef<'_> {
-        let start = tap * inputs_per_tap * self.outputs;
-        MatRef::dense(&self.weight[start..], inputs_per_tap, self.outputs)
-    }
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct EncoderLayer {
