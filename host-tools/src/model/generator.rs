@@ -18,9 +18,9 @@ use super::sampling::sample_class;
 use super::shape::{ModelShape, HOP_LENGTH};
 use super::weights::{Decoder, Model};
 
-/// The decoder's weights in the generator's layout, packed once per model.
+/// The decoder's weights in the generator's layout, packed by each generator for itself.
 #[derive(Debug, Clone)]
-pub(crate) struct PackedDecoder {
+struct PackedDecoder {
     skip_start: PackedMatrix,
     layers: Vec<PackedLayer>,
     cond_out: PackedMatrix,
@@ -37,7 +37,7 @@ struct PackedLayer {
 }
 
 impl PackedDecoder {
-    pub fn new(decoder: &Decoder) -> Self {
+    fn new(decoder: &Decoder) -> Self {
         let pack =
             |linear: &Linear| PackedMatrix::pack(&linear.weight, linear.inputs, linear.outputs);
         Self {
@@ -85,7 +85,7 @@ impl Segments for LayerInputs<'_> {
 #[derive(Debug)]
 pub struct Generator<'m> {
     model: &'m Model,
-    weights: &'m PackedDecoder,
+    weights: PackedDecoder,
     batch: usize,
     time: usize,
     /// Decoder inputs `mu_law(x) / 128` of the current step, `[batch]`.
@@ -112,10 +112,10 @@ pub struct Generator<'m> {
 }
 
 impl<'m> Generator<'m> {
-    /// A generator for `batch` notes at time 0 (zero history) with a zero embedding. The first
-    /// generator of a model packs the decoder's weights (a copy of about 240 MB for the
-    /// released model, kept with the model). Memory per note: about `2 · width · Σ dilations`
-    /// floats of history (12.6 MB for the released model).
+    /// A generator for `batch` notes at time 0 (zero history) with a zero embedding. It packs
+    /// its own copy of the decoder's weights (about 240 MB for the released model, freed with
+    /// the generator). Memory per note: about `2 · width · Σ dilations` floats of history
+    /// (12.6 MB for the released model).
     pub fn new(model: &'m Model, batch: usize) -> Result<Self, ModelError> {
         if batch == 0 {
             return Err(ModelError::ZeroParameter {
@@ -129,7 +129,7 @@ impl<'m> Generator<'m> {
         let skip_bias = decoder.skip_bias();
         let mut generator = Self {
             model,
-            weights: model.packed_decoder(),
+            weights: PackedDecoder::new(decoder),
             batch,
             time: 0,
             inputs: vec![0.0; batch],

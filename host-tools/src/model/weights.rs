@@ -1,15 +1,13 @@
 //! The loaded model: every Magenta variable read by name from a [`TensorSource`], checked
 //! against the shape inferred from the source, and kept as [`Linear`] kernels grouped by layer
 //! (a conv's taps stacked into one matrix, for one product per layer). It never computes
-//! activations.
+//! activations and knows no consumer's layout.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use crate::tensor::TensorSource;
 
 use super::error::ModelError;
-use super::generator::PackedDecoder;
 use super::linear::Linear;
 use super::shape::{ModelShape, Stages};
 
@@ -79,8 +77,6 @@ pub struct Model {
     shape: ModelShape,
     pub(crate) encoder: Encoder,
     pub(crate) decoder: Decoder,
-    /// The decoder packed for the generator, made by the first generator.
-    packed: OnceLock<PackedDecoder>,
 }
 
 /// Reads variables and checks each against the inventory of the inferred shape.
@@ -175,18 +171,12 @@ impl Model {
             shape,
             encoder,
             decoder,
-            packed: OnceLock::new(),
         })
     }
 
     /// The hyper-parameters read from the variables.
     pub fn shape(&self) -> &ModelShape {
         &self.shape
-    }
-
-    pub(crate) fn packed_decoder(&self) -> &PackedDecoder {
-        self.packed
-            .get_or_init(|| PackedDecoder::new(&self.decoder))
     }
 }
 
