@@ -77,6 +77,26 @@ impl EncoderWeights {
         audio: &[f32],
     ) -> Result<Vec<f32>, GpuError> {
         let samples = audio.len();
+        self.check_length(samples)?;
+        let buffers = EncoderBuffers::alloc(executor, self, samples)?;
+        let inputs: Vec<f32> = audio.iter().map(|&x| network_input(x)).collect();
+        executor.upload(buffers.input, &f32_bytes(&inputs))?;
+        let plan = EncoderPlan {
+            weights: self,
+            buffers: &buffers,
+            samples,
+        };
+        let embedding_values = samples / HOP_LENGTH * self.bottleneck_width;
+        let result = executor
+            .run(&plan.ops())
+            .and_then(|()| executor.download(buffers.pooled, 0, embedding_values * 4));
+        buffers.free(executor)?;
+        Ok(f32_values(&result?))
+    }
+
+    /// Refuses a recording that is not whole hops, or whose im2col matrix a kernel could not
+    /// index.
+    fn check_length(&self, samples: usize) -> Result<(), GpuError> {
         if samples == 0 || samples % HOP_LENGTH != 0 {
             return Err(ModelError::AudioLength {
                 samples,
@@ -84,8 +104,7 @@ impl EncoderWeights {
             }
             .into());
         }
-        let (taps, width, out_width) = (self.taps, self.width, self.bottleneck_width);
-        let largest = samples * taps * width;
+        let largest = samples * self.taps * self.width;
         if largest > u32::MAX as usize {
             return Err(GpuError::TooLarge {
                 what: "a recording's im2col matrix",
@@ -93,143 +112,219 @@ impl EncoderWeights {
                 limit: u32::MAX as usize,
             });
         }
-        let act = self.precision.activations();
-        let compute = self.precision.compute();
-        let bf16_storage = act == Dtype::Bf16;
-        let bf16 = Arg::flag(bf16_storage);
-        let frames = samples / HOP_LENGTH;
-        let buffers = [
-            (Dtype::F32, samples),
-            (Dtype::F32, samples * width),
-            (act, samples * taps * width),
-            (Dtype::F32, samples * width),
-            (act, samples * width),
-            (Dtype::F32, samples * out_width),
-            (Dtype::F32, frames * out_width),
+        Ok(())
+    }
+}
+
+/// One recording's device buffers, time-major (`[samples, channels]`).
+struct EncoderBuffers {
+    /// The encoder's inputs, `[samples]`.
+    input: BufferId,
+    /// The residual stream, `[samples, width]`.
+    stream: BufferId,
+    /// The rectified stream's taps side by side for a dilated conv (im2col),
+    /// `[samples, taps·width]`.
+    columns: BufferId,
+    /// The dilated conv's product, `[samples, width]`.
+    conv_out: BufferId,
+    /// It biased and rectified: the residual product's input, `[samples, width]`.
+    rectified: BufferId,
+    /// The bottleneck's output, `[samples, bottleneck]`.
+    z: BufferId,
+    /// Its mean over each hop: the embedding, `[frames, bottleneck]`.
+    pooled: BufferId,
+}
+
+impl EncoderBuffers {
+    fn alloc<E: Executor>(
+        executor: &mut E,
+        weights: &EncoderWeights,
+        samples: usize,
+    ) -> Result<Self, GpuError> {
+        let (taps, width) = (weights.taps, weights.width);
+        let bottleneck = weights.bottleneck_width;
+        let act = weights.precision.activations();
+        Ok(Self {
+            input: executor.alloc(Dtype::F32, samples)?,
+            stream: executor.alloc(Dtype::F32, samples * width)?,
+            columns: executor.alloc(act, samples * taps * width)?,
+            conv_out: executor.alloc(Dtype::F32, samples * width)?,
+            rectified: executor.alloc(act, samples * width)?,
+            z: executor.alloc(Dtype::F32, samples * bottleneck)?,
+            pooled: executor.alloc(Dtype::F32, samples / HOP_LENGTH * bottleneck)?,
+        })
+    }
+
+    fn free<E: Executor>(self, executor: &mut E) -> Result<(), GpuError> {
+        [
+            self.input,
+            self.stream,
+            self.columns,
+            self.conv_out,
+            self.rectified,
+            self.z,
+            self.pooled,
         ]
         .into_iter()
-        .map(|(dtype, len)| executor.alloc(dtype, len))
-        .collect::<Result<Vec<_>, _>>()?;
-        let &[input, stream, columns, conv_out, rectified, z, pooled] = &buffers[..] else {
-            unreachable!("seven buffers were made");
-        };
-        let inputs: Vec<f32> = audio.iter().map(|&x| network_input(x)).collect();
-        executor.upload(input, &f32_bytes(&inputs))?;
+        .try_for_each(|buffer| executor.free(buffer))
+    }
+}
 
-        // `out = x + bias` per channel of time-major rows, ReLU'd when `relu`; bfloat16 only
-        // for the rectified conv output that feeds a product.
-        let bias_act = |x: BufferId, bias: BufferId, out: BufferId, channels, relu, out_bf16| {
-            Op::bias_act(BiasAct {
-                x: x.view(),
-                bias: bias.into(),
-                extra: Arg::Null,
-                out: out.view(),
-                count: samples * channels,
-                inner: 1,
-                channels,
-                relu,
-                bf16: out_bf16,
-            })
-        };
-        let mut ops = vec![Op::launch(
+/// Builds the operations that encode one recording.
+struct EncoderPlan<'a> {
+    weights: &'a EncoderWeights,
+    buffers: &'a EncoderBuffers,
+    samples: usize,
+}
+
+impl EncoderPlan<'_> {
+    /// The start conv, every layer, the bottleneck and the pooling.
+    fn ops(&self) -> Vec<Op> {
+        let mut ops = vec![self.start_conv()];
+        for layer in &self.weights.layers {
+            ops.extend(self.layer_ops(layer));
+        }
+        ops.extend(self.output_ops());
+        ops
+    }
+
+    /// `ae_startconv` over the inputs into the stream.
+    fn start_conv(&self) -> Op {
+        let (weights, buffers) = (self.weights, self.buffers);
+        Op::launch(
             Kernel::EncoderStart,
-            samples * width,
+            self.samples * weights.width,
             [
-                input.into(),
-                self.start_weight.into(),
-                self.start_bias.into(),
-                stream.into(),
-                Arg::size(samples),
-                Arg::size(width),
-                Arg::size(taps),
+                buffers.input.into(),
+                weights.start_weight.into(),
+                weights.start_bias.into(),
+                buffers.stream.into(),
+                Arg::size(self.samples),
+                Arg::size(weights.width),
+                Arg::size(weights.taps),
             ],
-        )];
-        for layer in &self.layers {
-            ops.push(Op::launch(
+        )
+    }
+
+    /// im2col of the rectified stream, the dilated conv's product, its bias and ReLU, and the
+    /// residual product and bias added to the stream.
+    fn layer_ops(&self, layer: &EncoderLayer) -> [Op; 5] {
+        let (weights, buffers, samples) = (self.weights, self.buffers, self.samples);
+        let (taps, width) = (weights.taps, weights.width);
+        let compute = weights.precision.compute();
+        let bf16 = weights.precision.activations() == Dtype::Bf16;
+        [
+            Op::launch(
                 Kernel::Im2colSame,
                 samples * taps * width,
                 [
-                    stream.into(),
-                    columns.into(),
+                    buffers.stream.into(),
+                    buffers.columns.into(),
                     Arg::size(samples),
                     Arg::size(width),
                     Arg::size(taps),
                     Arg::size(layer.dilation),
-                    bf16,
+                    Arg::flag(bf16),
                 ],
-            ));
-            ops.push(Op::Gemm(Gemm::row_major(
-                columns.view(),
+            ),
+            Op::Gemm(Gemm::row_major(
+                buffers.columns.view(),
                 layer.conv.view(),
-                conv_out.view(),
+                buffers.conv_out.view(),
                 samples,
                 taps * width,
                 width,
                 false,
                 compute,
-            )));
-            ops.push(bias_act(
-                conv_out,
+            )),
+            self.bias_act(
+                buffers.conv_out,
                 layer.conv_bias,
-                rectified,
+                buffers.rectified,
                 width,
                 true,
-                bf16_storage,
-            ));
-            ops.push(Op::Gemm(Gemm::row_major(
-                rectified.view(),
+                bf16,
+            ),
+            Op::Gemm(Gemm::row_major(
+                buffers.rectified.view(),
                 layer.res.view(),
-                stream.view(),
+                buffers.stream.view(),
                 samples,
                 width,
                 width,
                 true,
                 compute,
-            )));
-            ops.push(bias_act(
-                stream,
+            )),
+            self.bias_act(
+                buffers.stream,
                 layer.res_bias,
-                stream,
+                buffers.stream,
                 width,
                 false,
                 false,
-            ));
-        }
-        ops.push(Op::Gemm(Gemm::row_major(
-            stream.view(),
-            self.bottleneck.view(),
-            z.view(),
-            samples,
-            width,
-            out_width,
-            false,
-            Compute::F32,
-        )));
-        ops.push(bias_act(
-            z,
-            self.bottleneck_bias,
-            z,
-            out_width,
-            false,
-            false,
-        ));
-        ops.push(Op::launch(
-            Kernel::MeanPool,
-            frames * out_width,
-            [
-                z.into(),
-                pooled.into(),
-                Arg::size(frames),
-                Arg::size(out_width),
-                Arg::size(HOP_LENGTH),
-            ],
-        ));
-        let result = executor
-            .run(&ops)
-            .and_then(|()| executor.download(pooled, 0, frames * out_width * 4));
-        for buffer in buffers {
-            executor.free(buffer)?;
-        }
-        Ok(f32_values(&result?))
+            ),
+        ]
+    }
+
+    /// The bottleneck product (float32) and its bias, then the mean of every hop.
+    fn output_ops(&self) -> [Op; 3] {
+        let (weights, buffers, samples) = (self.weights, self.buffers, self.samples);
+        let bottleneck = weights.bottleneck_width;
+        let frames = samples / HOP_LENGTH;
+        [
+            Op::Gemm(Gemm::row_major(
+                buffers.stream.view(),
+                weights.bottleneck.view(),
+                buffers.z.view(),
+                samples,
+                weights.width,
+                bottleneck,
+                false,
+                Compute::F32,
+            )),
+            self.bias_act(
+                buffers.z,
+                weights.bottleneck_bias,
+                buffers.z,
+                bottleneck,
+                false,
+                false,
+            ),
+            Op::launch(
+                Kernel::MeanPool,
+                frames * bottleneck,
+                [
+                    buffers.z.into(),
+                    buffers.pooled.into(),
+                    Arg::size(frames),
+                    Arg::size(bottleneck),
+                    Arg::size(HOP_LENGTH),
+                ],
+            ),
+        ]
+    }
+
+    /// `out = x + bias` per channel of time-major rows, ReLU'd when `relu`; bfloat16 only for
+    /// the rectified conv output that feeds a product.
+    fn bias_act(
+        &self,
+        x: BufferId,
+        bias: BufferId,
+        out: BufferId,
+        channels: usize,
+        relu: bool,
+        out_bf16: bool,
+    ) -> Op {
+        Op::bias_act(BiasAct {
+            x: x.view(),
+            bias: bias.into(),
+            extra: Arg::Null,
+            out: out.view(),
+            count: self.samples * channels,
+            inner: 1,
+            channels,
+            relu,
+            bf16: out_bf16,
+        })
     }
 }
