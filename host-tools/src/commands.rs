@@ -13,9 +13,10 @@ use crate::checkpoint::Checkpoint;
 use crate::embedding::{Embedding, HOP_LENGTH};
 use crate::npy::{read_embedding, write_embedding, write_f32_array};
 use crate::pipeline::{
-    self, job_seed, GenerateOptions, GenerationJob, GenerationTask, NsynthSynthesizer,
-    PipelineConfig, PipelineOptions, PipelineReport, Progress, Shard, Synthesizer,
+    self, GenerateOptions, GenerationTask, PipelineConfig, PipelineOptions, PipelineReport, Shard,
 };
+use crate::progress::Progress;
+use crate::synth::{job_seed, GenerationJob, NsynthSynthesizer, Synthesizer};
 use crate::slurm::{SlurmJob, SlurmWork};
 use open_nsynth::atomic::write_atomically;
 
@@ -334,7 +335,7 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use crate::npy::read_embedding;
-    use crate::pipeline::ToneSynthesizer;
+    use crate::synth::ToneSynthesizer;
     use std::f64::consts::TAU;
 
     fn write_tone(path: &Path, frequency: f64, samples: usize) {

@@ -11,5 +11,7 @@ pub mod embedding;
 pub mod model;
 pub mod npy;
 pub mod pipeline;
+pub mod progress;
 pub mod slurm;
+pub mod synth;
 pub mod tensor;

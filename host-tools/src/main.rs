@@ -10,10 +10,9 @@ use clap::{Parser, Subcommand};
 use host_tools::commands::{self, GrainOptions};
 use host_tools::cuda::{Placement, Precision};
 use host_tools::model::Stages;
-use host_tools::pipeline::{
-    GenerateOptions, NsynthSynthesizer, PipelineOptions, Progress, Shard, ShardSpec, Synthesizer,
-    ToneSynthesizer,
-};
+use host_tools::pipeline::{GenerateOptions, PipelineOptions, Shard, ShardSpec};
+use host_tools::progress::Progress;
+use host_tools::synth::{NsynthSynthesizer, Synthesizer, ToneSynthesizer};
 use host_tools::slurm::{shell_quote, ModelFlags, Resources, SlurmJob, SlurmWork};
 use open_nsynth::logging::{self, Timestamps};
 use open_nsynth::pad::{inventory, PadState};

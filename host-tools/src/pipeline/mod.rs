@@ -24,12 +24,8 @@ mod clean;
 pub mod config;
 mod generate;
 pub mod grid;
-mod nsynth;
 pub mod pads;
-mod progress;
 pub mod shard;
-mod synth;
-mod tone;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -49,12 +45,10 @@ pub use generate::{
     checkpoint_path, generate, GenerateError, GenerateOptions, GenerationTask, CHECKPOINT_SUFFIX,
 };
 use grid::{Plan, Sound};
-pub use nsynth::NsynthSynthesizer;
 use pads::{write_device_settings, write_pad, PadError};
-pub use progress::Progress;
 pub use shard::{Shard, ShardError, ShardSpec};
-pub use synth::{job_seed, GenerationJob, GenerationProgress, Synthesizer};
-pub use tone::ToneSynthesizer;
+use crate::progress::Progress;
+use crate::synth::{job_seed, Synthesizer};
 
 /// Folder of the recordings.
 pub const RECORDINGS_DIR: &str = "audio_input";
@@ -486,6 +480,7 @@ fn build_pads(
 mod tests {
     use super::*;
     use crate::audio::zero_crossing_frequency;
+    use crate::synth::{GenerationJob, GenerationProgress, ToneSynthesizer};
     use std::f64::consts::TAU;
     use std::sync::Mutex;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::synth::{GenerationJob, GenerationProgress, Synthesizer};
+use super::{GenerationJob, GenerationProgress, Synthesizer};
 use crate::checkpoint::Checkpoint;
 use crate::cuda::{self, CudaDevice, GpuPool, Placement, Precision};
 use crate::embedding::Embedding;
