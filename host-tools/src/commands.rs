@@ -16,8 +16,8 @@ use crate::pipeline::{
     self, GenerateOptions, GenerationTask, PipelineConfig, PipelineOptions, PipelineReport, Shard,
 };
 use crate::progress::Progress;
-use crate::synth::{job_seed, GenerationJob, NsynthSynthesizer, Synthesizer};
 use crate::slurm::{SlurmJob, SlurmWork};
+use crate::synth::{job_seed, GenerationJob, NsynthSynthesizer, Synthesizer};
 use open_nsynth::atomic::write_atomically;
 
 /// What [`encode`] did.

@@ -38,6 +38,8 @@ use crate::audio::{
 };
 use crate::embedding::{Embedding, HOP_LENGTH};
 use crate::npy::{read_embedding, write_embedding, NpyError};
+use crate::progress::Progress;
+use crate::synth::{job_seed, Synthesizer};
 pub use clean::{clean, normalize_peak, remove_clicks, PEAK_DBFS};
 pub use config::{ConfigError, PipelineConfig};
 use config::{CORNER_KEYS, SCREEN_CORNERS};
@@ -47,8 +49,6 @@ pub use generate::{
 use grid::{Plan, Sound};
 use pads::{write_device_settings, write_pad, PadError};
 pub use shard::{Shard, ShardError, ShardSpec};
-use crate::progress::Progress;
-use crate::synth::{job_seed, Synthesizer};
 
 /// Folder of the recordings.
 pub const RECORDINGS_DIR: &str = "audio_input";
