@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod commands;
 pub mod cuda;
 pub mod embedding;
+pub mod folder;
 pub mod model;
 pub mod npy;
 pub mod pipeline;
