@@ -2,8 +2,8 @@
 //! cleaned note to its onset, writes pad files in exactly the layout the device reads
 //! (`open_nsynth::pad`: rows `(yi·R + xi)·P + p`, 16-bit little-endian, `length` samples each,
 //! named `c0_c1_c2_c3.bin` in device corner order), and writes the device `settings.json` that
-//! lists those corners; [`build_pads`] does both in a work folder. Files are written atomically;
-//! nothing here generates or cleans sound.
+//! lists those corners; `build_pads` does both in a work folder. Files are written
+//! atomically; nothing here generates or cleans sound.
 //!
 //! Device corner order is top-left, top-right, bottom-left, bottom-right, which is the original
 //! settings' `NW`, `NE`, `SE`, `SW` (see `config` for why `SE` is bottom-left).
