@@ -83,7 +83,7 @@ impl TensorFile for MemoryTensors {
 /// A tiny checkpoint inventory for tests: a model variable with its three training slots, a
 /// bias, and the training scalars (one of them an integer).
 #[cfg(test)]
-pub(super) fn sample() -> MemoryTensors {
+pub(crate) fn sample() -> MemoryTensors {
     let ramp = |len: usize, scale: f32| (0..len).map(|i| i as f32 * scale - 1.0).collect();
     let mut tensors = MemoryTensors::from(BTreeMap::from(
         [
@@ -120,7 +120,7 @@ pub(super) fn sample() -> MemoryTensors {
 /// [`sample`] written as a TensorFlow checkpoint in `folder`, named as the released one; returns
 /// its prefix.
 #[cfg(test)]
-pub(super) fn sample_checkpoint(folder: &std::path::Path) -> std::path::PathBuf {
+pub(crate) fn sample_checkpoint(folder: &std::path::Path) -> std::path::PathBuf {
     let prefix = folder.join("model.ckpt-200000");
     super::write_bundle(&prefix, &sample(), |_| true).unwrap();
     prefix

@@ -6,7 +6,6 @@
 
 mod bundle;
 mod bundle_writer;
-pub mod cli;
 mod dtype;
 mod error;
 mod memory;
@@ -23,6 +22,8 @@ pub use bundle_writer::write_bundle;
 pub use dtype::DType;
 pub use error::CheckpointError;
 pub use memory::MemoryTensors;
+#[cfg(test)]
+pub(crate) use memory::{sample, sample_checkpoint};
 
 use crate::tensor::{Tensor, TensorSource};
 
@@ -122,6 +123,28 @@ impl<F: TensorFile> TensorSource for F {
     }
 }
 
+/// How many tensors and parameters some entries hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Totals {
+    pub tensors: usize,
+    pub parameters: u64,
+}
+
+impl Totals {
+    pub fn of<'a>(entries: impl Iterator<Item = &'a EntryInfo>) -> Totals {
+        entries.fold(
+            Totals {
+                tensors: 0,
+                parameters: 0,
+            },
+            |totals, entry| Totals {
+                tensors: totals.tensors + 1,
+                parameters: totals.parameters + entry.parameters(),
+            },
+        )
+    }
+}
+
 /// A checkpoint in either format, chosen by the path: a `.safetensors` file, or else a
 /// TensorFlow checkpoint prefix (or its `.index` file).
 pub enum Checkpoint {
@@ -171,7 +194,7 @@ fn position(entries: &[EntryInfo], path: &Path, name: &str) -> Result<usize, Che
 }
 
 /// Whether `path` names a safetensors file rather than a TensorFlow checkpoint.
-fn is_safetensors(path: &Path) -> bool {
+pub fn is_safetensors(path: &Path) -> bool {
     path.extension()
         .is_some_and(|extension| extension == "safetensors")
 }

@@ -1,14 +1,16 @@
-//! The generation benchmark behind `host-tools bench`: the decoder stepped on one GPU for a
-//! batch of notes, timed with CUDA events around whole frames (conditioning plus the step graph
-//! replayed 512 times), after one warm-up frame; and the figures derived from that time. It
-//! measures; it never decides anything.
+//! The generation benchmark behind `host-tools bench`: the released model's shape with random
+//! weights on one GPU ([`Benchmark`]), the decoder stepped for a batch of notes at each batch
+//! size, timed with CUDA events around whole frames (conditioning plus the step graph replayed
+//! 512 times) after one warm-up frame; the figures derived from that time; and the PyTorch
+//! baseline's run. It measures and returns what it measured; it never prints or decides
+//! anything.
 
 use super::decoder::{BatchNotes, DecoderBatch, DecoderWeights};
 use super::device::CudaDevice;
 use super::error::GpuError;
 use super::generate::{record_steps, run_frame, CHUNK};
 use super::Precision;
-use crate::model::{ModelShape, HOP_LENGTH};
+use crate::model::{Generator, Model, ModelShape, RandomWeights, Stages, HOP_LENGTH};
 
 /// Samples of one 4-second NSynth note.
 pub const NOTE_SAMPLES: u64 = 64_000;
@@ -35,6 +37,72 @@ impl Measurement {
     /// TFLOP/s counting `macs_per_sample` multiply-adds per generated sample.
     pub fn tflops(&self, macs_per_sample: u64) -> f64 {
         2.0 * macs_per_sample as f64 * self.samples_per_second() / 1e12
+    }
+}
+
+/// The released model's shape, with random weights, on one GPU, and the batch sizes to measure.
+pub struct Benchmark {
+    gpu: CudaDevice,
+    weights: DecoderWeights,
+    precision: Precision,
+    /// The batch sizes, in the order they are measured.
+    pub batches: Vec<usize>,
+}
+
+impl Benchmark {
+    /// Uploads the model to GPU `ordinal` at `precision`, and reads the batch list `batches`
+    /// (see [`batch_sizes`]; `max` is the largest batch the GPU's free memory then holds).
+    pub fn open(ordinal: usize, precision: Precision, batches: &str) -> anyhow::Result<Self> {
+        let mut gpu = CudaDevice::open(ordinal)?;
+        let shape = ModelShape::magenta();
+        let model = Model::load(&RandomWeights::new(shape.clone(), 1), Stages::MAGENTA)?;
+        let weights = DecoderWeights::upload(&mut gpu, &model, precision)?;
+        let (free, _) = gpu.memory()?;
+        let batches = batch_sizes(batches, largest_batch(free, &shape, precision))
+            .map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            gpu,
+            weights,
+            precision,
+            batches,
+        })
+    }
+
+    /// The GPU, e.g. `cuda:0 (NVIDIA H200)`.
+    pub fn label(&self) -> &str {
+        self.gpu.label()
+    }
+
+    /// The GPU's dense peak TFLOP/s at this precision, where it is known.
+    pub fn peak_tflops(&self) -> Option<f64> {
+        dense_peak_tflops(self.gpu.label(), self.precision)
+    }
+
+    /// Multiply-adds per generated sample: Magenta's graph's (the figure throughputs are quoted
+    /// against), and what this decoder executes.
+    pub fn macs_per_sample(&self) -> (u64, u64) {
+        let shape = self.weights.shape();
+        (
+            Generator::graph_macs_per_step(shape),
+            Generator::macs_per_step(shape),
+        )
+    }
+
+    /// Measures `frames` frames at each batch size in turn, yielding each batch size with its
+    /// measurement as it is made.
+    pub fn measurements(
+        &mut self,
+        frames: usize,
+    ) -> impl Iterator<Item = (usize, Result<Measurement, GpuError>)> + '_ {
+        let Self {
+            gpu,
+            weights,
+            batches,
+            ..
+        } = self;
+        batches
+            .iter()
+            .map(move |&batch| (batch, measure(gpu, weights, batch, frames)))
     }
 }
 
@@ -83,7 +151,7 @@ pub fn dense_peak_tflops(label: &str, precision: Precision) -> Option<f64> {
 }
 
 /// Times `frames` frames of generation for `batch` notes on `device`.
-pub fn measure(
+fn measure(
     device: &mut CudaDevice,
     weights: &DecoderWeights,
     batch: usize,
@@ -141,16 +209,21 @@ pub fn parse_baseline_line(line: &str) -> Option<(usize, f64)> {
     Some((batch?, speed?))
 }
 
-/// Runs the PyTorch baseline script on the same GPU for `batches` and returns its samples per
-/// second by batch (batches it could not run are missing), with its header line.
+/// Runs the PyTorch baseline script on the same GPU for `batches` at `precision` and returns
+/// its samples per second by batch (batches it could not run are missing), with its header line.
 pub fn run_baseline(
     script: &std::path::Path,
     device_ordinal: usize,
     batches: &[usize],
     steps: usize,
-    dtype: &str,
+    precision: Precision,
 ) -> anyhow::Result<(String, Vec<(usize, f64)>)> {
     use anyhow::Context as _;
+    let dtype = match precision {
+        Precision::Bf16 => "bfloat16",
+        Precision::Tf32 => "tf32",
+        Precision::Fp32 => "float32",
+    };
     let list: Vec<String> = batches.iter().map(usize::to_string).collect();
     let output = std::process::Command::new("python3")
         .arg(script)

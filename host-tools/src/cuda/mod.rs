@@ -5,10 +5,10 @@
 //! host-tools builds and runs its CPU path on machines without them; asking for a GPU there is
 //! one clear error.
 //!
-//! The work is written as plans (buffers and operations, module `plan`) run by an
-//! [`Executor`]: [`CudaDevice`] on a GPU, and in tests a CPU emulator that runs the same kernel
-//! source, so the whole GPU path is checked against the CPU model on machines without a GPU.
-//! It never reads files.
+//! The work is written as plans (`plan`: buffers and operations) run by an [`Executor`]:
+//! [`CudaDevice`] on a GPU, and in tests a CPU emulator that runs the same kernel source, so the
+//! whole GPU path is checked against the CPU model on machines without a GPU. It never reads
+//! files.
 
 pub mod bench;
 mod decoder;

@@ -1,7 +1,13 @@
 //! Step 05 of the original pipeline (spec §7.6) on `f32` audio: single-sample click removal, then
 //! peak normalisation to −12 dBFS, then 16-bit samples. The original's MP3 round trip (LAME, then
-//! sox decoding) is left out: it only added encoder delay and loss. Nothing here reads or writes
-//! files.
+//! sox decoding) is left out: it only added encoder delay and loss. [`clean_sounds`] runs it on
+//! the generated WAVs of a work folder; the arithmetic itself never touches a file.
+
+use super::grid::Sound;
+use super::workdir::Workdir;
+use super::PipelineError;
+use crate::audio::{read_mono_16k, write_pcm16_wav};
+use crate::progress::Progress;
 
 /// Target peak of every cleaned note, as `sox --norm=-12`.
 pub const PEAK_DBFS: f64 = -12.0;
@@ -49,6 +55,28 @@ pub fn clean(mut audio: Vec<f32>) -> Vec<i16> {
         .iter()
         .map(|s| (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16)
         .collect()
+}
+
+/// The step for the sounds of this run that are generated but not cleaned yet; returns how
+/// many it cleaned.
+pub(super) fn clean_sounds(
+    sounds: &[&Sound],
+    dirs: &Workdir,
+    progress: &Progress,
+) -> Result<usize, PipelineError> {
+    let todo: Vec<&Sound> = sounds
+        .iter()
+        .copied()
+        .filter(|s| !dirs.cleaned(s).exists() && dirs.generated(s).exists())
+        .collect();
+    let bar = progress.bar("clean", todo.len() as u64, "notes");
+    for sound in &todo {
+        let audio = read_mono_16k(&dirs.generated(sound))?;
+        write_pcm16_wav(&dirs.cleaned(sound), &clean(audio))?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(todo.len())
 }
 
 #[cfg(test)]

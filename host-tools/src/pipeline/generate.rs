@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::progress::Progress;
-use super::synth::{GenerationJob, GenerationProgress, Synthesizer};
 use crate::audio::{read_mono_16k, write_float_wav, AudioError};
 use crate::npy::{read_embedding, NpyError};
+use crate::progress::Progress;
+use crate::synth::{GenerationJob, GenerationProgress, Synthesizer};
 
 /// Suffix of a sound's checkpoint, appended to its output path.
 pub const CHECKPOINT_SUFFIX: &str = ".checkpoint";
@@ -334,8 +334,7 @@ mod tests {
     use super::*;
     use crate::embedding::{Embedding, CHANNELS};
     use crate::npy::write_embedding;
-    use crate::pipeline::synth::job_seed;
-    use crate::pipeline::tone::ToneSynthesizer;
+    use crate::synth::{job_seed, ToneSynthesizer};
     use std::sync::Mutex;
 
     /// Records the jobs it is given; fails once it has reported `fail_after` samples of the

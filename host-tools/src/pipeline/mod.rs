@@ -1,8 +1,9 @@
 //! The Open NSynth Super pad pipeline (spec §7): from one recording per instrument and pitch to
 //! the device's pad files and settings, through the NSynth model behind [`Synthesizer`].
-//! [`run`] owns the work directory and the order of the steps; each step skips what is already
-//! finished, so a run that stops anywhere can be started again and only does what is left. Every
-//! output is written atomically, so a file under its final name is always complete.
+//! Each step has its own module, named as in the table below; [`run`] only runs them in order
+//! over the work directory. Each step skips what is already finished, so a run that stops
+//! anywhere can be started again and only does what is left. Every output is written
+//! atomically, so a file under its final name is always complete.
 //!
 //! Work directory (the original's folder names):
 //!
@@ -22,54 +23,38 @@
 
 mod clean;
 pub mod config;
+mod encode;
 mod generate;
 pub mod grid;
-mod nsynth;
+mod interpolate;
 pub mod pads;
-mod progress;
 pub mod shard;
-mod synth;
-mod tone;
+mod workdir;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use open_nsynth::pad::pad_file_name;
-use rayon::prelude::*;
-
-use crate::audio::{
-    load_for_encoding, read_mono_16k, write_pcm16_wav, AudioError, RECORDING_EXTENSIONS,
-};
-use crate::embedding::{Embedding, HOP_LENGTH};
-use crate::npy::{read_embedding, write_embedding, NpyError};
+use crate::audio::AudioError;
+use crate::npy::NpyError;
+use crate::progress::Progress;
+use crate::synth::Synthesizer;
+use clean::clean_sounds;
 pub use clean::{clean, normalize_peak, remove_clicks, PEAK_DBFS};
 pub use config::{ConfigError, PipelineConfig};
 use config::{CORNER_KEYS, SCREEN_CORNERS};
+use encode::encode_notes;
+pub use encode::{encode_audio, encode_recordings, EncodeError, EncodeLength, EncodeReport};
 pub use generate::{
     checkpoint_path, generate, GenerateError, GenerateOptions, GenerationTask, CHECKPOINT_SUFFIX,
 };
 use grid::{Plan, Sound};
-pub use nsynth::NsynthSynthesizer;
-use pads::{write_device_settings, write_pad, PadError};
-pub use progress::Progress;
+use interpolate::interpolate_sounds;
+use pads::{build_pads, PadError};
 pub use shard::{Shard, ShardError, ShardSpec};
-pub use synth::{job_seed, GenerationJob, GenerationProgress, Synthesizer};
-pub use tone::ToneSynthesizer;
-
-/// Folder of the recordings.
-pub const RECORDINGS_DIR: &str = "audio_input";
-/// Folder of step 01's embeddings.
-pub const INPUT_EMBEDDINGS_DIR: &str = "embeddings_input";
-/// Folder of step 02's interpolated embeddings.
-pub const SOUND_EMBEDDINGS_DIR: &str = "embeddings_output";
-/// Folder of the generated audio.
-pub const GENERATED_DIR: &str = "audio_output";
-/// Folder of the cleaned notes.
-pub const CLEANED_DIR: &str = "output_wav";
-/// Folder of the pads and the device settings.
-pub const PADS_DIR: &str = "pads_output";
-/// Name of the device settings file in [`PADS_DIR`].
-pub const DEVICE_SETTINGS_FILE: &str = "settings.json";
+use workdir::Workdir;
+pub use workdir::{
+    CLEANED_DIR, DEVICE_SETTINGS_FILE, GENERATED_DIR, INPUT_EMBEDDINGS_DIR, PADS_DIR,
+    RECORDINGS_DIR, SOUND_EMBEDDINGS_DIR,
+};
 
 /// How a pipeline run works.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -126,14 +111,8 @@ pub enum PipelineError {
     Audio(#[from] AudioError),
     #[error(transparent)]
     Embedding(#[from] NpyError),
-    #[error("the model cannot encode {path}: {cause:#}")]
-    Encode { path: PathBuf, cause: anyhow::Error },
-    #[error("the model encoded {path} into {found} frames, expected {expected}")]
-    EncodedFrames {
-        path: PathBuf,
-        expected: usize,
-        found: usize,
-    },
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
     #[error(
         "at pitch {pitch}, {first} has {first_frames} frames but {second} has {second_frames}: \
          the embeddings mixed on a pad must have the same length; delete the odd one to encode \
@@ -155,61 +134,6 @@ pub enum PipelineError {
          numbered from 0; or name the count too: --shard {shard}/N"
     )]
     NoSuchShard { shard: usize, shards: usize },
-}
-
-/// The work directory's folders.
-struct Workdir {
-    recordings: PathBuf,
-    input_embeddings: PathBuf,
-    sound_embeddings: PathBuf,
-    generated: PathBuf,
-    cleaned: PathBuf,
-    pads: PathBuf,
-}
-
-impl Workdir {
-    fn new(root: &Path) -> Self {
-        Self {
-            recordings: root.join(RECORDINGS_DIR),
-            input_embeddings: root.join(INPUT_EMBEDDINGS_DIR),
-            sound_embeddings: root.join(SOUND_EMBEDDINGS_DIR),
-            generated: root.join(GENERATED_DIR),
-            cleaned: root.join(CLEANED_DIR),
-            pads: root.join(PADS_DIR),
-        }
-    }
-
-    fn create_outputs(&self) -> Result<(), PipelineError> {
-        for dir in [
-            &self.input_embeddings,
-            &self.sound_embeddings,
-            &self.generated,
-            &self.cleaned,
-            &self.pads,
-        ] {
-            std::fs::create_dir_all(dir).map_err(|cause| PipelineError::CreateDir {
-                path: dir.clone(),
-                cause,
-            })?;
-        }
-        Ok(())
-    }
-
-    fn input_embedding(&self, note: &str) -> PathBuf {
-        self.input_embeddings.join(format!("{note}_embeddings.npy"))
-    }
-
-    fn sound_embedding(&self, sound: &Sound) -> PathBuf {
-        self.sound_embeddings.join(format!("{}.npy", sound.name))
-    }
-
-    fn generated(&self, sound: &Sound) -> PathBuf {
-        self.generated.join(format!("gen_{}.wav", sound.name))
-    }
-
-    fn cleaned(&self, sound: &Sound) -> PathBuf {
-        self.cleaned.join(format!("gen_{}.wav", sound.name))
-    }
 }
 
 /// Runs every step that is not finished yet; see the module documentation.
@@ -244,7 +168,7 @@ pub fn run(
     let dirs = Workdir::new(workdir);
     dirs.create_outputs()?;
 
-    let inputs = encode_recordings(config, &dirs, synth, progress)?;
+    let inputs = encode_notes(config, &dirs, synth, progress)?;
     let plan = Plan::new(config);
     tracing::info!(
         "{} pads need {} unique sounds",
@@ -258,25 +182,7 @@ pub fn run(
         .filter(|&(k, _)| shard.is_none_or(|shard| shard.owns(k)))
         .map(|(_, sound)| sound)
         .collect();
-
-    let mut tasks = Vec::new();
-    for &sound in &mine {
-        let output = dirs.generated(sound);
-        if output.exists() || dirs.cleaned(sound).exists() {
-            continue;
-        }
-        let embedding = dirs.sound_embedding(sound);
-        if !embedding.exists() {
-            let midi = config.layout.pitches[sound.pitch];
-            write_embedding(&embedding, &interpolate(&plan, sound, midi, &inputs))?;
-        }
-        tasks.push(GenerationTask {
-            name: sound.name.clone(),
-            embedding,
-            output,
-            seed: job_seed(options.seed, &sound.name),
-        });
-    }
+    let tasks = interpolate_sounds(config, &plan, &mine, &inputs, &dirs, options.seed)?;
     let generated = generate(synth, &tasks, &options.generate, progress)?;
     let cleaned = clean_sounds(&mine, &dirs, progress)?;
 
@@ -298,499 +204,9 @@ pub fn run(
         return Ok(report);
     }
     report.pads_written = build_pads(config, &plan, &dirs, progress)?;
-    write_device_settings(&dirs.pads.join(DEVICE_SETTINGS_FILE), config)?;
     report.complete = true;
     Ok(report)
 }
 
-/// Step 01: the embedding of every instrument at every pitch, encoding the recordings whose
-/// embedding is not there yet. Recordings shorter than a note are padded with silence and longer
-/// ones cut (spec §1), so every embedding has 125 frames.
-fn encode_recordings(
-    config: &PipelineConfig,
-    dirs: &Workdir,
-    synth: &dyn Synthesizer,
-    progress: &Progress,
-) -> Result<HashMap<(String, u8), Embedding>, PipelineError> {
-    let notes: Vec<(String, u8)> = config
-        .instruments()
-        .flat_map(|i| config.layout.pitches.iter().map(|&p| (i.name.clone(), p)))
-        .collect();
-    let stem = |(name, pitch): &(String, u8)| format!("{name}_{pitch}");
-    let to_encode: Vec<&(String, u8)> = notes
-        .iter()
-        .filter(|note| !dirs.input_embedding(&stem(note)).exists())
-        .collect();
-    if !to_encode.is_empty() {
-        let recordings = list_recordings(&dirs.recordings)?;
-        let missing: Vec<String> = to_encode
-            .iter()
-            .map(|note| stem(note))
-            .filter(|stem| !recordings.contains_key(stem))
-            .collect();
-        if !missing.is_empty() {
-            return Err(PipelineError::MissingRecordings {
-                dir: dirs.recordings.clone(),
-                missing: missing.join(", "),
-            });
-        }
-        let bar = progress.bar("encode", to_encode.len() as u64, "notes");
-        for note in to_encode {
-            let stem = stem(note);
-            let path = &recordings[&stem];
-            let mut audio = load_for_encoding(path, config.note_length)?;
-            audio.resize(config.note_length, 0.0);
-            let embedding = synth
-                .encode(&audio)
-                .map_err(|cause| PipelineError::Encode {
-                    path: path.clone(),
-                    cause,
-                })?;
-            let expected = config.note_length / HOP_LENGTH;
-            if embedding.frames() != expected {
-                return Err(PipelineError::EncodedFrames {
-                    path: path.clone(),
-                    expected,
-                    found: embedding.frames(),
-                });
-            }
-            write_embedding(&dirs.input_embedding(&stem), &embedding)?;
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-    }
-
-    let mut inputs = HashMap::new();
-    let mut frames_at: HashMap<u8, (PathBuf, usize)> = HashMap::new();
-    for note in notes {
-        let path = dirs.input_embedding(&stem(&note));
-        let embedding = read_embedding(&path)?;
-        let (first, first_frames) = frames_at
-            .entry(note.1)
-            .or_insert_with(|| (path.clone(), embedding.frames()))
-            .clone();
-        if first_frames != embedding.frames() {
-            return Err(PipelineError::FrameMismatch {
-                pitch: note.1,
-                first,
-                first_frames,
-                second: path,
-                second_frames: embedding.frames(),
-            });
-        }
-        inputs.insert(note, embedding);
-    }
-    Ok(inputs)
-}
-
-/// The recordings in `dir` by file stem (`<instrument>_<pitch>`).
-fn list_recordings(dir: &Path) -> Result<HashMap<String, PathBuf>, PipelineError> {
-    let list_error = |cause| PipelineError::ListRecordings {
-        path: dir.to_path_buf(),
-        cause,
-    };
-    let mut recordings: HashMap<String, PathBuf> = HashMap::new();
-    for entry in std::fs::read_dir(dir).map_err(list_error)? {
-        let path = entry.map_err(list_error)?.path();
-        let is_recording = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| RECORDING_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()));
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
-            continue;
-        };
-        if !is_recording {
-            continue;
-        }
-        if let Some(first) = recordings.insert(stem.to_string(), path.clone()) {
-            return Err(PipelineError::DuplicateRecording {
-                first,
-                second: path,
-            });
-        }
-    }
-    Ok(recordings)
-}
-
-/// Step 02 for one sound at MIDI pitch `midi`: `Σ w_k · E_k` over its pad's corners, summed in
-/// float64 in corner order and stored as float32, as the original computes it.
-fn interpolate(
-    plan: &Plan,
-    sound: &Sound,
-    midi: u8,
-    inputs: &HashMap<(String, u8), Embedding>,
-) -> Embedding {
-    let parts: Vec<&Embedding> = plan
-        .instruments(sound)
-        .iter()
-        .map(|name| &inputs[&(name.clone(), midi)])
-        .collect();
-    let values = (0..parts[0].values().len())
-        .map(|i| {
-            let mut sum = 0.0f64;
-            for (part, weight) in parts.iter().zip(sound.weights) {
-                sum += f64::from(part.values()[i]) * weight;
-            }
-            sum as f32
-        })
-        .collect();
-    Embedding::new(values).expect("a mix of whole embeddings is whole")
-}
-
-/// Step 05 for the sounds of this run that are generated but not cleaned yet.
-fn clean_sounds(
-    sounds: &[&Sound],
-    dirs: &Workdir,
-    progress: &Progress,
-) -> Result<usize, PipelineError> {
-    let todo: Vec<&Sound> = sounds
-        .iter()
-        .copied()
-        .filter(|s| !dirs.cleaned(s).exists() && dirs.generated(s).exists())
-        .collect();
-    let bar = progress.bar("clean", todo.len() as u64, "notes");
-    for sound in &todo {
-        let audio = read_mono_16k(&dirs.generated(sound))?;
-        write_pcm16_wav(&dirs.cleaned(sound), &clean(audio))?;
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(todo.len())
-}
-
-/// Step 06: every pad that does not exist yet, several at a time.
-fn build_pads(
-    config: &PipelineConfig,
-    plan: &Plan,
-    dirs: &Workdir,
-    progress: &Progress,
-) -> Result<usize, PipelineError> {
-    let todo: Vec<_> = plan
-        .pads
-        .iter()
-        .map(|pad| (pad, dirs.pads.join(pad_file_name(&pad.corners))))
-        .filter(|(_, path)| !path.exists())
-        .collect();
-    let bar = progress.bar("pads", todo.len() as u64, "pads");
-    let note_of = |sound: usize| dirs.cleaned(&plan.sounds[sound]);
-    todo.par_iter().try_for_each(|(pad, path)| {
-        write_pad(path, pad, &config.layout, &note_of)?;
-        bar.inc(1);
-        Ok::<_, PadError>(())
-    })?;
-    bar.finish_and_clear();
-    Ok(todo.len())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::audio::zero_crossing_frequency;
-    use std::f64::consts::TAU;
-    use std::sync::Mutex;
-
-    use open_nsynth::pad::{inventory, PadFile, PadSource, PadState};
-    use open_nsynth::settings::Settings;
-
-    /// Corner instruments (NW, NE, SE, SW) and their frequencies at the first pitch; the second
-    /// pitch is a fifth up.
-    const INSTRUMENTS: [(&str, f64); 4] = [
-        ("alto", 200.0),
-        ("bass", 400.0),
-        ("cello", 800.0),
-        ("drum", 1600.0),
-    ];
-    const PITCHES: [u8; 2] = [48, 55];
-    const ROW: usize = 8000;
-
-    fn settings_json(gpus: usize) -> String {
-        let [nw, ne, se, sw] = INSTRUMENTS.map(|(name, _)| [name]);
-        serde_json::json!({
-            "pads": {"NW": nw, "NE": ne, "SE": se, "SW": sw},
-            "magenta_dir": "~/magenta",
-            "pitches": PITCHES,
-            "resolution": 3,
-            "final_length": ROW,
-            "gpus": gpus,
-        })
-        .to_string()
-    }
-
-    fn config(gpus: usize) -> PipelineConfig {
-        PipelineConfig::from_json(&settings_json(gpus), Path::new("settings.json")).unwrap()
-    }
-
-    /// Half-second sines, one per instrument and pitch, 16-bit at 16 kHz.
-    fn write_recordings(workdir: &Path) {
-        let dir = workdir.join(RECORDINGS_DIR);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (name, frequency) in INSTRUMENTS {
-            for (p, pitch) in PITCHES.iter().enumerate() {
-                let frequency = frequency * if p == 0 { 1.0 } else { 1.5 };
-                let spec = hound::WavSpec {
-                    channels: 1,
-                    sample_rate: 16000,
-                    bits_per_sample: 16,
-                    sample_format: hound::SampleFormat::Int,
-                };
-                let path = dir.join(format!("{name}_{pitch}.wav"));
-                let mut wav = hound::WavWriter::create(path, spec).unwrap();
-                for i in 0..8000 {
-                    let value = 0.4 * (TAU * frequency * f64::from(i) / 16000.0).sin();
-                    wav.write_sample((value * 32767.0) as i16).unwrap();
-                }
-                wav.finalize().unwrap();
-            }
-        }
-    }
-
-    /// The tone stand-in, counting what it is asked to do.
-    #[derive(Default)]
-    struct Counting {
-        encoded: Mutex<usize>,
-        generated: Mutex<Vec<usize>>,
-    }
-
-    impl Synthesizer for Counting {
-        fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
-            *self.encoded.lock().unwrap() += 1;
-            ToneSynthesizer::default().encode(audio)
-        }
-
-        fn generate(
-            &self,
-            jobs: &[GenerationJob],
-            progress: &mut dyn FnMut(GenerationProgress<'_>) -> anyhow::Result<()>,
-        ) -> anyhow::Result<Vec<Vec<f32>>> {
-            self.generated.lock().unwrap().push(jobs.len());
-            ToneSynthesizer::default().generate(jobs, progress)
-        }
-    }
-
-    /// One pipeline run in `workdir` as `shard` (all work with `None`), without progress bars.
-    fn run_as(
-        shard: Option<ShardSpec>,
-        config: &PipelineConfig,
-        workdir: &Path,
-        synth: &Counting,
-    ) -> Result<PipelineReport, PipelineError> {
-        let options = PipelineOptions {
-            generate: GenerateOptions {
-                batch_size: 4,
-                checkpoint_interval: std::time::Duration::ZERO,
-            },
-            seed: 5,
-            shard,
-        };
-        run(config, workdir, synth, &options, &Progress::hidden())
-    }
-
-    #[test]
-    fn recordings_become_pads_the_device_opens_with_every_row_in_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let workdir = dir.path();
-        write_recordings(workdir);
-        let config = config(1);
-        let synth = Counting::default();
-        let report = run_as(None, &config, workdir, &synth).unwrap();
-        assert!(report.complete);
-        assert_eq!(report.sounds, 18);
-        assert_eq!(report.generated, 18);
-        assert_eq!(report.cleaned, 18);
-        assert_eq!(report.pads_written, 1);
-        assert_eq!(*synth.encoded.lock().unwrap(), 8);
-        assert_eq!(*synth.generated.lock().unwrap(), [4, 4, 4, 4, 2]);
-
-        // The device reads the settings and finds the pad at the right size.
-        let settings = Settings::from_file(&report.pads_dir.join(DEVICE_SETTINGS_FILE)).unwrap();
-        assert!(settings.warnings.is_empty(), "{:?}", settings.warnings);
-        let pads = inventory(&settings);
-        assert_eq!(pads.len(), 1);
-        assert_eq!(pads[0].state, PadState::Present);
-        assert!(pads[0].path.ends_with("alto_bass_cello_drum.bin"));
-
-        // Each row plays the blend of the corners' frequencies its grid point weights give:
-        // top-left alto, top-right bass, bottom-left cello, bottom-right drum.
-        let layout = &settings.pad.layout;
-        let pad = PadFile::open(&pads[0].path, layout).unwrap();
-        let step = [0.0, 0.5, 1.0];
-        for yi in 0..3 {
-            for xi in 0..3 {
-                let weights = grid::corner_weights(step[xi], step[yi]);
-                let point = layout.point(xi, yi);
-                let mut rows = vec![0i16; layout.point_samples()];
-                pad.read_point(point, &mut rows).unwrap();
-                for (p, row) in rows.chunks(layout.length).enumerate() {
-                    let fifth = if p == 0 { 1.0 } else { 1.5 };
-                    let expected: f64 = INSTRUMENTS
-                        .iter()
-                        .zip(weights)
-                        .map(|((_, f), w)| f * fifth * w)
-                        .sum();
-                    let samples: Vec<f32> = row.iter().map(|&s| f32::from(s)).collect();
-                    let found = zero_crossing_frequency(&samples);
-                    // Encoding estimates the recordings' frequencies within a few hertz.
-                    assert!(
-                        (found - expected).abs() < expected * 0.01,
-                        "point ({xi}, {yi}) pitch {p}: {found} Hz, expected {expected}"
-                    );
-                    let peak = row.iter().map(|s| s.unsigned_abs()).max().unwrap();
-                    assert!((8200..=8231).contains(&peak), "{peak}");
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_rerun_redoes_only_what_was_removed() {
-        let dir = tempfile::tempdir().unwrap();
-        let workdir = dir.path();
-        write_recordings(workdir);
-        let config = config(1);
-        run_as(None, &config, workdir, &Counting::default()).unwrap();
-        let plan = Plan::new(&config);
-        let dirs = Workdir::new(workdir);
-        let pad_path = dirs.pads.join("alto_bass_cello_drum.bin");
-        let pad_before = std::fs::read(&pad_path).unwrap();
-
-        // Nothing to do on a second run.
-        let synth = Counting::default();
-        let report = run_as(None, &config, workdir, &synth).unwrap();
-        assert_eq!(
-            (report.generated, report.cleaned, report.pads_written),
-            (0, 0, 0)
-        );
-        assert_eq!(*synth.encoded.lock().unwrap(), 0);
-        assert!(synth.generated.lock().unwrap().is_empty());
-
-        // Remove one sound (leaving a half-written file in its place) and the pad.
-        let centre = &plan.sounds[plan.pads[0].rows[4 * 2 + 1]];
-        assert_eq!(
-            centre.name,
-            "alto_0.25_bass_0.25_cello_0.25_drum_0.25_pitch_55"
-        );
-        std::fs::remove_file(dirs.generated(centre)).unwrap();
-        std::fs::remove_file(dirs.cleaned(centre)).unwrap();
-        std::fs::write(
-            open_nsynth::atomic::partial_path(&dirs.generated(centre)),
-            b"RIFF",
-        )
-        .unwrap();
-        std::fs::remove_file(&pad_path).unwrap();
-
-        let synth = Counting::default();
-        let report = run_as(None, &config, workdir, &synth).unwrap();
-        assert_eq!(
-            (report.generated, report.cleaned, report.pads_written),
-            (1, 1, 1)
-        );
-        assert_eq!(*synth.generated.lock().unwrap(), [1]);
-        assert_eq!(*synth.encoded.lock().unwrap(), 0);
-        assert_eq!(std::fs::read(&pad_path).unwrap(), pad_before);
-    }
-
-    #[test]
-    fn shards_share_the_work_and_the_last_one_builds_the_pads() {
-        let dir = tempfile::tempdir().unwrap();
-        let workdir = dir.path();
-        write_recordings(workdir);
-        let config = config(2);
-        let first = run_as(
-            Some(ShardSpec::Index(0)),
-            &config,
-            workdir,
-            &Counting::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (first.generated, first.complete, first.pads_written),
-            (9, false, 0)
-        );
-        assert!(!first.pads_dir.join(DEVICE_SETTINGS_FILE).exists());
-        let second = run_as(
-            Some(ShardSpec::Index(1)),
-            &config,
-            workdir,
-            &Counting::default(),
-        )
-        .unwrap();
-        assert_eq!(
-            (second.generated, second.complete, second.pads_written),
-            (9, true, 1)
-        );
-        let error = run_as(
-            Some(ShardSpec::Index(2)),
-            &config,
-            workdir,
-            &Counting::default(),
-        )
-        .unwrap_err();
-        assert!(error.to_string().contains("no shard 2"), "{error}");
-    }
-
-    #[test]
-    fn a_shard_count_on_the_command_line_overrides_the_settings() {
-        let dir = tempfile::tempdir().unwrap();
-        let workdir = dir.path();
-        write_recordings(workdir);
-        let config = config(1);
-        let mut generated = Vec::new();
-        for index in 0..3 {
-            let shard = ShardSpec::Of(Shard::new(index, 3).unwrap());
-            let report = run_as(Some(shard), &config, workdir, &Counting::default()).unwrap();
-            generated.push((report.generated, report.complete, report.pads_written));
-        }
-        assert_eq!(generated, [(6, false, 0), (6, false, 0), (6, true, 1)]);
-    }
-
-    #[test]
-    fn missing_recordings_are_listed_before_any_work() {
-        let dir = tempfile::tempdir().unwrap();
-        let workdir = dir.path();
-        write_recordings(workdir);
-        std::fs::remove_file(workdir.join(RECORDINGS_DIR).join("cello_55.wav")).unwrap();
-        std::fs::remove_file(workdir.join(RECORDINGS_DIR).join("alto_48.wav")).unwrap();
-        let synth = Counting::default();
-        let error = run_as(None, &config(1), workdir, &synth).unwrap_err();
-        let message = error.to_string();
-        assert!(message.contains("alto_48, cello_55"), "{message}");
-        assert!(message.contains(RECORDINGS_DIR), "{message}");
-        assert_eq!(*synth.encoded.lock().unwrap(), 0);
-    }
-
-    #[test]
-    fn two_recordings_of_one_note_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let workdir = dir.path();
-        write_recordings(workdir);
-        let recordings = workdir.join(RECORDINGS_DIR);
-        std::fs::copy(
-            recordings.join("bass_48.wav"),
-            recordings.join("bass_48.WAV"),
-        )
-        .unwrap();
-        let error = run_as(None, &config(1), workdir, &Counting::default()).unwrap_err();
-        assert!(
-            matches!(error, PipelineError::DuplicateRecording { .. }),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn interpolation_sums_in_float64_in_corner_order() {
-        let config = config(1);
-        let plan = Plan::new(&config);
-        let mut inputs = HashMap::new();
-        for (k, (name, _)) in INSTRUMENTS.iter().enumerate() {
-            let values = vec![0.1f32 * (k + 1) as f32; 2 * crate::embedding::CHANNELS];
-            inputs.insert((name.to_string(), 48), Embedding::new(values).unwrap());
-        }
-        let centre = &plan.sounds[plan.pads[0].rows[4 * 2]];
-        let mixed = interpolate(&plan, centre, 48, &inputs);
-        let expected = [0.1f32, 0.2, 0.3, 0.4]
-            .iter()
-            .fold(0.0f64, |sum, &v| sum + f64::from(v) * 0.25) as f32;
-        assert_eq!(mixed.values()[0], expected);
-        assert_eq!(mixed.frames(), 2);
-    }
-}
+mod tests;

@@ -2,7 +2,8 @@
 //! cleaned note to its onset, writes pad files in exactly the layout the device reads
 //! (`open_nsynth::pad`: rows `(yi·R + xi)·P + p`, 16-bit little-endian, `length` samples each,
 //! named `c0_c1_c2_c3.bin` in device corner order), and writes the device `settings.json` that
-//! lists those corners. Files are written atomically; nothing here generates or cleans sound.
+//! lists those corners; `build_pads` does both in a work folder. Files are written
+//! atomically; nothing here generates or cleans sound.
 //!
 //! Device corner order is top-left, top-right, bottom-left, bottom-right, which is the original
 //! settings' `NW`, `NE`, `SE`, `SW` (see `config` for why `SE` is bottom-left).
@@ -10,13 +11,16 @@
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use open_nsynth::pad::PadLayout;
+use open_nsynth::atomic::write_atomically;
+use open_nsynth::pad::{pad_file_name, PadLayout};
 use open_nsynth::settings::settings_for_pads;
+use rayon::prelude::*;
 
 use super::config::PipelineConfig;
-use super::grid::PadPlan;
+use super::grid::{PadPlan, Plan};
+use super::workdir::{Workdir, DEVICE_SETTINGS_FILE};
 use crate::audio::{read_mono_16k, AudioError, SAMPLE_RATE};
-use open_nsynth::atomic::write_atomically;
+use crate::progress::Progress;
 
 /// Where the onset is looked for: the first 0.25 s, as the original's `post_process` intends.
 /// Its caller passed `final_length` into the `onset_search` parameter, so the original searched
@@ -36,6 +40,32 @@ pub enum PadError {
     Row { pad: PathBuf, cause: AudioError },
     #[error("cannot write {path}: {cause}")]
     Write { path: PathBuf, cause: io::Error },
+}
+
+/// The step: every pad of `plan` that does not exist yet, several at a time, then the device
+/// settings; returns how many pads it wrote.
+pub(super) fn build_pads(
+    config: &PipelineConfig,
+    plan: &Plan,
+    dirs: &Workdir,
+    progress: &Progress,
+) -> Result<usize, PadError> {
+    let todo: Vec<_> = plan
+        .pads
+        .iter()
+        .map(|pad| (pad, dirs.pads.join(pad_file_name(&pad.corners))))
+        .filter(|(_, path)| !path.exists())
+        .collect();
+    let bar = progress.bar("pads", todo.len() as u64, "pads");
+    let note_of = |sound: usize| dirs.cleaned(&plan.sounds[sound]);
+    todo.par_iter().try_for_each(|(pad, path)| {
+        write_pad(path, pad, &config.layout, &note_of)?;
+        bar.inc(1);
+        Ok::<_, PadError>(())
+    })?;
+    bar.finish_and_clear();
+    write_device_settings(&dirs.pads.join(DEVICE_SETTINGS_FILE), config)?;
+    Ok(todo.len())
 }
 
 /// The original's `post_process`: finds the onset (the first sample above 10 % of the peak of

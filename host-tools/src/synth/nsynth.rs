@@ -1,15 +1,17 @@
 //! The real [`Synthesizer`]: the NSynth model loaded from a checkpoint (TensorFlow or
 //! safetensors), encoding and generating batches in lock-step with resumable, seed-determined
 //! sampling, on the CPU or on GPUs (one batch per GPU at a time). It adapts the model's calls
-//! to the pipeline's seam and never touches a file after loading.
+//! to the pipeline's seam and never touches a file after loading. The choice of CPU or GPUs is
+//! a [`Backend`], matched only in its own methods; each back end makes the model's calls through
+//! one trait, [`ModelCalls`].
 
 use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::synth::{GenerationJob, GenerationProgress, Synthesizer};
+use super::{GenerationJob, GenerationProgress, Synthesizer};
 use crate::checkpoint::Checkpoint;
-use crate::cuda::{self, CudaDevice, GpuPool, Placement, Precision};
+use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
 use crate::model::{self, Model, Note, Stages};
 
@@ -20,8 +22,112 @@ const REPORT_EVERY: usize = 2048;
 /// The NSynth autoencoder as a [`Synthesizer`].
 pub struct NsynthSynthesizer {
     model: Model,
-    /// The GPUs it runs on; the CPU when there are none.
-    gpus: Option<GpuPool<CudaDevice>>,
+    backend: Backend,
+}
+
+/// Where the model runs.
+enum Backend {
+    /// All the CPU's cores.
+    Cpu,
+    /// These GPUs, each running one call at a time.
+    Cuda(GpuPool<CudaDevice>),
+}
+
+impl Backend {
+    /// Runs `call` on the CPU, or on the first free GPU.
+    fn run<T>(
+        &self,
+        model: &Model,
+        call: impl FnOnce(&mut dyn ModelCalls) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match self {
+            Backend::Cpu => call(&mut &*model),
+            Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
+        }
+    }
+
+    /// Calls worth running at once: one per GPU.
+    fn concurrency(&self) -> usize {
+        match self {
+            Backend::Cpu => 1,
+            Backend::Cuda(pool) => pool.labels().len(),
+        }
+    }
+}
+
+/// The model's calls as one back end makes them.
+trait ModelCalls {
+    /// The embedding values `[frames, 16]` of `audio`.
+    fn encode(&mut self, audio: &[f32]) -> anyhow::Result<Vec<f32>>;
+
+    /// Teacher-forced logits `[samples, 256]`.
+    fn teacher_forced_logits(
+        &mut self,
+        audio: &[f32],
+        embedding: &[f32],
+    ) -> anyhow::Result<Vec<f32>>;
+
+    /// Generates `notes`, reporting with `on_progress` (samples made, audio so far), which
+    /// stops generation (`None`) by returning false.
+    fn generate(
+        &mut self,
+        notes: &[Note<'_>],
+        on_progress: &mut dyn FnMut(usize, &[Vec<f32>]) -> bool,
+    ) -> anyhow::Result<Option<Vec<Vec<f32>>>>;
+}
+
+impl ModelCalls for &Model {
+    fn encode(&mut self, audio: &[f32]) -> anyhow::Result<Vec<f32>> {
+        Ok(Model::encode(self, audio)?.data)
+    }
+
+    fn teacher_forced_logits(
+        &mut self,
+        audio: &[f32],
+        embedding: &[f32],
+    ) -> anyhow::Result<Vec<f32>> {
+        Ok(Model::teacher_forced_logits(self, audio, embedding)?.data)
+    }
+
+    fn generate(
+        &mut self,
+        notes: &[Note<'_>],
+        on_progress: &mut dyn FnMut(usize, &[Vec<f32>]) -> bool,
+    ) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+        Ok(model::generate(self, notes, REPORT_EVERY, on_progress)?)
+    }
+}
+
+impl<E: Executor> ModelCalls for GpuWorker<E> {
+    fn encode(&mut self, audio: &[f32]) -> anyhow::Result<Vec<f32>> {
+        Ok(self.encoder.encode(&mut self.executor, audio)?)
+    }
+
+    fn teacher_forced_logits(
+        &mut self,
+        audio: &[f32],
+        embedding: &[f32],
+    ) -> anyhow::Result<Vec<f32>> {
+        Ok(cuda::teacher_forced_logits(
+            &mut self.executor,
+            &self.decoder,
+            audio,
+            embedding,
+        )?)
+    }
+
+    fn generate(
+        &mut self,
+        notes: &[Note<'_>],
+        on_progress: &mut dyn FnMut(usize, &[Vec<f32>]) -> bool,
+    ) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
+        Ok(cuda::generate(
+            &mut self.executor,
+            &self.decoder,
+            notes,
+            on_progress,
+        )?)
+    }
 }
 
 impl NsynthSynthesizer {
@@ -32,7 +138,10 @@ impl NsynthSynthesizer {
         let checkpoint = Checkpoint::open(path)?;
         let model = Model::load(&checkpoint, stages)
             .with_context(|| format!("cannot load the NSynth model from {}", path.display()))?;
-        Ok(Self { model, gpus: None })
+        Ok(Self {
+            model,
+            backend: Backend::Cpu,
+        })
     }
 
     /// As [`open`](Self::open), then puts the model where `placement` says.
@@ -42,16 +151,15 @@ impl NsynthSynthesizer {
         placement: &Placement,
         precision: Precision,
     ) -> anyhow::Result<Self> {
+        let Placement::Cuda(ordinals) = placement else {
+            return Self::open(path, stages);
+        };
         // Before reading a large checkpoint, find out whether the GPUs are usable at all.
-        if let Placement::Cuda(ordinals) = placement {
-            cuda::check_libraries(&format!("cuda:{}", ordinals[0]))?;
-        }
+        cuda::check_libraries(&format!("cuda:{}", ordinals[0]))?;
         let mut synth = Self::open(path, stages)?;
-        if let Placement::Cuda(ordinals) = placement {
-            let pool = GpuPool::open(&synth.model, ordinals, precision)?;
-            tracing::info!("generating on {}", pool.labels().join(", "));
-            synth.gpus = Some(pool);
-        }
+        let pool = GpuPool::open(&synth.model, ordinals, precision)?;
+        tracing::info!("generating on {}", pool.labels().join(", "));
+        synth.backend = Backend::Cuda(pool);
         Ok(synth)
     }
 
@@ -62,28 +170,20 @@ impl NsynthSynthesizer {
         audio: &[f32],
         embedding: &[f32],
     ) -> anyhow::Result<Vec<f32>> {
-        Ok(match &self.gpus {
-            Some(pool) => pool.with_worker(|worker| {
-                cuda::teacher_forced_logits(&mut worker.executor, &worker.decoder, audio, embedding)
-            })?,
-            None => self.model.teacher_forced_logits(audio, embedding)?.data,
+        self.backend.run(&self.model, |calls| {
+            calls.teacher_forced_logits(audio, embedding)
         })
     }
 }
 
 impl Synthesizer for NsynthSynthesizer {
     fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
-        let values = match &self.gpus {
-            Some(pool) => {
-                pool.with_worker(|worker| worker.encoder.encode(&mut worker.executor, audio))?
-            }
-            None => self.model.encode(audio)?.data,
-        };
+        let values = self.backend.run(&self.model, |calls| calls.encode(audio))?;
         Embedding::new(values).context("the encoder made no frames")
     }
 
     fn concurrency(&self) -> usize {
-        self.gpus.as_ref().map_or(1, |pool| pool.labels().len())
+        self.backend.concurrency()
     }
 
     fn generate(
@@ -100,7 +200,7 @@ impl Synthesizer for NsynthSynthesizer {
             })
             .collect();
         let mut failure = None;
-        let on_progress = |time: usize, audio: &[Vec<f32>]| {
+        let mut on_progress = |time: usize, audio: &[Vec<f32>]| {
             let partial: Vec<&[f32]> = audio
                 .iter()
                 .map(|track| &track[..time.min(track.len())])
@@ -113,12 +213,9 @@ impl Synthesizer for NsynthSynthesizer {
                 }
             }
         };
-        let finished = match &self.gpus {
-            Some(pool) => pool.with_worker(|worker| {
-                cuda::generate(&mut worker.executor, &worker.decoder, &notes, on_progress)
-            })?,
-            None => model::generate(&self.model, &notes, REPORT_EVERY, on_progress)?,
-        };
+        let finished = self.backend.run(&self.model, |calls| {
+            calls.generate(&notes, &mut on_progress)
+        })?;
         match (finished, failure) {
             (Some(audio), _) => Ok(audio),
             (None, Some(error)) => Err(error),
@@ -147,7 +244,10 @@ mod tests {
             },
         };
         let model = Model::load(&RandomWeights::new(shape.clone(), 3), shape.stages).unwrap();
-        NsynthSynthesizer { model, gpus: None }
+        NsynthSynthesizer {
+            model,
+            backend: Backend::Cpu,
+        }
     }
 
     #[test]

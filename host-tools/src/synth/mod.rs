@@ -1,7 +1,14 @@
-//! The seam between the pad pipeline and the NSynth model: the [`Synthesizer`] trait the model
-//! implements, the jobs the pipeline hands it and the progress it reports back. The pipeline
+//! The seam between the pad pipeline and the NSynth model: the [`Synthesizer`] trait, the jobs
+//! the pipeline hands it and the progress it reports back, and its two implementations, the
+//! NSynth model ([`NsynthSynthesizer`]) and a sine stand-in ([`ToneSynthesizer`]). The pipeline
 //! never looks inside the model, and the model never touches a file: storing outputs and
 //! checkpoints is the caller's job.
+
+mod nsynth;
+mod tone;
+
+pub use nsynth::NsynthSynthesizer;
+pub use tone::ToneSynthesizer;
 
 use crate::embedding::Embedding;
 

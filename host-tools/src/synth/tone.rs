@@ -6,7 +6,7 @@
 
 use std::f64::consts::TAU;
 
-use super::synth::{GenerationJob, GenerationProgress, Synthesizer};
+use super::{GenerationJob, GenerationProgress, Synthesizer};
 use crate::audio::{zero_crossing_frequency, SAMPLE_RATE};
 use crate::embedding::{Embedding, CHANNELS, HOP_LENGTH};
 

@@ -1,0 +1,484 @@
+//! The command line: subcommands, their flags and help, and the command each one runs.
+//! Parsing and dispatch only: the commands in [`crate::commands`] do the work through the
+//! library and print what it did.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use open_nsynth::atomic::check_output;
+
+use crate::commands::{self, grains::GrainOptions};
+use crate::cuda::{Placement, Precision};
+use crate::model::Stages;
+use crate::pipeline::{GenerateOptions, PipelineOptions, Shard, ShardSpec};
+use crate::progress::Progress;
+use crate::slurm::{ModelFlags, Resources, SlurmWork};
+use crate::synth::{NsynthSynthesizer, Synthesizer, ToneSynthesizer};
+
+/// Makes and checks pads for the Open NSynth Super.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List every pad a device settings file can select and whether it is there at the right size.
+    ///
+    /// The device plays the pad named after the selected instrument of each corner, in settings
+    /// order (top-left, top-right, bottom-left, bottom-right). Exits 1 if any pad is missing or
+    /// has the wrong size.
+    Pads {
+        /// The device's settings.json.
+        #[arg(long)]
+        settings: PathBuf,
+    },
+    /// Encode recordings into NSynth embeddings (.npy, [frames, 16] float32).
+    ///
+    /// Reads WAV, AIFF or FLAC at any rate, mixes to mono, resamples to 16 kHz, keeps at most the
+    /// first 4 s cut to whole 512-sample frames, and writes OUT/<name>_embeddings.npy. Resumable:
+    /// every file is written under a temporary name first, so an embedding already in OUT is
+    /// complete and is skipped (delete it to encode its recording again).
+    Encode {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// A recording, or a folder of them.
+        #[arg(long)]
+        input: PathBuf,
+        /// Folder for the embeddings.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Teacher-forced logits [T, 256] of the decoder for a recording and its embedding.
+    Logits {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The recording (read as `encode` reads it).
+        #[arg(long)]
+        audio: PathBuf,
+        /// Its embedding (.npy, one frame per 512 samples).
+        #[arg(long)]
+        encoding: PathBuf,
+        /// The .npy file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate 16 kHz audio from embeddings, sample by sample.
+    ///
+    /// Writes OUT/gen_<name>.wav for each .npy (one file or a folder). Resumable: finished WAVs
+    /// are skipped, and a killed run continues from the partial audio it saved. The same seed
+    /// gives the same audio for each file, however the files are batched or sharded.
+    Generate {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// An embedding file, or a folder of them.
+        #[arg(long)]
+        embeddings: PathBuf,
+        /// Folder for the WAVs.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Only shard K of N (K from 0): the files whose place in path order is K mod N. Run
+        /// every shard, e.g. one per GPU or cluster task, into the same OUT.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<Shard>,
+    },
+    /// The whole Open NSynth Super pipeline: recordings to pads and a device settings.json.
+    ///
+    /// Reads the original pipeline's settings file (pads NW/NE/SW/SE, pitches, resolution,
+    /// final_length, gpus) and recordings named <instrument>_<pitch>.wav next to it (in its
+    /// `audio_input` folder), then encodes, interpolates the grid, generates, cleans and builds
+    /// the pads in WORKDIR. Every step is resumable. To share the work, run every shard K/N
+    /// (K = 0..N-1) with --shard K/N, e.g. one per GPU or cluster task, or --shard K alone for N
+    /// from the settings' `gpus`; the last shard to finish builds the pads.
+    Pipeline {
+        /// The pipeline settings (the original `audio/settings.json` keys).
+        #[arg(long)]
+        config: PathBuf,
+        /// Work folder: embeddings, generated and cleaned audio, pads.
+        #[arg(long)]
+        workdir: PathBuf,
+        #[command(flatten)]
+        model: OptionalModelArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Only shard K of N of the generation (K from 0); a bare K takes N from `gpus`.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<ShardSpec>,
+    },
+    /// A grain cloud between two sounds, interpolated in embedding space (as py-modular's
+    /// NSynth tutorial makes one), saved as a float32 [count, grain_length] .npy array.
+    Grains {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// The sound the cloud moves toward.
+        #[arg(long)]
+        a: PathBuf,
+        /// The sound the cloud starts from.
+        #[arg(long)]
+        b: PathBuf,
+        /// Grains in the cloud.
+        #[arg(long, default_value_t = 128)]
+        count: usize,
+        /// Samples per grain at 16 kHz, a multiple of 512.
+        #[arg(long, default_value_t = 1024)]
+        grain_length: usize,
+        /// Seed of the sampling.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// The .npy file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a SLURM batch script that runs `pipeline` (with --config) or `generate` (with
+    /// --embeddings and --out) as a job array, one shard per task.
+    ///
+    /// Writes WORKDIR/open-nsynth-pipeline.sbatch or open-nsynth-generate.sbatch and the
+    /// WORKDIR/logs folder the tasks log to, and prints the sbatch command that submits it. Task
+    /// K of --tasks N runs shard K/N with --gpus-per-task GPUs; pre-empted tasks are requeued, and
+    /// every task resumes from what earlier tries saved, so submitting the script again finishes
+    /// an interrupted job. The tasks run this host-tools binary with absolute paths, so the
+    /// binary, the model and the folders must be on storage every node sees. For the pipeline,
+    /// WORKDIR is its work folder.
+    Slurm {
+        /// Folder of the script and its logs (the pipeline's work folder).
+        #[arg(long)]
+        workdir: PathBuf,
+        /// Tasks of the array, i.e. shards.
+        #[arg(long)]
+        tasks: usize,
+        /// GPUs each task asks for (0: none).
+        #[arg(long, default_value_t = 1)]
+        gpus_per_task: usize,
+        /// The pipeline settings: the tasks run `pipeline`.
+        #[arg(
+            long,
+            required_unless_present = "embeddings",
+            conflicts_with = "embeddings"
+        )]
+        config: Option<PathBuf>,
+        /// Embedding file or folder: the tasks run `generate`.
+        #[arg(long, requires = "out")]
+        embeddings: Option<PathBuf>,
+        /// Folder for the WAVs of `generate`.
+        #[arg(long, requires = "embeddings")]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        model: ModelArgs,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Partition of the tasks.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Time limit of each task, e.g. 24:00:00.
+        #[arg(long)]
+        time: Option<String>,
+        /// CPU cores of each task.
+        #[arg(long)]
+        cpus_per_task: Option<usize>,
+        /// Memory of each task, e.g. 32G.
+        #[arg(long)]
+        mem: Option<String>,
+    },
+    /// Benchmark NSynth generation on a GPU with the released model's shape (random weights).
+    ///
+    /// For each batch size, times whole frames of generation (conditioning and 512 steps) with
+    /// CUDA events after a warm-up frame, and prints samples per second, 4-second notes per
+    /// hour, the TFLOP/s reached (Magenta's count of 59 741 696 multiply-adds per sample),
+    /// its share of the GPU's dense peak, and the device memory in use. With --baseline, runs
+    /// the PyTorch step-by-step baseline (host-tools/bench/fastgen_torch.py) on the same GPU
+    /// afterwards and prints the speed-up at each batch size.
+    Bench {
+        /// The GPU to measure.
+        #[arg(long, default_value = "cuda:0")]
+        device: String,
+        /// GPU arithmetic (tf32, bf16 or fp32).
+        #[arg(long, default_value = "tf32")]
+        precision: Precision,
+        /// Batch sizes; `max` is the largest that fits in the GPU's free memory.
+        #[arg(long, default_value = "1,64,512,max")]
+        batches: String,
+        /// Frames of 512 steps timed at each batch size.
+        #[arg(long, default_value_t = 2)]
+        frames: usize,
+        /// The GPU's dense peak TFLOP/s for this precision (known for H100 and H200).
+        #[arg(long)]
+        peak_tflops: Option<f64>,
+        /// The PyTorch baseline script to compare with.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        /// Steps the baseline times at each batch size.
+        #[arg(long, default_value_t = 200)]
+        baseline_steps: usize,
+    },
+    /// List the tensors of a model checkpoint: names, types, shapes and parameter counts.
+    ///
+    /// Reads a TensorFlow checkpoint (its prefix, e.g. wavenet-ckpt/model.ckpt-200000, or its
+    /// .index file) or a .safetensors file, checking every block checksum on the way.
+    Inspect {
+        /// The checkpoint.
+        checkpoint: PathBuf,
+    },
+    /// Rewrite a checkpoint in the other format: TensorFlow to .safetensors or back.
+    ///
+    /// The output's format follows its name: a .safetensors file, or else a TensorFlow
+    /// checkpoint prefix. By default only the model's variables are kept (the training state,
+    /// i.e. moving averages, Adam slots and step counters, is left out); --all keeps everything.
+    Convert {
+        /// The checkpoint to read.
+        from: PathBuf,
+        /// Where to write it.
+        to: PathBuf,
+        /// Keep the training state too.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// Where the model comes from and where it runs.
+#[derive(Debug, clap::Args)]
+struct ModelArgs {
+    /// The NSynth checkpoint: a TensorFlow prefix (e.g. wavenet-ckpt/model.ckpt-200000), its
+    /// .index file, or a .safetensors file.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    #[command(flatten)]
+    shape: ShapeArgs,
+}
+
+/// The model for the pipeline, or a stand-in.
+#[derive(Debug, clap::Args)]
+struct OptionalModelArgs {
+    /// The NSynth checkpoint (as for `generate`).
+    #[arg(long, required_unless_present = "dry_run")]
+    checkpoint: Option<PathBuf>,
+    /// Use sine tones instead of NSynth: checks a pad layout on the device in minutes.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    shape: ShapeArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ShapeArgs {
+    /// Layers per dilation cycle of the encoder (10 in the released model).
+    #[arg(long, default_value_t = crate::model::MAGENTA_STAGES)]
+    encoder_stages: usize,
+    /// Layers per dilation cycle of the decoder (10 in the released model).
+    #[arg(long, default_value_t = crate::model::MAGENTA_STAGES)]
+    decoder_stages: usize,
+    /// Where the model runs: cpu (all cores, the default), cuda:N (GPU N), or cuda:all (every
+    /// GPU). For `slurm` tasks that ask for GPUs the default is cuda:all.
+    #[arg(long)]
+    device: Option<String>,
+    /// Several GPUs by number, e.g. 0,1,2,3: each takes the next batch as it finishes one.
+    #[arg(long, value_name = "N,N,...")]
+    devices: Option<String>,
+    /// GPU arithmetic: tf32 (tensor cores, float32 storage), bf16 (bfloat16 weights and
+    /// histories, half the memory) or fp32 (no tensor cores; the CPU's numbers to rounding).
+    #[arg(long, default_value = "tf32")]
+    precision: Precision,
+}
+
+impl ModelArgs {
+    fn load(&self) -> anyhow::Result<NsynthSynthesizer> {
+        self.shape.load(&self.checkpoint)
+    }
+
+    /// The model flags of cluster tasks with `gpus_per_task` GPUs each.
+    fn slurm_flags(&self, gpus_per_task: usize, run: &RunArgs) -> ModelFlags {
+        ModelFlags {
+            checkpoint: self.checkpoint.clone(),
+            encoder_stages: self.shape.encoder_stages,
+            decoder_stages: self.shape.decoder_stages,
+            device: self.shape.slurm_device(gpus_per_task),
+            precision: self.shape.precision.name().into(),
+            batch: run.batch,
+            seed: run.seed,
+            checkpoint_every: run.checkpoint_every,
+        }
+    }
+}
+
+impl OptionalModelArgs {
+    /// The model, or the sine stand-in for a dry run.
+    fn load(&self) -> anyhow::Result<Box<dyn Synthesizer>> {
+        Ok(match &self.checkpoint {
+            Some(checkpoint) if !self.dry_run => Box::new(self.shape.load(checkpoint)?),
+            _ => Box::new(ToneSynthesizer::default()),
+        })
+    }
+}
+
+impl ShapeArgs {
+    fn placement(&self) -> anyhow::Result<Placement> {
+        let device = self.device.as_deref().unwrap_or("cpu");
+        Placement::parse(device, self.devices.as_deref()).map_err(anyhow::Error::msg)
+    }
+
+    fn load(&self, checkpoint: &Path) -> anyhow::Result<NsynthSynthesizer> {
+        let stages = Stages {
+            encoder: self.encoder_stages,
+            decoder: self.decoder_stages,
+        };
+        NsynthSynthesizer::open_on(checkpoint, stages, &self.placement()?, self.precision)
+    }
+
+    /// The `--device` of cluster tasks: the one named, else every GPU of the task's allocation
+    /// (SLURM numbers them from 0 for each task) when GPUs are asked for or listed, else the
+    /// CPU.
+    fn slurm_device(&self, gpus_per_task: usize) -> String {
+        match (&self.device, &self.devices) {
+            (Some(device), None) => device.clone(),
+            (_, Some(_)) => "cuda:all".into(),
+            (None, None) if gpus_per_task > 0 => "cuda:all".into(),
+            (None, None) => "cpu".into(),
+        }
+    }
+}
+
+/// Batching, seeding and checkpoints of generation.
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Notes generated together (more uses the cores better and needs more memory: about 13 MB
+    /// per note with the released model).
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    /// Seed of the sampling.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Seconds between saves of the partial audio of a batch.
+    #[arg(long, default_value_t = 300)]
+    checkpoint_every: u64,
+}
+
+impl RunArgs {
+    fn options(&self) -> GenerateOptions {
+        GenerateOptions {
+            batch_size: self.batch.max(1),
+            checkpoint_interval: Duration::from_secs(self.checkpoint_every),
+        }
+    }
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let progress = Progress::terminal();
+    match cli.command {
+        Command::Encode { model, input, out } => {
+            commands::encode::run(&model.load()?, &input, &out, &progress)
+        }
+        Command::Logits {
+            model,
+            audio,
+            encoding,
+            out,
+        } => {
+            check_output(&out, &[&audio, &encoding, &model.checkpoint])?;
+            commands::logits::run(&model.load()?, &audio, &encoding, &out)
+        }
+        Command::Generate {
+            model,
+            embeddings,
+            out,
+            run,
+            shard,
+        } => commands::generate::run(
+            &model.load()?,
+            &embeddings,
+            &out,
+            &run.options(),
+            run.seed,
+            shard,
+            &progress,
+        ),
+        Command::Pipeline {
+            config,
+            workdir,
+            model,
+            run,
+            shard,
+        } => {
+            let options = PipelineOptions {
+                generate: run.options(),
+                seed: run.seed,
+                shard,
+            };
+            commands::pipeline::run(&config, &workdir, &*model.load()?, &options, &progress)
+        }
+        Command::Grains {
+            model,
+            a,
+            b,
+            count,
+            grain_length,
+            seed,
+            out,
+        } => {
+            check_output(&out, &[&a, &b, &model.checkpoint])?;
+            let options = GrainOptions {
+                count,
+                grain_length,
+                seed,
+            };
+            commands::grains::run(&model.load()?, &a, &b, &options, &out, &progress)
+        }
+        Command::Slurm {
+            workdir,
+            tasks,
+            gpus_per_task,
+            config,
+            embeddings,
+            out,
+            model,
+            run,
+            partition,
+            time,
+            cpus_per_task,
+            mem,
+        } => {
+            let work = match (config, embeddings, out) {
+                (Some(config), None, None) => SlurmWork::Pipeline { config },
+                (None, Some(embeddings), Some(out)) => SlurmWork::Generate { embeddings, out },
+                _ => anyhow::bail!("give either --config, or --embeddings and --out"),
+            };
+            let resources = Resources {
+                gpus_per_task,
+                cpus_per_task,
+                mem,
+                time,
+                partition,
+            };
+            let flags = model.slurm_flags(gpus_per_task, &run);
+            commands::slurm::run(&workdir, tasks, work, flags, resources)
+        }
+        Command::Bench {
+            device,
+            precision,
+            batches,
+            frames,
+            peak_tflops,
+            baseline,
+            baseline_steps,
+        } => commands::bench::run(
+            &device,
+            precision,
+            &batches,
+            frames,
+            peak_tflops,
+            baseline.as_deref(),
+            baseline_steps,
+        ),
+        Command::Inspect { checkpoint } => commands::inspect::run(&checkpoint),
+        Command::Convert { from, to, all } => {
+            check_output(&to, &[&from])?;
+            commands::convert::run(&from, &to, all)
+        }
+        Command::Pads { settings } => commands::pads::run(&settings),
+    }
+}

@@ -1,0 +1,70 @@
+//! `host-tools generate`: audio from embedding files (one, or a folder of them), all of them or
+//! one shard, by the pipeline's generation step.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::{create_dir, inputs};
+use crate::pipeline::{self, GenerateOptions, GenerationTask, Shard};
+use crate::progress::Progress;
+use crate::synth::{job_seed, Synthesizer};
+
+/// Generates and says how many files it made.
+pub fn run(
+    synth: &dyn Synthesizer,
+    embeddings: &Path,
+    out_dir: &Path,
+    options: &GenerateOptions,
+    seed: u64,
+    shard: Option<Shard>,
+    progress: &Progress,
+) -> anyhow::Result<ExitCode> {
+    let tasks = tasks(embeddings, out_dir, seed, shard)?;
+    let made = pipeline::generate(synth, &tasks, options, progress)?;
+    println!("generated {made} files into {}", out_dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tasks that make `out_dir/gen_<stem>.wav` (spec §4.6) from one embedding file or every
+/// `.npy` of a folder in path order, creating `out_dir`. Each file makes `frames × 512` samples
+/// (its own length, not Magenta's padding to `sample_length` frames), and the generation step
+/// skips finished WAVs and continues interrupted ones from their checkpoints. With a `shard`,
+/// only the files whose place `i` in that path order the shard owns (`i mod N = K`); a file's
+/// audio depends only on its name and the seed, so shards sharing `out_dir` make what one run
+/// would.
+pub(super) fn tasks(
+    embeddings: &Path,
+    out_dir: &Path,
+    seed: u64,
+    shard: Option<Shard>,
+) -> anyhow::Result<Vec<GenerationTask>> {
+    let sources = inputs(embeddings, &["npy"], ".npy embeddings")?;
+    let total = sources.len();
+    let mine: Vec<PathBuf> = sources
+        .into_iter()
+        .enumerate()
+        .filter(|&(i, _)| shard.is_none_or(|shard| shard.owns(i)))
+        .map(|(_, source)| source)
+        .collect();
+    if let Some(shard) = shard {
+        tracing::info!("shard {shard}: {} of {total} embedding files", mine.len());
+    }
+    create_dir(out_dir)?;
+    mine.into_iter()
+        .map(|embedding| {
+            let name = embedding
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .with_context(|| format!("{} has no usable file name", embedding.display()))?
+                .to_string();
+            Ok(GenerationTask {
+                output: out_dir.join(format!("gen_{name}.wav")),
+                seed: job_seed(seed, &name),
+                name,
+                embedding,
+            })
+        })
+        .collect()
+}

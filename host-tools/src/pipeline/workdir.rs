@@ -1,0 +1,80 @@
+//! The pipeline's work folder: the original's folder names and the path of every file a step
+//! reads or writes there. It names files; it never reads or writes them, apart from creating
+//! the output folders.
+
+use std::path::{Path, PathBuf};
+
+use super::encode::embedding_file_name;
+use super::grid::Sound;
+use super::PipelineError;
+
+/// Folder of the recordings.
+pub const RECORDINGS_DIR: &str = "audio_input";
+/// Folder of step 01's embeddings.
+pub const INPUT_EMBEDDINGS_DIR: &str = "embeddings_input";
+/// Folder of step 02's interpolated embeddings.
+pub const SOUND_EMBEDDINGS_DIR: &str = "embeddings_output";
+/// Folder of the generated audio.
+pub const GENERATED_DIR: &str = "audio_output";
+/// Folder of the cleaned notes.
+pub const CLEANED_DIR: &str = "output_wav";
+/// Folder of the pads and the device settings.
+pub const PADS_DIR: &str = "pads_output";
+/// Name of the device settings file in [`PADS_DIR`].
+pub const DEVICE_SETTINGS_FILE: &str = "settings.json";
+
+/// The work folder's folders.
+pub(super) struct Workdir {
+    pub recordings: PathBuf,
+    pub input_embeddings: PathBuf,
+    pub sound_embeddings: PathBuf,
+    pub generated: PathBuf,
+    pub cleaned: PathBuf,
+    pub pads: PathBuf,
+}
+
+impl Workdir {
+    pub fn new(root: &Path) -> Self {
+        Self {
+            recordings: root.join(RECORDINGS_DIR),
+            input_embeddings: root.join(INPUT_EMBEDDINGS_DIR),
+            sound_embeddings: root.join(SOUND_EMBEDDINGS_DIR),
+            generated: root.join(GENERATED_DIR),
+            cleaned: root.join(CLEANED_DIR),
+            pads: root.join(PADS_DIR),
+        }
+    }
+
+    pub fn create_outputs(&self) -> Result<(), PipelineError> {
+        for dir in [
+            &self.input_embeddings,
+            &self.sound_embeddings,
+            &self.generated,
+            &self.cleaned,
+            &self.pads,
+        ] {
+            std::fs::create_dir_all(dir).map_err(|cause| PipelineError::CreateDir {
+                path: dir.clone(),
+                cause,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Step 01's embedding of the recording `<note>.wav`.
+    pub fn input_embedding(&self, note: &str) -> PathBuf {
+        self.input_embeddings.join(embedding_file_name(note))
+    }
+
+    pub fn sound_embedding(&self, sound: &Sound) -> PathBuf {
+        self.sound_embeddings.join(format!("{}.npy", sound.name))
+    }
+
+    pub fn generated(&self, sound: &Sound) -> PathBuf {
+        self.generated.join(format!("gen_{}.wav", sound.name))
+    }
+
+    pub fn cleaned(&self, sound: &Sound) -> PathBuf {
+        self.cleaned.join(format!("gen_{}.wav", sound.name))
+    }
+}
