@@ -218,7 +218,8 @@ impl Drop for StandIn {
     }
 }
 
-/// Runs `engine` on a stand-in sound card (see [`StandIn`]).
+/// Runs `engine` on a stand-in sound card: a thread that calls the callback as a stereo card
+/// would, one `audio.bufferSize` period at a time, and discards the sound.
 pub fn start_stand_in(engine: Engine, settings: &AudioSettings) -> anyhow::Result<AudioOutput> {
     const CHANNELS: usize = 2;
     let mut callback = Callback::new(engine, CHANNELS, settings.sample_rate);

@@ -16,7 +16,7 @@ pub use file::{PadError, PadFile, PadSource};
 pub use inventory::{inventory, PadEntry, PadState};
 pub use layout::{
     pad_file_name, touch_fraction, validate_pitches, LayoutTooLarge, PadLayout, PitchError,
-    BYTES_PER_SAMPLE, MAX_FILE_BYTES, TOUCH_GRID,
+    BYTES_PER_SAMPLE, MAX_FILE_BYTES, MAX_RESOLUTION, TOUCH_GRID,
 };
 pub use loader::{Loader, Opener, Target};
 pub use stream::{LoadEvent, PadStreamer};
