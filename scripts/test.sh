@@ -48,29 +48,8 @@ if [[ "${CI:-}" == true ]]; then
     export CARGO_INCREMENTAL=0
 fi
 
-# ------------------------------------------------------------- steps ---
-
-passed=0
-current="(before the first step)"
 work=""
 started="$(now_s)"
-
-finish() {
-    local rc=$?
-    trap - EXIT
-    if [[ -n "$work" && -d "$work" ]]; then
-        if [[ $rc -eq 0 && "${KEEP_WORK:-0}" == 0 ]]; then
-            rm -rf -- "$work"
-        else
-            info "test.sh: work files kept in $work"
-        fi
-    fi
-    if [[ $rc -ne 0 ]]; then
-        err "step '$current' failed (exit status $rc)"
-        echo "test.sh: $passed passed, 1 failed"
-    fi
-    exit "$rc"
-}
 trap finish EXIT
 
 # ----------------------------------------------------------- helpers ---
@@ -214,4 +193,3 @@ header "done in $(($(now_s) - started))s"
 if [[ $SKIP_CROSS -eq 1 ]]; then
     info "(SKIP_CROSS=1: ARM builds, renders and comparisons left out)"
 fi
-echo "test.sh: $passed passed, 0 failed"
