@@ -1,7 +1,7 @@
 //! Compares two WAV files sample by sample.
 //!
 //! ```text
-//! cargo run --release --example wav_diff -- A.wav B.wav [--tolerance N]
+//! cargo run --release --example wav_diff -- A.wav B.wav [--tolerance N|auto]
 //! ```
 //!
 //! Both files must have the same format (sample format, bit depth, channel
@@ -19,6 +19,11 @@
 //! Exit status: 0 when the largest difference is at most the tolerance
 //! (default 0, meaning bit-identical), 1 when it is larger, 2 when the files
 //! cannot be compared (unreadable, different format or length, bad usage).
+//!
+//! `--tolerance auto` takes the tolerance from the files' sample format, as
+//! `scripts/test.sh` compares ARM renders with the native one: 2 LSBs for
+//! integer PCM, 1e-4 for float: room for the engine's arithmetic to round
+//! differently on another processor.
 
 use std::fmt;
 use std::fs::File;
@@ -28,18 +33,42 @@ use std::process::ExitCode;
 
 use hound::{SampleFormat, WavReader, WavSpec};
 
-const USAGE: &str = "usage: wav_diff A.wav B.wav [--tolerance N]
+const USAGE: &str = "usage: wav_diff A.wav B.wav [--tolerance N|auto]
 
 Compares two WAV files of the same format and length and prints
   frames=... channels=... max_abs_diff=... identical=true|false
 The difference is in the files' units: LSBs for integer PCM, sample values
 for 32-bit float. Exits 0 when max_abs_diff <= N (default 0), 1 when larger,
-2 when the files cannot be compared.";
+2 when the files cannot be compared. `auto` takes N from the sample format:
+2 for integer PCM, 1e-4 for float.";
+
+/// `--tolerance auto` for integer PCM, in LSBs.
+const AUTO_INT_LSBS: f64 = 2.0;
+/// `--tolerance auto` for float samples, in sample values.
+const AUTO_FLOAT: f64 = 1e-4;
+
+/// The largest difference accepted, in the files' units.
+#[derive(Clone, Copy)]
+enum Tolerance {
+    Fixed(f64),
+    /// From the files' sample format.
+    Auto,
+}
+
+impl Tolerance {
+    fn for_format(self, format: SampleFormat) -> f64 {
+        match (self, format) {
+            (Tolerance::Fixed(value), _) => value,
+            (Tolerance::Auto, SampleFormat::Int) => AUTO_INT_LSBS,
+            (Tolerance::Auto, SampleFormat::Float) => AUTO_FLOAT,
+        }
+    }
+}
 
 struct Args {
     a: PathBuf,
     b: PathBuf,
-    tolerance: f64,
+    tolerance: Tolerance,
 }
 
 enum Failure {
@@ -49,18 +78,21 @@ enum Failure {
     Error(String),
 }
 
-fn parse_tolerance(value: &str) -> Result<f64, Failure> {
+fn parse_tolerance(value: &str) -> Result<Tolerance, Failure> {
+    if value == "auto" {
+        return Ok(Tolerance::Auto);
+    }
     match value.parse::<f64>() {
-        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(Tolerance::Fixed(t)),
         _ => Err(Failure::Usage(format!(
-            "--tolerance wants a number >= 0, got '{value}'"
+            "--tolerance wants a number >= 0 or auto, got '{value}'"
         ))),
     }
 }
 
 fn parse_args() -> Result<Option<Args>, Failure> {
     let mut files = Vec::new();
-    let mut tolerance = 0.0;
+    let mut tolerance = Tolerance::Fixed(0.0);
     let mut args = std::env::args_os().skip(1);
     while let Some(arg) = args.next() {
         let Some(text) = arg.to_str() else {
@@ -250,12 +282,16 @@ fn run(args: &Args) -> Result<bool, Failure> {
         );
     }
 
-    let within = diff.max <= args.tolerance;
-    if !within {
+    let tolerance = args.tolerance.for_format(spec_a.sample_format);
+    if let Tolerance::Auto = args.tolerance {
         eprintln!(
-            "wav_diff: max_abs_diff {max} exceeds the tolerance {}",
-            args.tolerance
+            "wav_diff: tolerance {tolerance} for {}",
+            SpecDisplay(spec_a)
         );
+    }
+    let within = diff.max <= tolerance;
+    if !within {
+        eprintln!("wav_diff: max_abs_diff {max} exceeds the tolerance {tolerance}");
     }
     Ok(within)
 }

@@ -2,7 +2,9 @@
 # Helpers shared by the scripts in this directory. Source it; do not run it.
 #
 # Sets REPO_ROOT, makes cargo reachable (a fresh rustup install only adds
-# ~/.cargo/bin to PATH for login shells) and defines small output helpers.
+# ~/.cargo/bin to PATH for login shells), defines small output helpers, and
+# `step` and `finish` for the scripts built of steps (test.sh, slurm-test.sh,
+# gpu-check.sh, fuzz.sh).
 
 if [[ -z "${BASH_VERSION:-}" ]]; then
     echo "scripts/common.sh: needs bash" >&2
@@ -80,21 +82,74 @@ now_s() {
     date +%s
 }
 
-# step NAME COMMAND [ARGS...]: runs one step of a test script under a
-# numbered header and counts it in `passed`; `current` names the step for the
-# script's own exit trap, which reports a failure (with `set -e`, any failure
-# inside a step ends the script there).
+# ------------------------------------------------------------- steps ---
+#
+# A script built of steps counts them in `passed` and `failed`, names the one
+# running in `current`, and ends with the summary line CI reads:
+# "<script>: N passed, M failed".
+
+script_name="${0##*/}"
+passed=0
+failed=0
+current="(before the first step)"
+
+# step NAME COMMAND [ARGS...]: runs one step under a numbered header and counts
+# it. Under `set -e` a failing step ends the script there (`finish` reports
+# it); without, the failure is counted, step returns its status and the script
+# goes on to the next step.
 step() {
     current="$1"
     shift
-    header "[$((passed + 1))] $current"
+    header "[$((passed + failed + 1))] $current"
     # Shell functions print the commands they run themselves.
     if [[ "$(type -t "$1")" != function ]]; then
         printf '$ %s\n' "$*"
     fi
-    local t0
+    local t0 rc
     t0="$(now_s)"
+    # Not `"$@" || rc=$?`: that would turn `set -e` off inside the command.
     "$@"
-    passed=$((passed + 1))
-    ok "--- ok: $current ($(($(now_s) - t0))s)"
+    rc=$?
+    if [[ $rc -eq 0 ]]; then
+        passed=$((passed + 1))
+        ok "--- ok: $current ($(($(now_s) - t0))s)"
+    else
+        failed=$((failed + 1))
+        err "--- failed: $current (exit status $rc, $(($(now_s) - t0))s)"
+    fi
+    return "$rc"
+}
+
+# finish [CLEANUP...]: the EXIT trap of a script built of steps, as
+# `trap finish EXIT`, or `trap 'finish COMMAND' EXIT` to run COMMAND first
+# (stopping what the script started). Removes the script's `work` folder, if
+# any, after a success unless KEEP_WORK=1, and names it otherwise (followed by
+# `work_note`, if set). A script that stopped early (a failed step under
+# `set -e`, `die`, a signal) has that counted as one failure of the current
+# step. Prints the summary line and exits non-zero when anything failed.
+finish() {
+    local rc=$?
+    trap - EXIT
+    if [[ $# -gt 0 ]]; then
+        "$@" || true
+    fi
+    if [[ -n "${work:-}" && -d "$work" ]]; then
+        if [[ $rc -eq 0 && $failed -eq 0 && "${KEEP_WORK:-0}" == 0 ]]; then
+            rm -rf -- "$work"
+        else
+            info "$script_name: work files kept in $work"
+            if [[ -n "${work_note:-}" ]]; then
+                info "$script_name: $work_note"
+            fi
+        fi
+    fi
+    if [[ $rc -ne 0 && $failed -eq 0 ]]; then
+        err "step '$current' failed (exit status $rc)"
+        failed=1
+    fi
+    echo "$script_name: $passed passed, $failed failed"
+    if [[ $rc -eq 0 && $failed -gt 0 ]]; then
+        rc=1
+    fi
+    exit "$rc"
 }

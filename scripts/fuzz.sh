@@ -44,20 +44,10 @@ max_len() {
     esac
 }
 
-passed=0
-failed=0
-finish() {
-    local rc=$?
-    trap - EXIT
-    # A failure before or between the targets (setup, the build) fails the run.
-    if [[ $rc -ne 0 && $failed -eq 0 ]]; then
-        failed=1
-    fi
-    echo "fuzz.sh: $passed passed, $failed failed"
-    exit $((failed > 0 ? 1 : rc))
-}
+# A failure before or between the targets (setup, the build) fails the run.
 trap finish EXIT
 
+current="setup"
 bash scripts/setup.sh --fuzz
 ensure_cargo_on_path
 
@@ -68,6 +58,7 @@ else
 fi
 [[ ${#targets[@]} -gt 0 ]] || die "fuzz.sh: no fuzz targets"
 
+current="build"
 header "build"
 cargo +nightly fuzz build
 
@@ -103,9 +94,6 @@ run_target() {
 
 header "fuzz ${#targets[@]} target(s), ${seconds}s each"
 for target in "${targets[@]}"; do
-    if run_target "$target"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-    fi
+    # Counted as passed or failed; the next target runs either way.
+    step "$target" run_target "$target" || true
 done

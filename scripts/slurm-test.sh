@@ -60,8 +60,6 @@ SMALL_MODEL=(--encoder-stages 3 --decoder-stages 4)
 
 # ------------------------------------------------------------- steps ---
 
-passed=0
-current="(before the first step)"
 work=""
 job_id=""
 # "name pid" of each daemon started, in starting order.
@@ -104,25 +102,7 @@ stop_daemons() {
     daemons=()
 }
 
-finish() {
-    local rc=$?
-    trap - EXIT
-    stop_daemons
-    if [[ -n "$work" && -d "$work" ]]; then
-        if [[ $rc -eq 0 && "${KEEP_WORK:-0}" == 0 ]]; then
-            rm -rf -- "$work"
-        else
-            info "slurm-test.sh: work files kept in $work"
-            info "slurm-test.sh: daemon logs in $work/log, task logs in $work/jobs/logs"
-        fi
-    fi
-    if [[ $rc -ne 0 ]]; then
-        err "step '$current' failed (exit status $rc)"
-        echo "slurm-test.sh: $passed passed, 1 failed"
-    fi
-    exit "$rc"
-}
-trap finish EXIT
+trap 'finish stop_daemons' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -415,6 +395,7 @@ step "install slurm and munge" bash scripts/setup.sh --slurm
 NODE="$(hostname -s)"
 [[ -n "$NODE" ]] || die "hostname -s printed nothing"
 work="$(mktemp -d "${TMPDIR:-/tmp}/open-nsynth-slurm-test.XXXXXX")"
+work_note="daemon logs in $work/log, task logs in $work/jobs/logs"
 MUNGE_SOCKET="$work/munge/munge.socket"
 SLURM_CONF="$work/slurm.conf"
 # Every SLURM command (and so every task) finds this cluster through it.
@@ -438,4 +419,3 @@ current="stop the cluster"
 stop_daemons
 
 header "done in $(($(now_s) - started))s"
-echo "slurm-test.sh: $passed passed, 0 failed"

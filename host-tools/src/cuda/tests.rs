@@ -1,6 +1,7 @@
 //! The GPU path on the CPU emulator (the same kernel source, cuBLAS's conventions) against the
 //! CPU model: teacher-forced logits, sampled generation, batches, resuming, the encoder, and
-//! the pool; plus the placement flags and the no-driver error.
+//! the pool; plus the placement flags and the no-driver error, and (run by hand) the
+//! measurements behind the limits of `scripts/gpu-check.sh`.
 
 use super::emulator::Emulator;
 use super::executor::Executor;
@@ -263,5 +264,73 @@ fn without_a_driver_opening_a_gpu_is_one_clear_error() {
         Ok(device) => assert!(device.label().starts_with("cuda:0 (")),
         Err(GpuError::NoSuchDevice { count, .. }) => assert_eq!(count, device_count()),
         Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+/// The share of samples equal between two sets of notes, over all of them.
+fn equal_share(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let (mut equal, mut total) = (0, 0);
+    for (a, b) in a.iter().zip(b) {
+        assert_eq!(a.len(), b.len());
+        equal += a.iter().zip(b).filter(|(x, y)| x == y).count();
+        total += a.len();
+    }
+    equal as f64 / total as f64
+}
+
+/// The measurements behind the limits of `scripts/gpu-check.sh`: the fixture model
+/// (`tests/fixtures/nsynth_small`) on the emulator against the CPU, in each precision, on the
+/// script's inputs: teacher-forced logits of the fixture recording (largest relative
+/// difference), its embedding, and the share of equal samples over the notes the script
+/// generates (the fixture embedding as `fixture0` to `fixture7`, run seed 3), with unrelated
+/// notes (neighbouring seeds on the CPU) for scale. Minutes in a debug build, so run by hand:
+/// `cargo test -p host-tools --lib gpu_check_measurements -- --ignored --nocapture`.
+#[test]
+#[ignore = "minutes long; prints the numbers behind scripts/gpu-check.sh"]
+fn gpu_check_measurements() {
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nsynth_small");
+    let checkpoint = crate::checkpoint::TfCheckpoint::open(&fixture.join("model.ckpt")).unwrap();
+    let stages = crate::model::Stages {
+        encoder: 3,
+        decoder: 4,
+    };
+    let model = Model::load(&checkpoint, stages).unwrap();
+    let audio = crate::audio::load_for_encoding(&fixture.join("input.wav"), 64_000).unwrap();
+    let embedding = crate::npy::read_embedding(&fixture.join("embeddings.npy")).unwrap();
+    let embedding = embedding.values();
+    let names: Vec<String> = (0..8).map(|i| format!("fixture{i}")).collect();
+    let seeds: Vec<u64> = names
+        .iter()
+        .map(|name| crate::pipeline::job_seed(3, name))
+        .collect();
+    let notes = notes(&vec![embedding; names.len()], &seeds);
+
+    let cpu_logits = model.teacher_forced_logits(&audio, embedding).unwrap().data;
+    let cpu_embedding = model.encode(&audio).unwrap().data;
+    let cpu_audio = crate::model::generate(&model, &notes, 512, |_, _| true)
+        .unwrap()
+        .unwrap();
+    let mut unrelated = cpu_audio.clone();
+    unrelated.rotate_left(1);
+    eprintln!(
+        "unrelated notes (CPU): equal share {:.4}",
+        equal_share(&cpu_audio, &unrelated)
+    );
+    for precision in [Precision::Fp32, Precision::Tf32, Precision::Bf16] {
+        let mut worker = worker(&model, precision);
+        let logits = gpu_logits(&model, precision, &audio, embedding);
+        let encoded = worker.encoder.encode(&mut worker.executor, &audio).unwrap();
+        let generated = gpu_generate(&mut worker, &notes);
+        let share = equal_share(&generated, &cpu_audio);
+        eprintln!(
+            "{}: logits {:.2e}, embedding {:.2e} (relative); equal share {share:.4}",
+            precision.name(),
+            max_relative_difference(&logits, &cpu_logits),
+            max_relative_difference(&encoded, &cpu_embedding),
+        );
+        if precision == Precision::Fp32 {
+            assert_eq!(share, 1.0, "emulated fp32 samples as the CPU does");
+        }
     }
 }

@@ -1,0 +1,182 @@
+//! A Raspberry Pi OS card on disk for the install tests, as a desktop mounts a freshly written
+//! one, with a program and settings to install. It is test code only and never touches anything
+//! outside its temporary folder.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use super::{install, InstallError, InstallOptions, InstallReport, DEFAULT_USER};
+use crate::board::Board;
+
+pub(super) const PARTUUID: &str = "4e639091";
+
+/// config.txt as a Bookworm image ships it, shortened; it ends inside a `[cm4]` section.
+pub(super) const STOCK_CONFIG: &str = "\
+# Uncomment some or all of these to enable the optional hardware interfaces
+#dtparam=i2c_arm=on
+#dtparam=spi=on
+
+# Enable audio (loads snd_bcm2835)
+dtparam=audio=on
+
+dtoverlay=vc4-kms-v3d
+max_framebuffers=2
+arm_64bit=1
+
+[cm4]
+otg_mode=1
+";
+
+pub(super) const STOCK_MODULES: &str = "\
+# /etc/modules: kernel modules to load at boot time.
+#
+# This file contains the names of kernel modules that should be loaded
+# at boot time, one per line. Lines beginning with \"#\" are ignored.
+
+";
+
+fn stock_cmdline() -> String {
+    format!(
+        "console=serial0,115200 console=tty1 root=PARTUUID={PARTUUID}-02 rootfstype=ext4 \
+         fsck.repair=yes rootwait quiet splash\n"
+    )
+}
+
+/// A program header for `machine`, followed by some code-like bytes.
+pub(super) fn program(machine: u16) -> Vec<u8> {
+    let mut bytes = vec![0u8; 64];
+    bytes[..4].copy_from_slice(b"\x7fELF");
+    bytes[4] = 2; // 64-bit
+    bytes[5] = 1; // little-endian
+    bytes[6] = 1; // version
+    bytes[18..20].copy_from_slice(&machine.to_le_bytes());
+    bytes.extend((0..=255u8).cycle().take(4000));
+    bytes
+}
+
+pub(super) fn write(path: &Path, text: impl AsRef<[u8]>) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+pub(super) fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap()
+}
+
+/// A freshly written Raspberry Pi OS card as a desktop mounts it, the program and the
+/// settings to install.
+pub(super) struct Sd {
+    _dir: tempfile::TempDir,
+    pub(super) root: PathBuf,
+    pub(super) boot: PathBuf,
+    pub(super) binary: PathBuf,
+    pub(super) settings: PathBuf,
+}
+
+impl Sd {
+    pub(super) fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
+        let etc = root.join("etc");
+        write(
+            &etc.join("os-release"),
+            "PRETTY_NAME=\"Raspbian GNU/Linux 12 (bookworm)\"\n",
+        );
+        fs::create_dir_all(etc.join("systemd/system")).unwrap();
+        write(&etc.join("modules"), STOCK_MODULES);
+        write(
+            &etc.join("passwd"),
+            "root:x:0:0:root:/root:/bin/bash\npi:x:1000:1000:,,,:/home/pi:/bin/bash\n",
+        );
+        write(
+            &etc.join("group"),
+            "root:x:0:\ndialout:x:20:pi\naudio:x:29:pi\ngpio:x:997:pi\ni2c:x:998:pi\n",
+        );
+        write(
+            &etc.join("fstab"),
+            format!(
+                "proc /proc proc defaults 0 0\n\
+                 PARTUUID={PARTUUID}-01 /boot/firmware vfat defaults 0 2\n\
+                 PARTUUID={PARTUUID}-02 / ext4 defaults,noatime 0 1\n"
+            ),
+        );
+        write(&root.join("lib/ld-linux-aarch64.so.1"), "");
+        let boot = root.join("boot/firmware");
+        write(&boot.join("config.txt"), STOCK_CONFIG);
+        write(&boot.join("cmdline.txt"), stock_cmdline());
+        let binary = dir.path().join("build/open-nsynth");
+        write(&binary, program(0xB7));
+        let settings = dir.path().join("settings.json");
+        write(&settings, include_str!("../../settings.json"));
+        Sd {
+            _dir: dir,
+            root,
+            boot,
+            binary,
+            settings,
+        }
+    }
+
+    pub(super) fn install(&self, board: &Board) -> Result<InstallReport, InstallError> {
+        install(&InstallOptions {
+            root: &self.root,
+            boot: None,
+            board,
+            binary: &self.binary,
+            settings: &self.settings,
+            user: DEFAULT_USER,
+        })
+    }
+
+    pub(super) fn on_pi(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
+    pub(super) fn unit(&self) -> String {
+        read(&self.on_pi("/etc/systemd/system/open-nsynth.service"))
+    }
+
+    /// Every file, link and folder under the card's root, with its inode (a rewritten file
+    /// gets a new one), mode and contents.
+    pub(super) fn snapshot(&self) -> BTreeMap<PathBuf, (String, Vec<u8>)> {
+        fn walk(path: &Path, into: &mut BTreeMap<PathBuf, (String, Vec<u8>)>) {
+            use std::os::unix::fs::MetadataExt as _;
+            let metadata = path.symlink_metadata().unwrap();
+            let mode = format!("{} {:o}", metadata.ino(), metadata.permissions().mode());
+            let content = if metadata.is_symlink() {
+                fs::read_link(path)
+                    .unwrap()
+                    .into_os_string()
+                    .into_encoded_bytes()
+            } else if metadata.is_dir() {
+                for entry in fs::read_dir(path).unwrap() {
+                    walk(&entry.unwrap().path(), into);
+                }
+                Vec::new()
+            } else {
+                fs::read(path).unwrap()
+            };
+            into.insert(path.to_path_buf(), (mode, content));
+        }
+        let mut files = BTreeMap::new();
+        walk(&self.root, &mut files);
+        files
+    }
+}
+
+pub(super) fn board(name: &str) -> Board {
+    Board::named(name).unwrap()
+}
+
+pub(super) fn options<'a>(sd: &'a Sd, board: &'a Board) -> InstallOptions<'a> {
+    InstallOptions {
+        root: &sd.root,
+        boot: None,
+        board,
+        binary: &sd.binary,
+        settings: &sd.settings,
+        user: DEFAULT_USER,
+    }
+}

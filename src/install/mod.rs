@@ -1,0 +1,128 @@
+//! `open-nsynth install`: sets up a Raspberry Pi OS SD card, mounted on another computer (or the
+//! running Pi, with `/` as the root), to play at boot: the program and settings under
+//! `/opt/open-nsynth`, a systemd service started at boot, the `i2c-dev` module, no serial console
+//! on the MIDI UART, and the board's `config.txt` lines in a marked block. Installing again
+//! changes nothing; another board replaces the block. Every file is replaced atomically.
+//! It never writes outside the given root and boot folders, never replaces the user's settings
+//! or patches, and never runs anything from the card.
+//!
+//! This module holds the steps in order; each concern lives in its own file: `partitions`
+//! (finding the card's root and boot partitions), `arch` (the program's ELF architecture),
+//! `accounts` (users and groups), `service` (the systemd unit), `boot_files` (`/etc/modules`,
+//! `cmdline.txt`, `config.txt`), `card` (every write, and what it changed) and `report`.
+
+mod accounts;
+mod arch;
+mod boot_files;
+mod card;
+mod error;
+#[cfg(test)]
+mod fixture;
+mod partitions;
+mod report;
+mod service;
+#[cfg(test)]
+mod tests;
+
+use std::fs;
+use std::path::Path;
+
+use crate::atomic::Mode;
+use crate::board::{Board, BoardOrigin};
+use crate::settings::Settings;
+use arch::Arch;
+use card::Card;
+use error::io_error;
+pub use error::InstallError;
+pub use report::{Change, FileChange, InstallReport};
+
+/// Where the program, its settings and (by default) its patches live on the Pi.
+pub const INSTALL_DIR: &str = "/opt/open-nsynth";
+/// The account the service runs as unless told otherwise, as in the original.
+pub const DEFAULT_USER: &str = "pi";
+
+/// What to install where.
+#[derive(Debug, Clone, Copy)]
+pub struct InstallOptions<'a> {
+    /// The card's root file system as mounted here (`/` on the Pi itself).
+    pub root: &'a Path,
+    /// The card's boot partition as mounted here; when `None` it is looked for under the root
+    /// (`boot/firmware`, or `boot` on images before Bookworm) and then beside it (`bootfs`,
+    /// `boot`), where desktop systems mount a card's partitions.
+    pub boot: Option<&'a Path>,
+    pub board: &'a Board,
+    /// The program to install: a build for the Pi's ARM processor.
+    pub binary: &'a Path,
+    /// The settings file to install when the card has none yet.
+    pub settings: &'a Path,
+    /// The account the service runs as.
+    pub user: &'a str,
+}
+
+/// Installs open-nsynth on the card. See the module documentation for what it writes.
+pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> {
+    // Everything that can be refused is, before anything is written.
+    let board = options.board;
+    if board.boot_config.is_empty() {
+        return Err(InstallError::NothingToInstall {
+            board: board.name.clone(),
+        });
+    }
+    accounts::check_user_name(options.user)?;
+    partitions::check_root(options.root)?;
+    let boot_dir = partitions::find_boot(options.root, options.boot)?;
+    let program = fs::read(options.binary).map_err(io_error("read", options.binary))?;
+    let arch = Arch::of_program(&program).map_err(|problem| InstallError::Program {
+        path: options.binary.to_path_buf(),
+        problem,
+    })?;
+    let settings_text =
+        fs::read_to_string(options.settings).map_err(io_error("read", options.settings))?;
+    // Checked even when the card keeps its own settings: a broken file is a mistake to report.
+    Settings::from_json(&settings_text, options.settings)?;
+
+    let mut card = Card::new(options.root, &boot_dir);
+    arch::check_architecture(&mut card, arch);
+    let board_arg = put_program(&mut card, board, &program, &settings_text)?;
+    let groups = accounts::device_groups(&mut card);
+    accounts::check_user(&mut card, options.user);
+    service::put(&mut card, board, &board_arg, options.user, &groups)?;
+    boot_files::edit(&mut card, &boot_dir, board)?;
+    Ok(card.into_report())
+}
+
+/// Puts the program, the settings (unless the card has its own) and a board file of the user's
+/// own into the install folder. Returns the service's `--board` argument.
+fn put_program(
+    card: &mut Card,
+    board: &Board,
+    program: &[u8],
+    settings_text: &str,
+) -> Result<String, InstallError> {
+    let install_dir = card.path(INSTALL_DIR);
+    fs::create_dir_all(&install_dir).map_err(io_error("create folder", &install_dir))?;
+    card.put(
+        &install_dir.join("open-nsynth"),
+        program,
+        Mode::Exact(0o755),
+    )?;
+    let card_settings = card.put_settings(&install_dir.join("settings.json"), settings_text)?;
+    let board_arg = match &board.origin {
+        BoardOrigin::BuiltIn => board.name.clone(),
+        BoardOrigin::File { text, .. } => {
+            card.put(
+                &install_dir.join("board.toml"),
+                text.as_bytes(),
+                Mode::Exact(0o644),
+            )?;
+            format!("{INSTALL_DIR}/board.toml")
+        }
+    };
+    if let Some(settings) = card_settings.filter(|settings| settings.board != board.name) {
+        card.note(format!(
+            "the settings name board `{}`; the service passes --board {board_arg}, which wins",
+            settings.board
+        ));
+    }
+    Ok(board_arg)
+}

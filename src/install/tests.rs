@@ -1,0 +1,307 @@
+//! Whole installs onto a fresh card: what is written, that installing again changes nothing,
+//! another board, the user's own files, and the requests refused before anything is written.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::Path;
+
+use super::fixture::{
+    board, options, program, read, write, Sd, PARTUUID, STOCK_CONFIG, STOCK_MODULES,
+};
+use super::*;
+use crate::atomic;
+
+fn changes(report: &InstallReport) -> Vec<(String, Change)> {
+    report
+        .files
+        .iter()
+        .map(|file| {
+            let name = file
+                .path
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            (name, file.change)
+        })
+        .collect()
+}
+
+#[test]
+fn sets_up_a_fresh_card() {
+    let sd = Sd::new();
+    let report = sd.install(&board("rpi3")).unwrap();
+    assert_eq!(report.boot_dir, sd.boot);
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    use Change::*;
+    assert_eq!(
+        changes(&report),
+        [
+            ("open-nsynth", Created),
+            ("settings.json", Created),
+            ("open-nsynth.service", Created),
+            ("open-nsynth.service", Created),
+            ("modules", Updated),
+            ("cmdline.txt", Updated),
+            ("config.txt", Updated),
+        ]
+        .map(|(name, change)| (name.to_owned(), change))
+    );
+
+    let program = sd.on_pi("/opt/open-nsynth/open-nsynth");
+    assert_eq!(fs::read(&program).unwrap(), fs::read(&sd.binary).unwrap());
+    assert_eq!(
+        fs::metadata(&program).unwrap().permissions().mode() & 0o7777,
+        0o755
+    );
+    assert_eq!(
+        read(&sd.on_pi("/opt/open-nsynth/settings.json")),
+        read(&sd.settings)
+    );
+
+    let unit = sd.unit();
+    for line in [
+        "After=sound.target alsa-restore.service",
+        "User=pi",
+        "SupplementaryGroups=audio dialout gpio i2c",
+        "WorkingDirectory=/opt/open-nsynth",
+        "ExecStart=/opt/open-nsynth/open-nsynth run --settings \
+         /opt/open-nsynth/settings.json --board rpi3",
+        "Restart=on-failure",
+        "CPUSchedulingPolicy=fifo",
+        "CPUSchedulingPriority=70",
+        "LimitRTPRIO=95",
+        "LimitMEMLOCK=infinity",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "no `{line}` in\n{unit}");
+    }
+    assert_eq!(
+        fs::read_link(sd.on_pi("/etc/systemd/system/multi-user.target.wants/open-nsynth.service"))
+            .unwrap(),
+        Path::new("/etc/systemd/system/open-nsynth.service")
+    );
+
+    assert_eq!(
+        read(&sd.on_pi("/etc/modules")),
+        format!("{STOCK_MODULES}i2c-dev\n")
+    );
+    assert_eq!(
+        read(&sd.boot.join("cmdline.txt")),
+        format!(
+            "console=tty1 root=PARTUUID={PARTUUID}-02 rootfstype=ext4 fsck.repair=yes \
+             rootwait quiet splash\n"
+        )
+    );
+    let config = read(&sd.boot.join("config.txt"));
+    let added = config
+        .strip_prefix(STOCK_CONFIG)
+        .expect("the stock lines are kept as they were");
+    let added: Vec<&str> = added.lines().collect();
+    assert_eq!(added[0], "");
+    assert_eq!(added[1], "# >>> open-nsynth: board rpi3");
+    assert!(
+        added[2].starts_with("# Raspberry Pi 3 Model B"),
+        "{}",
+        added[2]
+    );
+    // Without [all], the lines would apply to a Compute Module 4 only.
+    assert!(added[3].starts_with("# Written by"), "{}", added[3]);
+    assert_eq!(added[4], "[all]");
+    assert_eq!(
+        added[5..],
+        [
+            "dtparam=audio=off",
+            "dtoverlay=iqaudio-dac",
+            "dtparam=i2c_arm=on",
+            "dtparam=i2c_arm_baudrate=640000",
+            "enable_uart=1",
+            "dtoverlay=pi3-miniuart-bt",
+            "dtoverlay=midi-uart0",
+            "# <<< open-nsynth",
+        ]
+    );
+    assert!(
+        !sd.snapshot()
+            .keys()
+            .any(|path| path.to_string_lossy().ends_with(atomic::PARTIAL_SUFFIX)),
+        "no temporary file is left behind"
+    );
+}
+
+#[test]
+fn installing_twice_changes_nothing() {
+    let sd = Sd::new();
+    sd.install(&board("rpi3")).unwrap();
+    let before = sd.snapshot();
+    let report = sd.install(&board("rpi3")).unwrap();
+    assert_eq!(sd.snapshot(), before);
+    assert!(!report.changed_anything(), "{report}");
+    assert!(report
+        .files
+        .iter()
+        .all(|file| file.change == Change::Unchanged));
+    assert!(report.to_string().contains("Nothing to change"));
+}
+
+#[test]
+fn another_board_replaces_the_block() {
+    let sd = Sd::new();
+    sd.install(&board("rpi3")).unwrap();
+    let report = sd.install(&board("rpi4")).unwrap();
+    use Change::*;
+    assert_eq!(
+        changes(&report),
+        [
+            ("open-nsynth", Unchanged),
+            ("settings.json", Unchanged),
+            ("open-nsynth.service", Updated),
+            ("open-nsynth.service", Unchanged),
+            ("modules", Unchanged),
+            ("cmdline.txt", Unchanged),
+            ("config.txt", Updated),
+        ]
+        .map(|(name, change)| (name.to_owned(), change))
+    );
+    assert!(report
+        .notes
+        .iter()
+        .any(|note| note.contains("--board rpi4, which wins")));
+    let config = read(&sd.boot.join("config.txt"));
+    let block = config.strip_prefix(STOCK_CONFIG).unwrap();
+    assert_eq!(block.matches("# >>> open-nsynth").count(), 1);
+    assert_eq!(block.matches("# <<< open-nsynth").count(), 1);
+    assert!(block.contains("# >>> open-nsynth: board rpi4\n"));
+    assert!(block.lines().any(|line| line == "dtoverlay=miniuart-bt"));
+    assert!(!block.contains("pi3-miniuart-bt"));
+    assert!(sd
+        .unit()
+        .lines()
+        .any(|line| line.ends_with("settings.json --board rpi4")));
+
+    let before = sd.snapshot();
+    sd.install(&board("rpi4")).unwrap();
+    assert_eq!(sd.snapshot(), before);
+}
+
+#[test]
+fn the_users_settings_and_patches_are_kept() {
+    let sd = Sd::new();
+    let own = include_str!("../../settings.json").replace(
+        "\"/home/pi/patches.json\"",
+        "\"my-patches.json\", \"board\": \"rpi4\"",
+    );
+    let settings = sd.on_pi("/opt/open-nsynth/settings.json");
+    let patches = sd.on_pi("/opt/open-nsynth/my-patches.json");
+    write(&settings, &own);
+    write(&patches, "{\"patches\": []}");
+    let report = sd.install(&board("rpi3")).unwrap();
+    assert_eq!(read(&settings), own);
+    assert_eq!(read(&patches), "{\"patches\": []}");
+    let kept: Vec<&Path> = report
+        .files
+        .iter()
+        .filter(|file| file.change == Change::Kept)
+        .map(|file| file.path.as_path())
+        .collect();
+    assert_eq!(kept, [settings.as_path(), patches.as_path()]);
+    assert!(report
+        .notes
+        .iter()
+        .any(|note| note.contains("kept the card's own")));
+}
+
+#[test]
+fn patches_at_an_absolute_path_are_found_on_the_card() {
+    let sd = Sd::new();
+    let patches = sd.on_pi("/home/pi/patches.json");
+    write(&patches, "{}");
+    let report = sd.install(&board("rpi3")).unwrap();
+    assert!(report.files.contains(&FileChange {
+        path: patches,
+        change: Change::Kept
+    }));
+}
+
+#[test]
+fn a_board_file_of_ones_own_is_installed_with_the_program() {
+    let sd = Sd::new();
+    let text = include_str!("../../boards/rpi4.toml").replace("name = \"rpi4\"", "name = \"mine\"");
+    let path = sd.root.parent().unwrap().join("mine.toml");
+    write(&path, &text);
+    let mine = Board::from_file(&path).unwrap();
+    sd.install(&mine).unwrap();
+    assert_eq!(read(&sd.on_pi("/opt/open-nsynth/board.toml")), text);
+    assert!(sd
+        .unit()
+        .lines()
+        .any(|line| line.ends_with("--board /opt/open-nsynth/board.toml")));
+}
+
+#[test]
+fn nothing_is_written_for_bad_requests() {
+    let sd = Sd::new();
+    let before = sd.snapshot();
+    let error = sd.install(&board("desktop")).unwrap_err();
+    assert!(
+        matches!(error, InstallError::NothingToInstall { .. }),
+        "{error}"
+    );
+
+    write(&sd.binary, program(0x3E));
+    let error = sd.install(&board("rpi3")).unwrap_err();
+    assert!(error.to_string().contains("x86-64"), "{error}");
+    assert!(
+        error.to_string().contains("aarch64-unknown-linux-gnu"),
+        "{error}"
+    );
+    write(&sd.binary, "#!/bin/sh\n");
+    let error = sd.install(&board("rpi3")).unwrap_err();
+    assert!(error.to_string().contains("no ELF header"), "{error}");
+    write(&sd.binary, program(0xB7));
+
+    let rpi3 = board("rpi3");
+    let error = install(&InstallOptions {
+        user: "Pi User",
+        ..options(&sd, &rpi3)
+    })
+    .unwrap_err();
+    assert!(matches!(error, InstallError::UserName { .. }), "{error}");
+
+    write(&sd.settings, "{\"audio\": {\"sampleRate\": \"fast\"}}");
+    let error = sd.install(&rpi3).unwrap_err();
+    assert!(matches!(error, InstallError::Settings(_)), "{error}");
+    assert!(error.to_string().contains("audio.sampleRate"), "{error}");
+    assert_eq!(sd.snapshot(), before);
+}
+
+#[test]
+fn what_the_card_lacks_is_reported() {
+    let sd = Sd::new();
+    write(&sd.on_pi("/etc/group"), "root:x:0:\naudio:x:29:\n");
+    write(
+        &sd.on_pi("/etc/passwd"),
+        "root:x:0:0:root:/root:/bin/bash\n",
+    );
+    write(&sd.binary, program(0x28));
+    let rpi3 = board("rpi3");
+    let report = install(&InstallOptions {
+        user: "synth",
+        ..options(&sd, &rpi3)
+    })
+    .unwrap();
+    let notes = report.notes.join("\n");
+    assert!(notes.contains("dialout, gpio, i2c"), "{notes}");
+    assert!(notes.contains("user `synth`"), "{notes}");
+    assert!(notes.contains("32-bit ARM"), "{notes}");
+    let unit = sd.unit();
+    assert!(
+        unit.lines().any(|line| line == "SupplementaryGroups=audio"),
+        "{unit}"
+    );
+    assert!(unit.lines().any(|line| line == "User=synth"), "{unit}");
+    assert!(
+        unit.contains("ExecStartPre=+/bin/chown synth: /opt/open-nsynth"),
+        "{unit}"
+    );
+}
