@@ -5,6 +5,7 @@
 #   fmt          cargo fmt --all -- --check
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
 #   test         cargo test --workspace
+#   doc          cargo doc --workspace --no-deps, warnings as errors
 #   fuzz         scripts/fuzz.sh 20: every fuzz target for 20 s from its seeds
 #                (setup.sh --fuzz installs nightly and cargo-fuzz)
 #   kernels      the GPU kernels compiled by NVRTC for every supported GPU
@@ -84,6 +85,7 @@ ensure_cargo_on_path
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace
+step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 step "fuzz" bash scripts/fuzz.sh 20
 
 nvrtc_lib="$(cargo_target_dir)/nvrtc/lib"
