@@ -302,7 +302,7 @@ fn gpu_check_measurements() {
     let names: Vec<String> = (0..8).map(|i| format!("fixture{i}")).collect();
     let seeds: Vec<u64> = names
         .iter()
-        .map(|name| crate::pipeline::job_seed(3, name))
+        .map(|name| crate::synth::job_seed(3, name))
         .collect();
     let notes = notes(&vec![embedding; names.len()], &seeds);
 
