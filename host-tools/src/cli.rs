@@ -216,13 +216,21 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         baseline_steps: usize,
     },
-    /// List the tensors of a model checkpoint: names, types, shapes and parameter counts.
+    /// List the tensors of a model checkpoint (names, types, shapes and parameter counts), then
+    /// check that every tensor is there and intact.
     ///
     /// Reads a TensorFlow checkpoint (its prefix, e.g. wavenet-ckpt/model.ckpt-200000, or its
-    /// .index file) or a .safetensors file, checking every block checksum on the way.
+    /// .index file) or a .safetensors file. After the listing it reads every tensor: its bytes
+    /// must lie inside its data file and, in a TensorFlow checkpoint, match the checksum the
+    /// index stores (safetensors files hold none, so there only sizes and byte ranges are
+    /// checked). Exits 1 naming the first tensor found wrong and its bytes, e.g. after a
+    /// truncated or damaged download.
     Inspect {
         /// The checkpoint.
         checkpoint: PathBuf,
+        /// List only: do not read the tensors, so nothing beyond the index is checked.
+        #[arg(long)]
+        quick: bool,
     },
     /// Rewrite a checkpoint in the other format: TensorFlow to .safetensors or back.
     ///
@@ -474,7 +482,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             baseline.as_deref(),
             baseline_steps,
         ),
-        Command::Inspect { checkpoint } => commands::inspect::run(&checkpoint),
+        Command::Inspect { checkpoint, quick } => commands::inspect::run(&checkpoint, quick),
         Command::Convert { from, to, all } => {
             check_output(&to, &[&from])?;
             commands::convert::run(&from, &to, all)

@@ -181,6 +181,8 @@ impl TensorFile for TfCheckpoint {
             return Err(CheckpointError::TensorChecksum {
                 path: shard.path.clone(),
                 name: name.to_owned(),
+                offset: location.offset,
+                size: entry.size,
                 expected,
                 found,
             });
@@ -449,11 +451,18 @@ mod tests {
             "{error}"
         );
         assert!(
-            error.to_string().contains("checksum mismatch (expected 0x"),
+            error.to_string().contains(
+                "tensor \"dilatedconv_1/W\" at bytes 4..100: checksum mismatch (expected 0x"
+            ),
             "{error}"
         );
         assert!(checkpoint.read_tensor("logits/biases").is_ok());
         assert!(checkpoint.read_tensor("beta1_power").is_ok());
+        let failures = checkpoint.verify();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(
+            matches!(&failures[0], CheckpointError::TensorChecksum { name, .. } if name == "dilatedconv_1/W")
+        );
     }
 
     #[test]
@@ -484,6 +493,13 @@ mod tests {
             "{message}"
         );
         assert!(checkpoint.read_tensor("dilatedconv_1/W").is_ok());
+        let failures: Vec<String> = checkpoint
+            .verify()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].contains("\"logits/biases\" needs bytes"));
     }
 
     #[test]

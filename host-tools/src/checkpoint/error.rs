@@ -46,13 +46,17 @@ pub enum CheckpointError {
         problem: String,
     },
     #[error(
-        "{}: tensor {name:?}: checksum mismatch (expected {expected:#010x}, found \
-         {found:#010x}); the data file is corrupt or belongs to another index",
-        path.display()
+        "{}: tensor {name:?} at bytes {offset}..{}: checksum mismatch (expected \
+         {expected:#010x}, found {found:#010x}); the data file is corrupt or belongs to another \
+         index",
+        path.display(),
+        offset + size
     )]
     TensorChecksum {
         path: PathBuf,
         name: String,
+        offset: u64,
+        size: u64,
         expected: u32,
         found: u32,
     },

@@ -89,6 +89,15 @@ pub trait TensorFile {
         position(entries, self.path(), name).map(|at| &entries[at])
     }
 
+    /// Reads every tensor, which checks its size, that its bytes lie inside the file, and its
+    /// checksum where the format stores one; returns what failed, in name order.
+    fn verify(&self) -> Vec<CheckpointError> {
+        self.entries()
+            .iter()
+            .filter_map(|entry| self.read_bytes(&entry.name).err())
+            .collect()
+    }
+
     /// Tensor `name` widened to `f32`.
     fn read_tensor(&self, name: &str) -> Result<Tensor, CheckpointError> {
         let entry = self.entry(name)?;

@@ -174,7 +174,7 @@ fn the_pipeline_command_names_a_bad_settings_file() {
 
 fn inspected(path: &Path) -> String {
     let mut out = Vec::new();
-    inspect(path, &mut out).unwrap();
+    inspect(path, false, &mut out).unwrap();
     String::from_utf8(out).unwrap()
 }
 
@@ -188,7 +188,7 @@ fn inspect_lists_every_tensor_and_totals_with_and_without_training_state() {
         lines[0],
         format!("TensorFlow checkpoint {}.index", prefix.display())
     );
-    assert_eq!(lines.len(), 2 + 7 + 2, "{listing}");
+    assert_eq!(lines.len(), 2 + 7 + 2 + 1, "{listing}");
     let name_width = "dilatedconv_1/W/ExponentialMovingAverage".len();
     assert_eq!(
         lines[1],
@@ -213,12 +213,43 @@ fn inspect_lists_every_tensor_and_totals_with_and_without_training_state() {
         lines[10].starts_with("2 model variables, 27 parameters"),
         "{listing}"
     );
+    assert_eq!(
+        lines[11],
+        "verified 7 tensors: every one lies inside its data file and matches its checksum"
+    );
 
     let converted = folder.path().join("all.safetensors");
     convert(&prefix, &converted, true).unwrap();
     let listing = inspected(&converted);
     assert!(listing.starts_with("safetensors file "), "{listing}");
     assert!(listing.contains("7 tensors, 101 parameters"), "{listing}");
+}
+
+#[test]
+fn inspect_counts_every_tensor_that_fails_and_quick_reads_none() {
+    let folder = tempfile::tempdir().unwrap();
+    let prefix = sample_checkpoint(folder.path());
+    let data = folder.path().join("model.ckpt-200000.data-00000-of-00001");
+    std::fs::write(&data, b"").unwrap();
+    let mut out = Vec::new();
+    let error = inspect(&prefix, false, &mut out).unwrap_err();
+    let message = format!("{error:#}");
+    let expected = format!(
+        "7 of 7 tensors fail verification, the first: {}: tensor \"beta1_power\" needs bytes \
+         0..4 but the file has only 0 bytes",
+        data.display()
+    );
+    assert!(message.starts_with(&expected), "{message}");
+    let mut out = Vec::new();
+    inspect(&prefix, true, &mut out).unwrap();
+    let listing = String::from_utf8(out).unwrap();
+    assert!(
+        listing
+            .lines()
+            .last()
+            .is_some_and(|line| line.starts_with("2 model variables")),
+        "{listing}"
+    );
 }
 
 #[test]
