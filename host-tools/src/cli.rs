@@ -11,7 +11,7 @@ use open_nsynth::atomic::check_output;
 
 use crate::commands::{self, grains::GrainOptions};
 use crate::cuda::{Placement, Precision};
-use crate::model::Stages;
+use crate::model::GivenStages;
 use crate::pipeline::{GenerateOptions, PipelineOptions, Shard, ShardSpec};
 use crate::progress::Progress;
 use crate::slurm::{ModelFlags, Resources, SlurmWork};
@@ -274,12 +274,14 @@ struct OptionalModelArgs {
 
 #[derive(Debug, clap::Args)]
 struct ShapeArgs {
-    /// Layers per dilation cycle of the encoder (10 in the released model).
-    #[arg(long, default_value_t = crate::model::MAGENTA_STAGES)]
-    encoder_stages: usize,
-    /// Layers per dilation cycle of the decoder (10 in the released model).
-    #[arg(long, default_value_t = crate::model::MAGENTA_STAGES)]
-    decoder_stages: usize,
+    /// Layers per dilation cycle of the encoder. Read from the checkpoint where its layer count
+    /// settles it (the released model's 30 layers: 10); needed where several cycles divide the
+    /// count evenly, and an error where it does not fit.
+    #[arg(long)]
+    encoder_stages: Option<usize>,
+    /// Layers per dilation cycle of the decoder, as --encoder-stages.
+    #[arg(long)]
+    decoder_stages: Option<usize>,
     /// Where the model runs: cpu (all cores, the default), cuda:N (GPU N), or cuda:all (every
     /// GPU). For `slurm` tasks that ask for GPUs the default is cuda:all.
     #[arg(long)]
@@ -330,7 +332,7 @@ impl ShapeArgs {
     }
 
     fn load(&self, checkpoint: &Path) -> anyhow::Result<NsynthSynthesizer> {
-        let stages = Stages {
+        let stages = GivenStages {
             encoder: self.encoder_stages,
             decoder: self.decoder_stages,
         };

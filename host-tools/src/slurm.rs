@@ -29,8 +29,9 @@ impl SlurmWork {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFlags {
     pub checkpoint: PathBuf,
-    pub encoder_stages: usize,
-    pub decoder_stages: usize,
+    /// `--encoder-stages` and `--decoder-stages`, passed on only where given.
+    pub encoder_stages: Option<usize>,
+    pub decoder_stages: Option<usize>,
     pub device: String,
     /// GPU arithmetic (`--precision`).
     pub precision: String,
@@ -203,15 +204,20 @@ impl SlurmJob {
             }
         }
         path("--checkpoint", &model.checkpoint)?;
-        for (flag, value) in [
-            ("--encoder-stages", model.encoder_stages.to_string()),
-            ("--decoder-stages", model.decoder_stages.to_string()),
+        let stages = [
+            ("--encoder-stages", model.encoder_stages),
+            ("--decoder-stages", model.decoder_stages),
+        ];
+        let given = stages
+            .into_iter()
+            .filter_map(|(flag, stages)| Some((flag, stages?.to_string())));
+        for (flag, value) in given.chain([
             ("--device", model.device.clone()),
             ("--precision", model.precision.clone()),
             ("--batch", model.batch.to_string()),
             ("--seed", model.seed.to_string()),
             ("--checkpoint-every", model.checkpoint_every.to_string()),
-        ] {
+        ]) {
             words.push(flag.to_string());
             words.push(value);
         }
@@ -285,8 +291,8 @@ mod tests {
             work,
             model: ModelFlags {
                 checkpoint: "/models/wavenet-ckpt/model.ckpt-200000".into(),
-                encoder_stages: 10,
-                decoder_stages: 10,
+                encoder_stages: Some(10),
+                decoder_stages: Some(10),
                 device: "cpu".into(),
                 precision: "tf32".into(),
                 batch: 32,

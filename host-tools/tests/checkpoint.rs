@@ -3,8 +3,6 @@
 //! tensor and bytes at fault, and converting it to safetensors and back gives TensorFlow's own
 //! bytes again.
 
-use std::fs::OpenOptions;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -41,38 +39,31 @@ fn inspect_lists_the_tensorflow_checkpoint() {
     assert!(text.contains("83264"), "{text}");
 }
 
-/// Bytes of the fixture's data file: its last tensor, `startconv/biases` ([32] float32), takes
-/// the final 128.
-const DATA_LEN: u64 = 333_056;
+/// Bytes of the fixture's data file: its first tensor, `ae_bottleneck/W` ([1, 1, 16, 16]
+/// float32), takes the first 1024 and its last, `startconv/biases` ([32] float32), the final 128.
+const DATA_LEN: usize = 333_056;
 
-/// A copy of the fixture checkpoint in `folder`, to damage; returns its prefix and data file.
-fn fixture_copy(folder: &Path) -> (PathBuf, PathBuf) {
-    let prefix = folder.join("model.ckpt");
-    for suffix in ["index", "data-00000-of-00001"] {
-        let name = format!("model.ckpt.{suffix}");
-        std::fs::copy(fixture().with_file_name(&name), folder.join(&name)).unwrap();
-    }
-    let data = folder.join("model.ckpt.data-00000-of-00001");
-    assert_eq!(std::fs::metadata(&data).unwrap().len(), DATA_LEN);
-    (prefix, data)
+/// A copy of the fixture checkpoint in a new folder, its data file changed by `damage`; returns
+/// the folder (removed when dropped) and the copy's prefix.
+fn damaged_copy(damage: impl FnOnce(&mut Vec<u8>)) -> (tempfile::TempDir, PathBuf) {
+    let folder = tempfile::tempdir().unwrap();
+    let index = "model.ckpt.index";
+    std::fs::copy(fixture().with_file_name(index), folder.path().join(index)).unwrap();
+    let data = "model.ckpt.data-00000-of-00001";
+    let mut bytes = std::fs::read(fixture().with_file_name(data)).unwrap();
+    assert_eq!(bytes.len(), DATA_LEN);
+    damage(&mut bytes);
+    std::fs::write(folder.path().join(data), bytes).unwrap();
+    let prefix = folder.path().join("model.ckpt");
+    (folder, prefix)
 }
 
-fn flip_bit(path: &Path, offset: u64) {
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut byte = [0];
-    file.read_exact_at(&mut byte, offset).unwrap();
-    file.write_all_at(&[byte[0] ^ 0x04], offset).unwrap();
-}
-
-/// `inspect`'s exit code and the error it printed.
-fn inspect_failure(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
-    let output = host_tools(args);
+/// What `inspect` prints on stderr for `checkpoint`, which it must refuse with exit code 1.
+fn inspect_error(checkpoint: &Path) -> String {
+    let output = host_tools(&["inspect".as_ref(), checkpoint.as_os_str()]);
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output.status.code(), stderr)
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    stderr
 }
 
 #[test]
@@ -89,19 +80,13 @@ fn inspect_verifies_every_tensor_of_a_sound_checkpoint() {
 
 #[test]
 fn inspect_names_the_tensor_and_bytes_a_truncated_data_file_lacks() {
-    let folder = tempfile::tempdir().unwrap();
-    let (prefix, data) = fixture_copy(folder.path());
-    OpenOptions::new()
-        .write(true)
-        .open(&data)
-        .unwrap()
-        .set_len(DATA_LEN - 1)
-        .unwrap();
-    let (code, stderr) = inspect_failure(&["inspect".as_ref(), prefix.as_os_str()]);
-    assert_eq!(code, Some(1), "{stderr}");
+    let (_folder, prefix) = damaged_copy(|data| data.truncate(DATA_LEN - 1));
+    let stderr = inspect_error(&prefix);
     assert!(
         stderr.contains(&format!(
-            "tensor \"startconv/biases\" needs bytes {}..{DATA_LEN} but the file has only {} bytes",
+            "1 of 102 tensors fails verification: {}: tensor \"startconv/biases\" needs bytes \
+             {}..{DATA_LEN} but the file has only {} bytes; the file is truncated",
+            prefix.with_extension("ckpt.data-00000-of-00001").display(),
             DATA_LEN - 128,
             DATA_LEN - 1
         )),
@@ -111,27 +96,21 @@ fn inspect_names_the_tensor_and_bytes_a_truncated_data_file_lacks() {
 
 #[test]
 fn inspect_names_the_tensor_and_bytes_of_a_flipped_bit() {
-    let folder = tempfile::tempdir().unwrap();
-    let (prefix, data) = fixture_copy(folder.path());
-    // The first tensor in the file is `ae_bottleneck/W` ([1, 1, 16, 16] float32).
-    flip_bit(&data, 1000);
-    let (code, stderr) = inspect_failure(&["inspect".as_ref(), prefix.as_os_str()]);
-    assert_eq!(code, Some(1), "{stderr}");
+    let (_folder, prefix) = damaged_copy(|data| data[1000] ^= 0x04);
+    let stderr = inspect_error(&prefix);
     assert!(
-        stderr.contains("tensor \"ae_bottleneck/W\" at bytes 0..1024: checksum mismatch"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("model.ckpt.data-00000-of-00001"),
+        stderr.contains(&format!(
+            "1 of 102 tensors fails verification: {}: tensor \"ae_bottleneck/W\" at bytes \
+             0..1024: checksum mismatch",
+            prefix.with_extension("ckpt.data-00000-of-00001").display()
+        )),
         "{stderr}"
     );
 }
 
 #[test]
 fn inspect_quick_lists_a_damaged_checkpoint_without_reading_its_tensors() {
-    let folder = tempfile::tempdir().unwrap();
-    let (prefix, data) = fixture_copy(folder.path());
-    flip_bit(&data, 1000);
+    let (_folder, prefix) = damaged_copy(|data| data[1000] ^= 0x04);
     let output = host_tools(&["inspect".as_ref(), "--quick".as_ref(), prefix.as_os_str()]);
     assert!(
         output.status.success(),
@@ -153,7 +132,7 @@ fn inspect_quick_lists_a_damaged_checkpoint_without_reading_its_tensors() {
 }
 
 #[test]
-fn inspect_checks_the_byte_ranges_of_a_safetensors_file_which_has_no_checksums() {
+fn inspect_checks_only_the_byte_ranges_of_a_safetensors_file() {
     let folder = tempfile::tempdir().unwrap();
     let safetensors = folder.path().join("model.safetensors");
     let output = host_tools(&[
@@ -162,10 +141,10 @@ fn inspect_checks_the_byte_ranges_of_a_safetensors_file_which_has_no_checksums()
         safetensors.as_os_str(),
     ]);
     assert!(output.status.success());
-    flip_bit(
-        &safetensors,
-        std::fs::metadata(&safetensors).unwrap().len() - 1,
-    );
+    let mut bytes = std::fs::read(&safetensors).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x04;
+    std::fs::write(&safetensors, &bytes).unwrap();
     let output = host_tools(&["inspect".as_ref(), safetensors.as_os_str()]);
     assert!(output.status.success());
     let text = String::from_utf8_lossy(&output.stdout);
@@ -176,6 +155,15 @@ fn inspect_checks_the_byte_ranges_of_a_safetensors_file_which_has_no_checksums()
              checksums, so damaged bytes go unnoticed)"
         ),
         "{text}"
+    );
+
+    std::fs::write(&safetensors, &bytes[..last]).unwrap();
+    let stderr = inspect_error(&safetensors);
+    assert!(
+        stderr.contains(&format!(
+            "byte {last}: expected {DATA_LEN} bytes of tensors after the header"
+        )),
+        "{stderr}"
     );
 }
 

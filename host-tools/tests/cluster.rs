@@ -364,8 +364,8 @@ fn a_generate_script_asks_for_what_it_is_given() {
     let command = script.lines().last().unwrap();
     assert!(
         command.contains(&format!(
-            " generate --embeddings {} --out {} --checkpoint {} --encoder-stages 10 \
-             --decoder-stages 10 --device cpu --precision tf32 --batch 4 --seed 9 \
+            " generate --embeddings {} --out {} --checkpoint {} --device cpu \
+             --precision tf32 --batch 4 --seed 9 \
              --checkpoint-every 60 \
              --shard \"${{SLURM_ARRAY_TASK_ID}}/2\"",
             embeddings.display(),

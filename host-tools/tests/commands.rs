@@ -197,3 +197,60 @@ fn a_missing_checkpoint_and_a_bad_device_are_named() {
         "{stderr}"
     );
 }
+
+/// `encode` of the fixture recording with only the given stage flags: its exit code and error.
+fn encode_with_stages(stages: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_host-tools"))
+        .arg("encode")
+        .arg("--checkpoint")
+        .arg(fixture("model.ckpt"))
+        .arg("--input")
+        .arg(fixture("input.wav"))
+        .arg("--out")
+        .arg(dir.path())
+        .args(stages)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output.status.code(), stderr)
+}
+
+#[test]
+fn stage_flags_that_contradict_the_checkpoint_are_refused_with_both_numbers() {
+    let (code, stderr) = encode_with_stages(&["--encoder-stages", "10", "--decoder-stages", "4"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "--encoder-stages 10 contradicts the checkpoint: the encoder's 6 dilated layers \
+             (ae_dilatedconv_1/W … ae_dilatedconv_6/W) fit whole cycles of 1, 2, 3 or 6 only"
+        ),
+        "{stderr}"
+    );
+    let (code, stderr) = encode_with_stages(&["--encoder-stages", "3", "--decoder-stages", "3"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--decoder-stages 3 contradicts the checkpoint: the decoder's 8 dilated"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_layer_count_that_several_cycles_divide_needs_the_flag() {
+    let (code, stderr) = encode_with_stages(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the checkpoint does not say how many of the encoder's 6 dilated layers \
+             (ae_dilatedconv_1/W … ae_dilatedconv_6/W) form one dilation cycle: whole cycles of \
+             1, 2, 3 or 6 fit; give it with --encoder-stages"
+        ),
+        "{stderr}"
+    );
+    let (code, stderr) = encode_with_stages(&["--encoder-stages", "3"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("decoder's 8 dilated layers") && stderr.contains("--decoder-stages"),
+        "{stderr}"
+    );
+}

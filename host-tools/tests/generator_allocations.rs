@@ -54,7 +54,7 @@ fn steps_and_frame_changes_do_not_allocate() {
         skip_width: 64,
         decoder_layers: 4,
         stages: Stages {
-            encoder: 2,
+            encoder: 1,
             decoder: 2,
         },
     };

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use host_tools::checkpoint::TfCheckpoint;
 use host_tools::model::mulaw::{inv_mu_law, mu_law, CLASSES};
-use host_tools::model::{sample_class, Generator, Model, Stages, HOP_LENGTH};
+use host_tools::model::{sample_class, Generator, GivenStages, Model, Stages, HOP_LENGTH};
 
 /// Largest absolute difference from TensorFlow allowed for embeddings and logits.
 const TOLERANCE: f32 = 1e-4;
@@ -42,6 +42,49 @@ fn max_abs_difference(ours: &[f32], theirs: &[f32]) -> f32 {
         .zip(theirs)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f32::max)
+}
+
+/// The fixture's 6 encoder and 8 decoder layers split into whole cycles of several lengths and
+/// nothing else in its checkpoint tells which, so its cycles must be given; Magenta's 10 does
+/// not fit either stack.
+#[test]
+fn the_fixture_needs_its_cycles_given_and_refuses_the_released_ones() {
+    let checkpoint = TfCheckpoint::open(&fixture("model.ckpt")).unwrap();
+    let error = Model::load(&checkpoint, GivenStages::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the encoder's 6 dilated layers") && error.contains("1, 2, 3 or 6 fit"),
+        "{error}"
+    );
+    let encoder_only = GivenStages {
+        encoder: Some(3),
+        decoder: None,
+    };
+    let error = Model::load(&checkpoint, encoder_only)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("the decoder's 8 dilated layers") && error.contains("1, 2, 4 or 8 fit"),
+        "{error}"
+    );
+    let error = Model::load(&checkpoint, Stages::MAGENTA)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("--encoder-stages 10 contradicts the checkpoint"),
+        "{error}"
+    );
+    let shape = model().shape().clone();
+    assert_eq!(
+        shape.stages,
+        Stages {
+            encoder: 3,
+            decoder: 4
+        }
+    );
+    let dilations: Vec<usize> = (0..6).map(|i| shape.encoder_dilation(i)).collect();
+    assert_eq!(dilations, [1, 2, 4, 1, 2, 4]);
 }
 
 #[test]

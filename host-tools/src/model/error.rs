@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+use super::stages::StackLayers;
+
 #[derive(Debug, Error)]
 pub enum ModelError {
     /// The tensor source could not produce a variable (absent, unreadable, wrong dtype).
@@ -41,6 +43,21 @@ pub enum ModelError {
         missing: usize,
         last: usize,
     },
+    /// A dilation cycle the caller gave cannot be the checkpoint's.
+    #[error(
+        "--{}-stages {given} contradicts the checkpoint: {layers} fit {} only",
+        layers.stack,
+        layers.fits
+    )]
+    StagesContradict { given: usize, layers: StackLayers },
+    /// A stack's layer count allows several dilation cycles and the caller gave none.
+    #[error(
+        "the checkpoint does not say how many of {layers} form one dilation cycle: {} fit; give \
+         it with --{}-stages",
+        layers.fits,
+        layers.stack
+    )]
+    StagesAmbiguous { layers: StackLayers },
     /// A hyper-parameter passed by the caller is out of range.
     #[error("{what} must be at least 1")]
     ZeroParameter { what: &'static str },

@@ -19,6 +19,7 @@ mod random;
 mod rng;
 mod sampling;
 mod shape;
+mod stages;
 #[cfg(test)]
 pub(crate) mod testing;
 mod weights;
@@ -31,6 +32,7 @@ pub(crate) use linear::Linear;
 pub use random::RandomWeights;
 pub(crate) use rng::{fnv1a, mix};
 pub use sampling::sample_class;
-pub use shape::{ModelShape, Stages, VariableSpec, HOP_LENGTH, MAGENTA_STAGES};
+pub use shape::{ModelShape, VariableSpec, HOP_LENGTH};
+pub use stages::{GivenStages, Stages};
 pub(crate) use weights::DecoderLayer;
 pub use weights::Model;

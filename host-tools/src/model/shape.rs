@@ -1,7 +1,7 @@
 //! The model's hyper-parameters and its variable inventory: which Magenta variables exist, under
 //! which names, with which shapes. Widths and layer counts are read from the variables
-//! themselves, so a small test model with the same names loads through the same code. It never
-//! holds weight values.
+//! themselves, so a small test model with the same names loads through the same code; the
+//! dilation cycles follow from the layer counts (`stages`). It never holds weight values.
 
 use std::collections::BTreeSet;
 
@@ -9,13 +9,10 @@ use crate::tensor::TensorSource;
 
 use super::error::ModelError;
 use super::mulaw::CLASSES;
+use super::stages::{GivenStages, Stack, Stages};
 
 /// Samples per embedding frame (the encoder's pooling window and stride).
 pub const HOP_LENGTH: usize = 512;
-
-/// Layers per dilation cycle in Magenta's `h512_bo16` (dilations 1, 2, 4, …, 512, repeated).
-/// Not visible in any variable's shape, so callers pass it when loading.
-pub const MAGENTA_STAGES: usize = 10;
 
 /// Hyper-parameters of a WaveNet autoencoder in Magenta's layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,22 +34,6 @@ pub struct ModelShape {
     pub decoder_layers: usize,
     /// Layers per dilation cycle of the encoder and of the decoder.
     pub stages: Stages,
-}
-
-/// Layers per dilation cycle: layer `i` (0-based) has dilation `2^(i mod stages)`. Shapes cannot
-/// tell them, so they are given (Magenta: 10 and 10).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stages {
-    pub encoder: usize,
-    pub decoder: usize,
-}
-
-impl Stages {
-    /// The released `h512_bo16` model's cycles.
-    pub const MAGENTA: Stages = Stages {
-        encoder: MAGENTA_STAGES,
-        decoder: MAGENTA_STAGES,
-    };
 }
 
 /// A variable the model reads: its Magenta name and the shape it must have.
@@ -78,13 +59,14 @@ impl ModelShape {
     }
 
     /// Reads the widths from `ae_startconv/W`, `ae_bottleneck/W`, `startconv/W` and
-    /// `skip_start/W`, and counts the `ae_dilatedconv_<n>/W` and `dilatedconv_<n>/W` layers.
-    /// `stages` cannot be read from shapes (Magenta: [`Stages::MAGENTA`]). Only these variables
-    /// are checked here; [`Model::load`](super::Model::load) checks every other one.
-    pub fn infer(source: &dyn TensorSource, stages: Stages) -> Result<Self, ModelError> {
-        if stages.encoder == 0 || stages.decoder == 0 {
-            return Err(ModelError::ZeroParameter { what: "stages" });
-        }
+    /// `skip_start/W`, and counts the `ae_dilatedconv_<n>/W` and `dilatedconv_<n>/W` layers,
+    /// which settle the dilation cycles where they can and check the ones `stages` gives (the
+    /// rule is in [`GivenStages`]). Only these variables are checked here;
+    /// [`Model::load`](super::Model::load) checks every other one.
+    pub fn infer(
+        source: &dyn TensorSource,
+        stages: impl Into<GivenStages>,
+    ) -> Result<Self, ModelError> {
         let [_, filter_length, _, encoder_width] = layout(
             source,
             "ae_startconv/W",
@@ -118,15 +100,17 @@ impl ModelShape {
             |d| d[0] == 1 && d[1] == 1 && d[2] == decoder_width,
         )?;
         let names: BTreeSet<String> = source.names().into_iter().collect();
+        let encoder_layers = count_layers(source, &names, Stack::Encoder.prefix())?;
+        let decoder_layers = count_layers(source, &names, Stack::Decoder.prefix())?;
         let shape = Self {
             filter_length,
             encoder_width,
-            encoder_layers: count_layers(source, &names, "ae_dilatedconv_")?,
+            encoder_layers,
             bottleneck_width,
             decoder_width,
             skip_width,
-            decoder_layers: count_layers(source, &names, "dilatedconv_")?,
-            stages,
+            decoder_layers,
+            stages: stages.into().settle(encoder_layers, decoder_layers)?,
         };
         for (name, width) in [
             ("ae_startconv/W", encoder_width),
@@ -347,6 +331,95 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("odd number of taps"), "{error}");
+    }
+
+    #[test]
+    fn the_released_shape_needs_no_stages_and_refuses_other_ones() {
+        let magenta = RandomWeights::new(ModelShape::magenta(), 1);
+        assert_eq!(
+            ModelShape::infer(&magenta, GivenStages::default()).unwrap(),
+            ModelShape::magenta()
+        );
+        let fifteen = GivenStages {
+            encoder: None,
+            decoder: Some(15),
+        };
+        let error = ModelShape::infer(&magenta, fifteen)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "--decoder-stages 15 contradicts the checkpoint: the decoder's 30 dilated layers \
+             (dilatedconv_1/W … dilatedconv_30/W) fit the released model's 3 cycles of 10 only"
+        );
+    }
+
+    #[test]
+    fn stages_that_split_layers_into_partial_cycles_are_refused() {
+        let source = MapSource::random(&tiny_shape(), 1);
+        let three = Stages {
+            encoder: 3,
+            decoder: 2,
+        };
+        let error = ModelShape::infer(&source, three).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "--encoder-stages 3 contradicts the checkpoint: the encoder's 4 dilated layers \
+             (ae_dilatedconv_1/W … ae_dilatedconv_4/W) fit whole cycles of 1, 2 or 4 only"
+        );
+    }
+
+    #[test]
+    fn layer_counts_that_several_cycles_divide_need_the_stages() {
+        let source = MapSource::random(&tiny_shape(), 1);
+        let error = ModelShape::infer(&source, GivenStages::default())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            error,
+            "the checkpoint does not say how many of the encoder's 4 dilated layers \
+             (ae_dilatedconv_1/W … ae_dilatedconv_4/W) form one dilation cycle: whole cycles of \
+             1, 2 or 4 fit; give it with --encoder-stages"
+        );
+        let encoder_only = GivenStages {
+            encoder: Some(2),
+            decoder: None,
+        };
+        assert!(matches!(
+            ModelShape::infer(&source, encoder_only),
+            Err(ModelError::StagesAmbiguous { layers }) if layers.count == 4
+        ));
+        let both = GivenStages {
+            encoder: Some(4),
+            decoder: Some(1),
+        };
+        let shape = ModelShape::infer(&source, both).unwrap();
+        assert_eq!(
+            shape.stages,
+            Stages {
+                encoder: 4,
+                decoder: 1
+            }
+        );
+        assert_eq!(shape.decoder_dilation(3), 1);
+    }
+
+    #[test]
+    fn a_single_layer_settles_its_cycle() {
+        let mut single = tiny_shape();
+        single.encoder_layers = 1;
+        let source = MapSource::random(&single, 1);
+        let decoder_only = GivenStages {
+            encoder: None,
+            decoder: Some(2),
+        };
+        assert_eq!(
+            ModelShape::infer(&source, decoder_only).unwrap().stages,
+            Stages {
+                encoder: 1,
+                decoder: 2
+            }
+        );
     }
 
     #[test]

@@ -8,14 +8,15 @@ use crate::tensor::{Tensor, TensorSource};
 
 use super::mulaw::network_input;
 use super::random::RandomWeights;
-use super::shape::{ModelShape, Stages, HOP_LENGTH};
+use super::shape::{ModelShape, HOP_LENGTH};
+use super::stages::Stages;
 
-/// A small model: 3 encoder layers, 4 decoder layers, two dilation stages.
+/// A small model: 4 encoder layers, 4 decoder layers, both in two dilation cycles of 2.
 pub fn tiny_shape() -> ModelShape {
     ModelShape {
         filter_length: 3,
         encoder_width: 8,
-        encoder_layers: 3,
+        encoder_layers: 4,
         bottleneck_width: 4,
         decoder_width: 16,
         skip_width: 12,

@@ -9,7 +9,8 @@ use crate::tensor::TensorSource;
 
 use super::error::ModelError;
 use super::linear::Linear;
-use super::shape::{ModelShape, Stages};
+use super::shape::ModelShape;
+use super::stages::GivenStages;
 
 #[derive(Debug, Clone)]
 pub(crate) struct EncoderLayer {
@@ -122,11 +123,14 @@ impl Loader<'_> {
 
 impl Model {
     /// Loads every encoder and decoder variable under its Magenta name (`ae_startconv/W`,
-    /// `dilatedconv_3/biases`, …). Widths and layer counts come from the variables
-    /// ([`ModelShape::infer`]); `stages` is the dilation cycle length
-    /// ([`Stages::MAGENTA`](super::Stages::MAGENTA) for the released checkpoint). Variables the
-    /// model does not use (optimizer slots, moving averages) are ignored.
-    pub fn load(source: &dyn TensorSource, stages: Stages) -> Result<Self, ModelError> {
+    /// `dilatedconv_3/biases`, …). Widths, layer counts and dilation cycles come from the
+    /// variables ([`ModelShape::infer`]); `stages` gives the cycles a layer count leaves open,
+    /// and is checked where it does not. Variables the model does not use (optimizer slots,
+    /// moving averages) are ignored.
+    pub fn load(
+        source: &dyn TensorSource,
+        stages: impl Into<GivenStages>,
+    ) -> Result<Self, ModelError> {
         let shape = ModelShape::infer(source, stages)?;
         let loader = Loader {
             source,
@@ -192,7 +196,7 @@ mod tests {
         assert_eq!(model.shape(), &tiny_shape());
         let dilations: Vec<usize> = model.decoder.layers.iter().map(|l| l.dilation).collect();
         assert_eq!(dilations, [1, 2, 1, 2]);
-        assert_eq!(model.encoder.layers.len(), 3);
+        assert_eq!(model.encoder.layers.len(), 4);
         let conv = &model.decoder.layers[0].conv;
         assert_eq!((conv.inputs, conv.outputs), (3 * 16, 32));
     }

@@ -13,7 +13,7 @@ use super::{GenerationJob, GenerationProgress, Synthesizer};
 use crate::checkpoint::Checkpoint;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
-use crate::model::{self, Model, Note, Stages};
+use crate::model::{self, GivenStages, Model, Note};
 
 /// Samples between two progress reports of a batch: about a second of work at batch 64 on two
 /// cores, often enough for a smooth bar and cheap next to the steps.
@@ -132,9 +132,9 @@ impl<E: Executor> ModelCalls for GpuWorker<E> {
 
 impl NsynthSynthesizer {
     /// Loads the model from the checkpoint at `path` (a TensorFlow checkpoint prefix or
-    /// `.index` file, or a `.safetensors` file), with the given dilation cycles
-    /// ([`Stages::MAGENTA`] for the released model), to run on the CPU.
-    pub fn open(path: &Path, stages: Stages) -> anyhow::Result<Self> {
+    /// `.index` file, or a `.safetensors` file), with the dilation cycles its layer counts
+    /// leave open given in `stages` (none for the released model), to run on the CPU.
+    pub fn open(path: &Path, stages: GivenStages) -> anyhow::Result<Self> {
         let checkpoint = Checkpoint::open(path)?;
         let model = Model::load(&checkpoint, stages)
             .with_context(|| format!("cannot load the NSynth model from {}", path.display()))?;
@@ -147,7 +147,7 @@ impl NsynthSynthesizer {
     /// As [`open`](Self::open), then puts the model where `placement` says.
     pub fn open_on(
         path: &Path,
-        stages: Stages,
+        stages: GivenStages,
         placement: &Placement,
         precision: Precision,
     ) -> anyhow::Result<Self> {
@@ -227,7 +227,7 @@ impl Synthesizer for NsynthSynthesizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ModelShape, RandomWeights};
+    use crate::model::{ModelShape, RandomWeights, Stages};
 
     fn synthesizer() -> NsynthSynthesizer {
         let shape = ModelShape {
