@@ -368,7 +368,7 @@ impl RunArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let progress = Progress::terminal();
+    let progress = Progress::stderr();
     match cli.command {
         Command::Encode { model, input, out } => {
             commands::encode::run(&model.load()?, &input, &out, &progress)

@@ -71,6 +71,58 @@ fn partial_files(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
+fn a_log_shows_the_progress_with_its_rate_and_time_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let embeddings = dir.path().join("embeddings");
+    std::fs::create_dir(&embeddings).unwrap();
+    for note in ["a", "b", "c"] {
+        std::fs::copy(
+            fixture("embeddings.npy"),
+            embeddings.join(format!("{note}.npy")),
+        )
+        .unwrap();
+    }
+    let output = Command::new(env!("CARGO_BIN_EXE_host-tools"))
+        .arg("generate")
+        .arg("--checkpoint")
+        .arg(fixture("model.ckpt"))
+        .args([
+            "--encoder-stages",
+            "3",
+            "--decoder-stages",
+            "4",
+            "--batch",
+            "1",
+        ])
+        .arg("--embeddings")
+        .arg(&embeddings)
+        .arg("--out")
+        .arg(dir.path().join("wavs"))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let progress: Vec<&str> = stderr
+        .lines()
+        .filter_map(|line| line.split_once(" host_tools::progress: "))
+        .map(|(_, message)| message)
+        .collect();
+    // The first estimate once the first note is made (1,536 samples, a third of the three
+    // notes'), then the summary.
+    assert!(progress.len() >= 2, "{stderr}");
+    let (done, estimate) = progress[0].split_once(" (").unwrap();
+    assert_eq!(done, "generate: 1,536/4,608 samples");
+    let (rate, left) = estimate.split_once(" samples/s, ETA ").unwrap();
+    assert!(rate.replace(',', "").parse::<f64>().is_ok(), "{rate}");
+    assert!(left.ends_with("s)"), "{left}");
+    let summary = progress[progress.len() - 1];
+    assert!(
+        summary.starts_with("generate: 4,608 samples in ") && summary.ends_with(" samples/s)"),
+        "{summary}"
+    );
+}
+
+#[test]
 fn sigterm_in_the_pad_step_leaves_nothing_half_written_and_the_next_run_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let (workdir, config) = work(dir.path());
