@@ -80,8 +80,16 @@ pub struct Bar {
 impl Bar {
     /// `units` more are done.
     pub fn inc(&self, units: u64) {
-        let done = self.shared.meter().done + units;
-        self.set_position(done);
+        let now = Instant::now();
+        {
+            let mut meter = self.shared.meter();
+            let done = meter.done + units;
+            meter.set_done(done, now);
+        }
+        if let Some(bar) = &self.drawn {
+            bar.inc(units);
+        }
+        self.log_if_due(now);
     }
 
     /// `done` are done.
@@ -91,6 +99,10 @@ impl Bar {
         if let Some(bar) = &self.drawn {
             bar.set_position(done);
         }
+        self.log_if_due(now);
+    }
+
+    fn log_if_due(&self, now: Instant) {
         if self.log_thread.is_some() {
             self.shared.log_if_due(now);
         }
@@ -394,6 +406,17 @@ mod tests {
         assert_eq!(meter.rate(), Some(60_000.0));
         meter.set_done(62_048, at(11));
         assert_eq!(meter.estimate(at(11), "samples"), "205 samples/s, ETA 10s");
+    }
+
+    #[test]
+    fn steps_counted_from_many_threads_all_count() {
+        let bar = Progress::hidden().bar("pads", 800, "pads");
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| (0..100).for_each(|_| bar.inc(1)));
+            }
+        });
+        assert_eq!(bar.shared.meter().done, 800);
     }
 
     #[test]
