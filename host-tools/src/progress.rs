@@ -19,6 +19,7 @@ const LINE_EVERY: Duration = Duration::from_secs(30);
 /// only every minute or two).
 const LOOK_EVERY: Duration = Duration::from_secs(1);
 
+/// Where progress goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum View {
     Bars,
