@@ -186,19 +186,29 @@ reference() {
             --device cpu --seed "$seed"
 }
 
+# on_device PRECISION: the flags that run a command on DEVICE at PRECISION, in
+# on_device (no --precision for the CPU, which always computes in float32 and
+# refuses one).
+on_device() {
+    on_device=(--device "$device")
+    [[ "$device" == cpu ]] || on_device+=(--precision "$1")
+}
+
 # logits PRECISION LIMIT
 logits() {
     local precision="$1" limit="$2"
+    on_device "$precision"
     "$bin" logits "${model[@]}" --audio "$fixture/input.wav" --encoding "$fixture/embeddings.npy" \
-        --out "$out_dir/logits-$precision.npy" --device "$device" --precision "$precision" || return 1
+        --out "$out_dir/logits-$precision.npy" "${on_device[@]}" || return 1
     compare_arrays "$out_dir/logits-$precision.npy" "$out_dir/logits-cpu.npy" "$limit"
 }
 
 # encode LIMIT
 encode() {
     fresh "$out_dir/enc-device" || return 1
+    on_device fp32
     "$bin" encode "${model[@]}" --input "$fixture/input.wav" --out "$out_dir/enc-device" \
-        --device "$device" --precision fp32 >/dev/null || return 1
+        "${on_device[@]}" >/dev/null || return 1
     compare_arrays "$out_dir/enc-device/input_embeddings.npy" "$out_dir/enc-cpu/input_embeddings.npy" "$1"
 }
 
@@ -206,8 +216,9 @@ encode() {
 generate() {
     local precision="$1" least="$2"
     fresh "$out_dir/gen-$precision" || return 1
+    on_device "$precision"
     "$bin" generate "${model[@]}" --embeddings "$out_dir/emb" --out "$out_dir/gen-$precision" \
-        --device "$device" --precision "$precision" --seed "$seed" || return 1
+        "${on_device[@]}" --seed "$seed" || return 1
     compare_samples "$out_dir/gen-cpu" "$out_dir/gen-$precision" "$least"
 }
 

@@ -5,15 +5,19 @@
 //! therefore always complete; a failed or abandoned write removes its partial file, and a crash
 //! leaves at most a partial file, which nothing ever mistakes for a finished output. Outputs that
 //! name a folder or one of the command's inputs are refused before anything is written
-//! ([`check_output`]). This module never decides what to write.
+//! ([`check_output`]). A process ending on a signal without returning to its writers removes
+//! every partial file it is writing with [`remove_unfinished`]; partial files left by a process
+//! that was killed outright are found by their age ([`remove_abandoned`]). This module never
+//! decides what to write.
 
+use std::collections::BTreeSet;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Suffix of files still being written.
 pub const PARTIAL_SUFFIX: &str = ".partial";
@@ -21,6 +25,12 @@ pub const PARTIAL_SUFFIX: &str = ".partial";
 /// Write buffer of one file: checkpoint data files run to hundreds of megabytes written in many
 /// small pieces, and a large buffer keeps that to few system calls.
 const BUFFER_BYTES: usize = 1 << 20;
+
+/// How long a partial file goes unmodified before [`remove_abandoned`] takes its writer for
+/// gone. A writer touches its file every time its buffer fills, and the workspace's writers
+/// fill it within seconds; an hour leaves room for slow network file systems and clocks that
+/// disagree between machines sharing a folder.
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
 
 /// Where the bytes of `path` are written before they are complete:
 /// `<path>.<writer>.partial`, with a `writer` part unique to this write. Several processes (shards
@@ -42,6 +52,69 @@ pub fn partial_path(path: &Path) -> PathBuf {
         std::process::id()
     ));
     PathBuf::from(name)
+}
+
+/// The partial files this process is writing, and whether it is stopping (then no new one is
+/// created).
+struct Unfinished {
+    paths: BTreeSet<PathBuf>,
+    stopping: bool,
+}
+
+fn unfinished() -> MutexGuard<'static, Unfinished> {
+    static UNFINISHED: Mutex<Unfinished> = Mutex::new(Unfinished {
+        paths: BTreeSet::new(),
+        stopping: false,
+    });
+    UNFINISHED.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Removes the partial file of every write this process has under way, and makes every later
+/// write fail at its start: for a process that is about to end without returning to its
+/// writers (a signal's handler), so it leaves nothing half-written behind. Returns the files
+/// removed. A write that finishes meanwhile is either in place complete or removed.
+pub fn remove_unfinished() -> Vec<PathBuf> {
+    let mut unfinished = unfinished();
+    unfinished.stopping = true;
+    std::mem::take(&mut unfinished.paths)
+        .into_iter()
+        .filter(|path| std::fs::remove_file(path).is_ok())
+        .collect()
+}
+
+/// Removes the partial files directly in `folder` that have gone unmodified for
+/// [`ABANDONED_AFTER`]: left by a process that was killed outright. Partial files of writes
+/// still under way, here or in other processes sharing the folder, are younger and are kept.
+/// Returns the files removed.
+pub fn remove_abandoned(folder: &Path) -> io::Result<Vec<PathBuf>> {
+    // Another process may rename or remove a partial file at any moment: one gone is skipped.
+    let skip_gone = |result: io::Result<()>| match result {
+        Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(false),
+        other => other.map(|()| true),
+    };
+    let now = SystemTime::now();
+    let mut removed = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let entry = entry?;
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .ends_with(PARTIAL_SUFFIX)
+        {
+            continue;
+        }
+        let mut abandoned = false;
+        let looked = entry.metadata().and_then(|metadata| {
+            let age = now.duration_since(metadata.modified()?).unwrap_or_default();
+            abandoned = metadata.is_file() && age >= ABANDONED_AFTER;
+            Ok(())
+        });
+        if skip_gone(looked)? && abandoned && skip_gone(std::fs::remove_file(entry.path()))? {
+            removed.push(entry.path());
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// A step of an atomic write that failed: the file it concerned (the partial file, the target or
@@ -162,7 +235,19 @@ impl Partial {
             use std::os::unix::fs::OpenOptionsExt as _;
             options.mode(bits);
         }
-        let file = options.open(&self.path).map_err(failed)?;
+        let file = {
+            // Created and recorded under the lock, so `remove_unfinished` misses none.
+            let mut unfinished = unfinished();
+            if unfinished.stopping {
+                return Err(failed(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "the program is stopping",
+                )));
+            }
+            let file = options.open(&self.path).map_err(failed)?;
+            unfinished.paths.insert(self.path.clone());
+            file
+        };
         #[cfg(unix)]
         if let Mode::Exact(bits) = mode {
             // The creation mode is filtered by the umask; these bits are wanted exactly. (Only
@@ -193,6 +278,7 @@ impl Drop for Partial {
             // the one that made the writer give up.
             let _ = std::fs::remove_file(&self.path);
         }
+        unfinished().paths.remove(&self.path);
     }
 }
 
@@ -553,6 +639,33 @@ mod tests {
         }
         let error = check_output(folder.path(), &[&song]).unwrap_err();
         assert!(error.to_string().contains("is a folder"), "{error}");
+    }
+
+    #[test]
+    fn only_partial_files_untouched_for_long_are_taken_for_abandoned() {
+        let folder = tempfile::tempdir().unwrap();
+        let long_ago = SystemTime::now() - ABANDONED_AFTER - Duration::from_secs(1);
+        let file = |name: &str, modified: SystemTime| {
+            let file = File::create(folder.path().join(name)).unwrap();
+            file.set_modified(modified).unwrap();
+        };
+        let killed = partial_path(&folder.path().join("a.bin"));
+        file(killed.file_name().unwrap().to_str().unwrap(), long_ago);
+        // A write still under way, in this process or another.
+        let writing = partial_path(&folder.path().join("b.bin"));
+        file(
+            writing.file_name().unwrap().to_str().unwrap(),
+            SystemTime::now(),
+        );
+        file("old.bin", long_ago);
+        std::fs::create_dir(folder.path().join("folder.partial")).unwrap();
+
+        assert_eq!(remove_abandoned(folder.path()).unwrap(), [killed]);
+        let writing = writing.file_name().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            names_in(folder.path()),
+            [writing.as_str(), "folder.partial", "old.bin"]
+        );
     }
 
     #[test]

@@ -14,7 +14,7 @@ use crate::cuda::{Placement, Precision};
 use crate::model::GivenStages;
 use crate::pipeline::{GenerateOptions, PipelineOptions, Shard, ShardSpec};
 use crate::progress::Progress;
-use crate::slurm::{ModelFlags, Resources, SlurmWork};
+use crate::slurm::{Memory, ModelFlags, Resources, SlurmWork, TimeLimit};
 use crate::synth::{NsynthSynthesizer, Synthesizer, ToneSynthesizer};
 
 /// Makes and checks pads for the Open NSynth Super.
@@ -175,15 +175,18 @@ enum Command {
         /// Partition of the tasks.
         #[arg(long)]
         partition: Option<String>,
-        /// Time limit of each task, e.g. 24:00:00.
+        /// Time limit of each task in SLURM's formats: minutes, minutes:seconds,
+        /// hours:minutes:seconds, days-hours, days-hours:minutes or days-hours:minutes:seconds,
+        /// e.g. 24:00:00 or 1-12.
         #[arg(long)]
-        time: Option<String>,
+        time: Option<TimeLimit>,
         /// CPU cores of each task.
         #[arg(long)]
         cpus_per_task: Option<usize>,
-        /// Memory of each task, e.g. 32G.
+        /// Memory of each task: a whole number of megabytes, or one with a K, M, G or T suffix,
+        /// e.g. 32G.
         #[arg(long)]
-        mem: Option<String>,
+        mem: Option<Memory>,
     },
     /// Benchmark NSynth generation on a GPU with the released model's shape (random weights).
     ///
@@ -289,10 +292,11 @@ struct ShapeArgs {
     /// Several GPUs by number, e.g. 0,1,2,3: each takes the next batch as it finishes one.
     #[arg(long, value_name = "N,N,...")]
     devices: Option<String>,
-    /// GPU arithmetic: tf32 (tensor cores, float32 storage), bf16 (bfloat16 weights and
-    /// histories, half the memory) or fp32 (no tensor cores; the CPU's numbers to rounding).
-    #[arg(long, default_value = "tf32")]
-    precision: Precision,
+    /// GPU arithmetic: tf32 (the default: tensor cores, float32 storage), bf16 (bfloat16
+    /// weights and histories, half the memory) or fp32 (no tensor cores; the CPU's numbers to
+    /// rounding). Not with --device cpu, which always computes in float32.
+    #[arg(long)]
+    precision: Option<Precision>,
 }
 
 impl ModelArgs {
@@ -301,17 +305,22 @@ impl ModelArgs {
     }
 
     /// The model flags of cluster tasks with `gpus_per_task` GPUs each.
-    fn slurm_flags(&self, gpus_per_task: usize, run: &RunArgs) -> ModelFlags {
-        ModelFlags {
+    fn slurm_flags(&self, gpus_per_task: usize, run: &RunArgs) -> anyhow::Result<ModelFlags> {
+        let device = self.shape.slurm_device(gpus_per_task);
+        // Parsed only with a precision to check: `cuda:all` looks for GPUs.
+        let on_cpu =
+            self.shape.precision.is_some() && Placement::parse(&device, None) == Ok(Placement::Cpu);
+        let precision = self.shape.precision_on(on_cpu)?;
+        Ok(ModelFlags {
             checkpoint: self.checkpoint.clone(),
             encoder_stages: self.shape.encoder_stages,
             decoder_stages: self.shape.decoder_stages,
-            device: self.shape.slurm_device(gpus_per_task),
-            precision: self.shape.precision.name().into(),
+            device,
+            precision: precision.map(|precision| precision.name().into()),
             batch: run.batch,
             seed: run.seed,
             checkpoint_every: run.checkpoint_every,
-        }
+        })
     }
 }
 
@@ -336,7 +345,27 @@ impl ShapeArgs {
             encoder: self.encoder_stages,
             decoder: self.decoder_stages,
         };
-        NsynthSynthesizer::open_on(checkpoint, stages, &self.placement()?, self.precision)
+        let placement = self.placement()?;
+        let precision = self.precision_on(placement == Placement::Cpu)?;
+        NsynthSynthesizer::open_on(
+            checkpoint,
+            stages,
+            &placement,
+            precision.unwrap_or_default(),
+        )
+    }
+
+    /// `--precision` as given, refused when the model runs on the CPU (`on_cpu`), which would
+    /// ignore it.
+    fn precision_on(&self, on_cpu: bool) -> anyhow::Result<Option<Precision>> {
+        match self.precision {
+            Some(precision) if on_cpu => anyhow::bail!(
+                "--precision {} is for GPUs, and the model would run on the CPU, which always \
+                 computes in float32: leave --precision out, or choose a GPU with --device",
+                precision.name()
+            ),
+            precision => Ok(precision),
+        }
     }
 
     /// The `--device` of cluster tasks: the one named, else every GPU of the task's allocation
@@ -378,7 +407,7 @@ impl RunArgs {
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let progress = Progress::terminal();
+    let progress = Progress::stderr();
     match cli.command {
         Command::Encode { model, input, out } => {
             commands::encode::run(&model.load()?, &input, &out, &progress)
@@ -464,7 +493,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 time,
                 partition,
             };
-            let flags = model.slurm_flags(gpus_per_task, &run);
+            let flags = model.slurm_flags(gpus_per_task, &run)?;
             commands::slurm::run(&workdir, tasks, work, flags, resources)
         }
         Command::Bench {

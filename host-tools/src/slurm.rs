@@ -1,10 +1,13 @@
 //! SLURM batch scripts that spread `host-tools pipeline` or `generate` over a cluster: one job
 //! array whose task `K` of `N` runs shard `K/N` (see [`crate::pipeline::shard`]), requeued when
 //! pre-empted, each task resuming from what earlier tries saved. This module turns a
-//! [`SlurmJob`] into the script's text and nothing more: it never writes files, submits jobs,
-//! reads the environment or checks that the paths it is given exist.
+//! [`SlurmJob`] into the script's text, and parses what a task asks for in SLURM's own formats
+//! ([`TimeLimit`], [`Memory`]); it never writes files, submits jobs, reads the environment or
+//! checks that the paths it is given exist.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 /// What the tasks of the array run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,8 +36,8 @@ pub struct ModelFlags {
     pub encoder_stages: Option<usize>,
     pub decoder_stages: Option<usize>,
     pub device: String,
-    /// GPU arithmetic (`--precision`).
-    pub precision: String,
+    /// GPU arithmetic (`--precision`); `None` leaves the command's default.
+    pub precision: Option<String>,
     pub batch: usize,
     pub seed: u64,
     /// Seconds between saves of partial audio (`--checkpoint-every`).
@@ -47,11 +50,84 @@ pub struct Resources {
     /// GPUs of each task (`--gres=gpu:G`); 0 asks for none.
     pub gpus_per_task: usize,
     pub cpus_per_task: Option<usize>,
-    /// Memory per node as SLURM writes it, e.g. `32G`.
-    pub mem: Option<String>,
-    /// Time limit as SLURM writes it, e.g. `24:00:00`.
-    pub time: Option<String>,
+    pub mem: Option<Memory>,
+    pub time: Option<TimeLimit>,
     pub partition: Option<String>,
+}
+
+/// A time limit in one of SLURM's formats (`--time`): `minutes`, `minutes:seconds`,
+/// `hours:minutes:seconds`, `days-hours`, `days-hours:minutes` or `days-hours:minutes:seconds`,
+/// each part a whole number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeLimit(String);
+
+impl FromStr for TimeLimit {
+    type Err = ResourceError;
+
+    fn from_str(text: &str) -> Result<Self, ResourceError> {
+        let (days, clock) = match text.split_once('-') {
+            Some((days, clock)) => (Some(days), clock),
+            None => (None, text),
+        };
+        let parts: Vec<&str> = clock.split(':').collect();
+        if days.is_none_or(is_whole) && parts.len() <= 3 && parts.iter().all(|p| is_whole(p)) {
+            Ok(TimeLimit(text.to_string()))
+        } else {
+            Err(ResourceError::Time)
+        }
+    }
+}
+
+impl fmt::Display for TimeLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Memory in SLURM's format (`--mem`): a whole number of megabytes, or of the unit of a `K`,
+/// `M`, `G` or `T` suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Memory(String);
+
+impl FromStr for Memory {
+    type Err = ResourceError;
+
+    fn from_str(text: &str) -> Result<Self, ResourceError> {
+        let number = text
+            .strip_suffix(['K', 'M', 'G', 'T', 'k', 'm', 'g', 't'])
+            .unwrap_or(text);
+        if is_whole(number) {
+            Ok(Memory(text.to_string()))
+        } else {
+            Err(ResourceError::Memory)
+        }
+    }
+}
+
+impl fmt::Display for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn is_whole(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A resource value SLURM would refuse; the command line names the flag and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResourceError {
+    #[error(
+        "not a SLURM time limit; expected minutes, minutes:seconds, hours:minutes:seconds, \
+         days-hours, days-hours:minutes or days-hours:minutes:seconds (e.g. 90, 12:00:00 or \
+         1-12)"
+    )]
+    Time,
+    #[error(
+        "not a SLURM memory size; expected a whole number of megabytes, or one with a K, M, G \
+         or T suffix (e.g. 32G)"
+    )]
+    Memory,
 }
 
 /// A job array: `tasks` tasks, each running `program` (this host-tools) on one shard of `work`.
@@ -118,16 +194,19 @@ impl SlurmJob {
         if let Some(cpus) = resources.cpus_per_task {
             directives.push(format!("--cpus-per-task={cpus}"));
         }
-        for (flag, value) in [
-            ("--mem", &resources.mem),
-            ("--time", &resources.time),
-            ("--partition", &resources.partition),
-        ] {
-            if let Some(value) = value {
-                directives.push(format!("{flag}={}", sbatch_word(flag, value)?));
-            }
+        if let Some(mem) = &resources.mem {
+            directives.push(format!("--mem={mem}"));
+        }
+        if let Some(time) = &resources.time {
+            directives.push(format!("--time={time}"));
+        }
+        if let Some(partition) = &resources.partition {
+            let partition = sbatch_word("--partition", partition)?;
+            directives.push(format!("--partition={partition}"));
         }
         directives.push("--requeue".to_string());
+        // A requeued task adds to its logs rather than replacing the earlier tries'.
+        directives.push("--open-mode=append".to_string());
         for (flag, extension) in [("--output", "out"), ("--error", "err")] {
             // `%` starts SLURM's file name patterns, so the folder's own are doubled.
             let folder = sbatch_word(flag, &logs.replace('%', "%%"))?;
@@ -207,17 +286,19 @@ impl SlurmJob {
         let stages = [
             ("--encoder-stages", model.encoder_stages),
             ("--decoder-stages", model.decoder_stages),
-        ];
-        let given = stages
-            .into_iter()
-            .filter_map(|(flag, stages)| Some((flag, stages?.to_string())));
-        for (flag, value) in given.chain([
-            ("--device", model.device.clone()),
-            ("--precision", model.precision.clone()),
-            ("--batch", model.batch.to_string()),
-            ("--seed", model.seed.to_string()),
-            ("--checkpoint-every", model.checkpoint_every.to_string()),
-        ]) {
+        ]
+        .into_iter()
+        .filter_map(|(flag, stages)| Some((flag, stages?.to_string())));
+        let precision = model.precision.as_ref().map(|p| ("--precision", p.clone()));
+        let flags = stages
+            .chain([("--device", model.device.clone())])
+            .chain(precision)
+            .chain([
+                ("--batch", model.batch.to_string()),
+                ("--seed", model.seed.to_string()),
+                ("--checkpoint-every", model.checkpoint_every.to_string()),
+            ]);
+        for (flag, value) in flags {
             words.push(flag.to_string());
             words.push(value);
         }
@@ -294,7 +375,7 @@ mod tests {
                 encoder_stages: Some(10),
                 decoder_stages: Some(10),
                 device: "cpu".into(),
-                precision: "tf32".into(),
+                precision: None,
                 batch: 32,
                 seed: 7,
                 checkpoint_every: 300,
@@ -359,6 +440,7 @@ mod tests {
             "#SBATCH --ntasks=1",
             "#SBATCH --gres=gpu:2",
             "#SBATCH --requeue",
+            "#SBATCH --open-mode=append",
             "#SBATCH --output=/scratch/pads/logs/%A_%a.out",
             "#SBATCH --error=/scratch/pads/logs/%A_%a.err",
             "# Submit it with: sbatch /scratch/pads/open-nsynth-pipeline.sbatch",
@@ -374,7 +456,7 @@ mod tests {
             "exec '/opt/host tools/bin/host-tools' pipeline \
              --config '/home/me/it'\\''s mine/settings.json' --workdir /scratch/pads \
              --checkpoint /models/wavenet-ckpt/model.ckpt-200000 --encoder-stages 10 \
-             --decoder-stages 10 --device cpu --precision tf32 --batch 32 --seed 7 --checkpoint-every 300 \
+             --decoder-stages 10 --device cpu --batch 32 --seed 7 --checkpoint-every 300 \
              --shard \"${SLURM_ARRAY_TASK_ID}/4\""
         );
         // No #SBATCH line may follow a command: SLURM stops reading them there.
@@ -392,11 +474,13 @@ mod tests {
             out: "/data/wav".into(),
         });
         job.tasks = 1;
+        job.model.device = "cuda:1".into();
+        job.model.precision = Some("bf16".into());
         job.resources = Resources {
             gpus_per_task: 0,
             cpus_per_task: Some(16),
-            mem: Some("64G".into()),
-            time: Some("1-12:00:00".into()),
+            mem: Some("64G".parse().unwrap()),
+            time: Some("1-12:00:00".parse().unwrap()),
             partition: Some("gpu long".into()),
         };
         let script = job.script().unwrap();
@@ -417,6 +501,10 @@ mod tests {
         assert!(!script.contains("builds the pads"), "{script}");
         assert!(
             script.contains(" generate --embeddings /data/emb --out /data/wav --checkpoint "),
+            "{script}"
+        );
+        assert!(
+            script.contains(" --device cuda:1 --precision bf16 --batch 32 "),
             "{script}"
         );
         assert!(script.ends_with("--shard \"${SLURM_ARRAY_TASK_ID}/1\"\n"));
@@ -455,10 +543,59 @@ mod tests {
              of its own choosing"
         );
         let mut job = pipeline();
-        job.resources.time = Some("1:00\n#SBATCH --x".into());
+        job.resources.partition = Some("gpu\n#SBATCH --x".into());
         assert!(matches!(
             job.script(),
-            Err(SlurmError::LineBreak { what: "--time", .. })
+            Err(SlurmError::LineBreak {
+                what: "--partition",
+                ..
+            })
         ));
+    }
+
+    #[test]
+    fn time_limits_and_memory_are_taken_in_slurms_formats_only() {
+        for time in [
+            "90",
+            "0",
+            "30:00",
+            "12:00:00",
+            "1-12",
+            "1-12:30",
+            "1-12:30:00",
+            "100:00:00",
+        ] {
+            let limit: TimeLimit = time.parse().unwrap();
+            assert_eq!(limit.to_string(), time);
+        }
+        for time in [
+            "banana",
+            "",
+            "1:2:3:4",
+            "1-",
+            "-5",
+            "1-2-3",
+            "1-2:3:4:5",
+            "1h",
+            "1.5",
+            " 90",
+            "+90",
+            "1::00",
+            "1-1:00:00:00",
+        ] {
+            assert_eq!(
+                time.parse::<TimeLimit>(),
+                Err(ResourceError::Time),
+                "{time:?}"
+            );
+        }
+        for mem in ["4000", "32G", "512M", "1T", "64k", "0"] {
+            assert_eq!(mem.parse::<Memory>().unwrap().to_string(), mem);
+        }
+        for mem in ["lots", "", "G", "32GB", "1.5G", "-1G", "32 G", "32Gi"] {
+            assert_eq!(mem.parse::<Memory>(), Err(ResourceError::Memory), "{mem:?}");
+        }
+        let error = "banana".parse::<TimeLimit>().unwrap_err().to_string();
+        assert!(error.contains("days-hours:minutes:seconds"), "{error}");
     }
 }

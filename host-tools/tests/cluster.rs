@@ -270,6 +270,7 @@ fn a_pipeline_script_runs_every_shard_and_its_last_task_builds_the_pads() {
         "#SBATCH --gres=gpu:1",
         "#SBATCH --time=00:30:00",
         "#SBATCH --requeue",
+        "#SBATCH --open-mode=append",
         &format!("#SBATCH --output=\"{}/logs\"/%A_%a.out", workdir.display()),
         "set -euo pipefail",
     ] {
@@ -282,7 +283,7 @@ fn a_pipeline_script_runs_every_shard_and_its_last_task_builds_the_pads() {
         format!("--config {}", quoted(&here.join("settings.json"))),
         format!("--workdir {}", quoted(&workdir)),
         format!("--checkpoint {}", quoted(&here.join("model.ckpt"))),
-        "--encoder-stages 3 --decoder-stages 4 --device cpu --precision tf32 --batch 1".to_string(),
+        "--encoder-stages 3 --decoder-stages 4 --device cpu --batch 1".to_string(),
         "--shard \"${SLURM_ARRAY_TASK_ID}/3\"".to_string(),
     ] {
         assert!(command.contains(&part), "{part}\n{command}");
@@ -365,7 +366,7 @@ fn a_generate_script_asks_for_what_it_is_given() {
     assert!(
         command.contains(&format!(
             " generate --embeddings {} --out {} --checkpoint {} --device cpu \
-             --precision tf32 --batch 4 --seed 9 \
+             --batch 4 --seed 9 \
              --checkpoint-every 60 \
              --shard \"${{SLURM_ARRAY_TASK_ID}}/2\"",
             embeddings.display(),
@@ -430,4 +431,113 @@ fn slurm_refuses_what_its_tasks_could_not_run() {
     let stderr = failure(&run(&[&"--tasks", &"2", &"--embeddings", &dir.path()]), 2);
     assert!(stderr.contains("--out"), "{stderr}");
     assert!(!workdir.exists(), "nothing was written");
+}
+
+#[test]
+fn slurm_checks_what_each_task_asks_for_and_will_need() {
+    let dir = tempfile::tempdir().unwrap();
+    let workdir = dir.path().join("work");
+    let checkpoint = fixture("model.ckpt");
+    let config = dir.path().join("settings.json");
+    std::fs::write(&config, pipeline_settings(&[48], 2)).unwrap();
+    let script = workdir.join("open-nsynth-pipeline.sbatch");
+    let run = |extra: &[&str]| {
+        let mut args: Vec<&dyn AsRef<OsStr>> = vec![
+            &"slurm",
+            &"--workdir",
+            &workdir,
+            &"--config",
+            &config,
+            &"--checkpoint",
+            &checkpoint,
+        ];
+        args.extend(SMALL_MODEL.iter().map(|a| a as &dyn AsRef<OsStr>));
+        args.extend(extra.iter().map(|a| a as &dyn AsRef<OsStr>));
+        host_tools(&args)
+    };
+
+    // What a task asks for, in SLURM's own formats.
+    let stderr = failure(&run(&["--tasks", "2", "--time", "banana"]), 2);
+    assert!(
+        stderr.contains("invalid value 'banana' for '--time <TIME>': not a SLURM time limit")
+            && stderr.contains("days-hours:minutes:seconds"),
+        "{stderr}"
+    );
+    let stderr = failure(&run(&["--tasks", "2", "--mem", "lots"]), 2);
+    assert!(
+        stderr.contains("invalid value 'lots' for '--mem <MEM>': not a SLURM memory size"),
+        "{stderr}"
+    );
+    // The recordings the pipeline's tasks start from.
+    let recordings = workdir.join("audio_input");
+    let stderr = failure(&run(&["--tasks", "2"]), 1);
+    assert!(
+        stderr.contains(&format!("{} does not exist", recordings.display())),
+        "{stderr}"
+    );
+    std::fs::create_dir_all(&recordings).unwrap();
+    let stderr = failure(&run(&["--tasks", "2"]), 1);
+    assert!(
+        stderr.contains(&format!("{} holds no recordings", recordings.display())),
+        "{stderr}"
+    );
+    // A precision the tasks' CPUs would ignore.
+    write_recordings(&recordings);
+    let stderr = failure(
+        &run(&[
+            "--tasks",
+            "2",
+            "--gpus-per-task",
+            "0",
+            "--precision",
+            "bf16",
+        ]),
+        1,
+    );
+    assert!(
+        stderr.contains("--precision bf16 is for GPUs, and the model would run on the CPU"),
+        "{stderr}"
+    );
+    assert!(!script.exists(), "nothing was written");
+
+    for (time, mem) in [
+        ("90", "4000"),
+        ("30:00", "64k"),
+        ("12:00:00", "512M"),
+        ("1-12", "32G"),
+        ("1-12:30", "1T"),
+        ("2-00:00:00", "0"),
+    ] {
+        let output = run(&["--tasks", "2", "--time", time, "--mem", mem]);
+        let text = written_script(&output, &script);
+        for line in [
+            format!("#SBATCH --time={time}"),
+            format!("#SBATCH --mem={mem}"),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        assert!(
+            text.lines().any(|l| l == "#SBATCH --open-mode=append"),
+            "{text}"
+        );
+    }
+
+    // More tasks than sounds: written, with a warning.
+    let output = run(&["--tasks", "100"]);
+    written_script(&output, &script);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(
+            "--tasks 100 is more than the 4 sounds of the plan: tasks 4 to 99 will have nothing \
+             to generate; --tasks 4 does the same work"
+        ),
+        "{stderr}"
+    );
+    let output = run(&["--tasks", "4"]);
+    written_script(&output, &script);
+    assert!(
+        !String::from_utf8_lossy(&output.stderr).contains("--tasks"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -254,3 +254,21 @@ fn a_layer_count_that_several_cycles_divide_needs_the_flag() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_precision_on_the_cpu_is_refused_not_ignored() {
+    for device in [&["--device", "cpu"][..], &[]] {
+        let mut args: Vec<&OsStr> = device.iter().map(OsStr::new).collect();
+        args.extend(["--precision", "bf16", "--input", "x.wav", "--out", "o"].map(OsStr::new));
+        let output = host_tools("encode", &args);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(
+                "--precision bf16 is for GPUs, and the model would run on the CPU, which always \
+                 computes in float32"
+            ),
+            "{stderr}"
+        );
+    }
+}

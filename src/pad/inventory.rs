@@ -46,7 +46,7 @@ pub fn inventory(settings: &Settings) -> Vec<PadEntry> {
                 for i3 in d {
                     let name = pad_file_name(&[&i0.name, &i1.name, &i2.name, &i3.name]);
                     let path = settings.pad.data_directory.join(name);
-                    let state = state_of(&path, &settings.pad.layout);
+                    let state = pad_state(&path, &settings.pad.layout);
                     entries.push(PadEntry { path, state });
                 }
             }
@@ -55,7 +55,8 @@ pub fn inventory(settings: &Settings) -> Vec<PadEntry> {
     entries
 }
 
-fn state_of(path: &Path, layout: &PadLayout) -> PadState {
+/// What is at `path`, for a pad of `layout`.
+pub fn pad_state(path: &Path, layout: &PadLayout) -> PadState {
     match std::fs::metadata(path) {
         Err(_) => PadState::Missing,
         Ok(meta) if meta.len() != layout.file_bytes() => PadState::WrongSize {

@@ -13,7 +13,7 @@ mod stream;
 pub use bank::{Bank, PointRows, Selection, Tap};
 pub use feed::PadFeed;
 pub use file::{PadError, PadFile, PadSource};
-pub use inventory::{inventory, PadEntry, PadState};
+pub use inventory::{inventory, pad_state, PadEntry, PadState};
 pub use layout::{
     pad_file_name, touch_fraction, validate_pitches, LayoutTooLarge, PadLayout, PitchError,
     BYTES_PER_SAMPLE, MAX_FILE_BYTES, MAX_RESOLUTION, TOUCH_GRID,

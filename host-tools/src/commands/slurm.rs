@@ -1,6 +1,7 @@
 //! `host-tools slurm`: a SLURM job array of `pipeline` or `generate` tasks, one shard each,
-//! written as a batch script in the work folder once what it names is found usable, and the
-//! `sbatch` command that submits it. The script's text is [`crate::slurm`]'s.
+//! written as a batch script in the work folder once what it names is found usable (with a
+//! warning when there are more tasks than items to share), and the `sbatch` command that
+//! submits it. The script's text is [`crate::slurm`]'s.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,8 +11,10 @@ use anyhow::{ensure, Context as _};
 use open_nsynth::atomic::write_atomically;
 
 use super::{create_dir, inputs};
+use crate::audio::RECORDING_EXTENSIONS;
 use crate::checkpoint::Checkpoint;
-use crate::pipeline::PipelineConfig;
+use crate::pipeline::grid::Plan;
+use crate::pipeline::{PipelineConfig, RECORDINGS_DIR};
 use crate::slurm::{shell_quote, ModelFlags, Resources, SlurmJob, SlurmWork};
 
 /// Writes the script of `tasks` tasks running `work` with `model` on `resources`, every path
@@ -51,14 +54,23 @@ pub fn run(
 }
 
 /// Writes the batch script of `job` atomically to [`SlurmJob::script_path`] and makes the
-/// folder its tasks log to, once the settings, embeddings and checkpoint it names are found
-/// usable: its tasks may wait in the queue for hours before they could find out. Returns the
-/// script's path.
+/// folder its tasks log to, once the settings, recordings, embeddings and checkpoint it names
+/// are found usable: its tasks may wait in the queue for hours before they could find out.
+/// Warns when some tasks would have nothing to do. Returns the script's path.
 fn write_script(job: &SlurmJob) -> anyhow::Result<PathBuf> {
     let script = job.script()?;
-    match &job.work {
+    let (items, what) = match &job.work {
         SlurmWork::Pipeline { config } => {
-            PipelineConfig::from_file(config)?;
+            let config = PipelineConfig::from_file(config)?;
+            let recordings = job.workdir.join(RECORDINGS_DIR);
+            ensure!(
+                recordings.is_dir(),
+                "{} does not exist: the pipeline's tasks start from the recordings there, one \
+                 per instrument and pitch, named <instrument>_<pitch>.wav",
+                recordings.display()
+            );
+            inputs(&recordings, &RECORDING_EXTENSIONS, "recordings")?;
+            (Plan::new(&config).sounds.len(), "sounds of the plan")
         }
         SlurmWork::Generate { embeddings, .. } => {
             ensure!(
@@ -66,8 +78,17 @@ fn write_script(job: &SlurmJob) -> anyhow::Result<PathBuf> {
                 "{} does not exist",
                 embeddings.display()
             );
-            inputs(embeddings, &["npy"], ".npy embeddings")?;
+            let files = inputs(embeddings, &["npy"], ".npy embeddings")?;
+            (files.len(), "embedding files")
         }
+    };
+    if job.tasks > items {
+        tracing::warn!(
+            "--tasks {} is more than the {items} {what}: tasks {items} to {} will have nothing \
+             to generate; --tasks {items} does the same work",
+            job.tasks,
+            job.tasks - 1
+        );
     }
     Checkpoint::open(&job.model.checkpoint)?;
     create_dir(&job.logs_dir())?;

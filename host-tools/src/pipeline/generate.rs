@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::audio::{read_mono_16k, write_float_wav, AudioError};
 use crate::npy::{read_embedding, NpyError};
-use crate::progress::Progress;
+use crate::progress::{Bar, Progress};
 use crate::synth::{GenerationJob, GenerationProgress, Synthesizer};
 
 /// Suffix of a sound's checkpoint, appended to its output path.
@@ -167,7 +167,7 @@ fn make_batch(
 
 /// Samples made across the threads, for the progress bar.
 struct Tally {
-    bar: indicatif::ProgressBar,
+    bar: Bar,
     sounds: usize,
     /// Sounds and samples of the batches read so far (to estimate the total from).
     read: Mutex<(usize, u64)>,
@@ -178,7 +178,7 @@ struct Tally {
 }
 
 impl Tally {
-    fn new(bar: indicatif::ProgressBar, sounds: usize, workers: usize) -> Self {
+    fn new(bar: Bar, sounds: usize, workers: usize) -> Self {
         Self {
             bar,
             sounds,

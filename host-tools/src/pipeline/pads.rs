@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use open_nsynth::atomic::write_atomically;
-use open_nsynth::pad::{pad_file_name, PadLayout};
+use open_nsynth::pad::{pad_file_name, pad_state, PadLayout, PadState};
 use open_nsynth::settings::settings_for_pads;
 use rayon::prelude::*;
 
@@ -40,22 +40,42 @@ pub enum PadError {
     Row { pad: PathBuf, cause: AudioError },
     #[error("cannot write {path}: {cause}")]
     Write { path: PathBuf, cause: io::Error },
+    #[error(
+        "{path} is {found} bytes, but a pad of these settings (resolution, pitches, \
+         final_length) is {expected}: it was built with other settings; move it away or delete \
+         it to build it again"
+    )]
+    WrongSize {
+        path: PathBuf,
+        found: u64,
+        expected: u64,
+    },
 }
 
 /// The step: every pad of `plan` that does not exist yet, several at a time, then the device
-/// settings; returns how many pads it wrote.
+/// settings; returns how many pads it wrote. A pad that is there with the wrong size for the
+/// settings is an error.
 pub(super) fn build_pads(
     config: &PipelineConfig,
     plan: &Plan,
     dirs: &Workdir,
     progress: &Progress,
 ) -> Result<usize, PadError> {
-    let todo: Vec<_> = plan
-        .pads
-        .iter()
-        .map(|pad| (pad, dirs.pads.join(pad_file_name(&pad.corners))))
-        .filter(|(_, path)| !path.exists())
-        .collect();
+    let mut todo = Vec::new();
+    for pad in &plan.pads {
+        let path = dirs.pads.join(pad_file_name(&pad.corners));
+        match pad_state(&path, &config.layout) {
+            PadState::Missing => todo.push((pad, path)),
+            PadState::Present => {}
+            PadState::WrongSize { found, expected } => {
+                return Err(PadError::WrongSize {
+                    path,
+                    found,
+                    expected,
+                })
+            }
+        }
+    }
     let bar = progress.bar("pads", todo.len() as u64, "pads");
     let note_of = |sound: usize| dirs.cleaned(&plan.sounds[sound]);
     todo.par_iter().try_for_each(|(pad, path)| {

@@ -1,8 +1,10 @@
 //! The pipeline's work folder: the original's folder names and the path of every file a step
 //! reads or writes there. It names files; it never reads or writes them, apart from creating
-//! the output folders.
+//! the output folders and clearing them of partial files a killed run left behind.
 
 use std::path::{Path, PathBuf};
+
+use open_nsynth::atomic::remove_abandoned;
 
 use super::encode::embedding_file_name;
 use super::grid::Sound;
@@ -45,6 +47,8 @@ impl Workdir {
         }
     }
 
+    /// Creates the output folders and removes the partial files a killed run left in them
+    /// (those of runs still going, on other machines too, are kept: see `remove_abandoned`).
     pub fn create_outputs(&self) -> Result<(), PipelineError> {
         for dir in [
             &self.input_embeddings,
@@ -57,6 +61,17 @@ impl Workdir {
                 path: dir.clone(),
                 cause,
             })?;
+            match remove_abandoned(dir) {
+                Ok(removed) => {
+                    for path in removed {
+                        tracing::info!("removed {}, left by a killed run", path.display());
+                    }
+                }
+                Err(error) => tracing::warn!(
+                    "cannot look for partial files left in {}: {error}",
+                    dir.display()
+                ),
+            }
         }
         Ok(())
     }
