@@ -22,10 +22,14 @@ pub enum Timestamps {
 }
 
 /// Installs the subscriber for the rest of the process; call it once, first thing in `main`.
-/// `quiet` names the log targets of libraries whose own lines are left out unless `RUST_LOG`
-/// names them, because the program says what they report in its own errors (host-tools: the
-/// audio decoder, `symphonia`).
-pub fn init(timestamps: Timestamps, quiet: &[&str]) {
+pub fn init(timestamps: Timestamps) {
+    init_quieting(timestamps, &[]);
+}
+
+/// As [`init`], leaving out the lines of the log targets `quiet` unless `RUST_LOG` names them:
+/// libraries whose failures the program reports in its own errors (host-tools: the audio
+/// decoder, `symphonia`).
+pub fn init_quieting(timestamps: Timestamps, quiet: &[&str]) {
     let rust_log = std::env::var(EnvFilter::DEFAULT_ENV).ok();
     let filter = EnvFilter::try_new(directives(rust_log.as_deref(), quiet))
         .unwrap_or_else(|_| EnvFilter::new(directives(None, quiet)));

@@ -6,7 +6,7 @@ use clap::Parser;
 use open_nsynth::logging::{self, Timestamps};
 
 fn main() -> ExitCode {
-    logging::init(Timestamps::Include, &host_tools::audio::QUIET_LIBRARIES);
+    logging::init_quieting(Timestamps::Include, &host_tools::audio::QUIET_LIBRARIES);
     match host_tools::cli::run(host_tools::cli::Cli::parse()) {
         Ok(code) => code,
         Err(error) => {
