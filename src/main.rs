@@ -6,7 +6,7 @@ use clap::Parser;
 use open_nsynth::logging::{self, Timestamps};
 
 fn main() -> ExitCode {
-    logging::init(Timestamps::Omit, &[]);
+    logging::init(Timestamps::Omit);
     logging::route_alsa_errors();
     match open_nsynth::cli::run(open_nsynth::cli::Cli::parse()) {
         Ok(code) => code,
