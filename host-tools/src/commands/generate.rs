@@ -27,11 +27,11 @@ pub fn run(
 ) -> anyhow::Result<ExitCode> {
     let tasks = tasks(embeddings, out_dir, seed, shard, &synth.identity())?;
     let report = pipeline::generate(synth, &tasks, options, progress)?;
-    if report.restarted > 0 {
+    if !report.restarted.is_empty() {
         println!(
             "{} partly generated files started over: their checkpoints were made from other \
              inputs",
-            report.restarted
+            report.restarted.len()
         );
     }
     let made = format!("files into {}", out_dir.display());

@@ -31,11 +31,11 @@ pub fn run(
             report.unmade_pads.join(", ")
         );
     }
-    if report.generated.restarted > 0 {
+    if !report.generated.restarted.is_empty() {
         println!(
             "{} partly generated sounds started over: their checkpoints were made from other \
              inputs",
-            report.generated.restarted
+            report.generated.restarted.len()
         );
     }
     let kind = if report.dry_run {

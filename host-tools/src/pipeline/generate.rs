@@ -100,8 +100,9 @@ pub struct GenerateReport {
     pub tally: Tally,
     /// Sounds continued from their checkpoints.
     pub resumed: usize,
-    /// Sounds whose checkpoint was made from other inputs, started over.
-    pub restarted: usize,
+    /// Sounds whose checkpoint was made from other inputs (or `force`), started over: for each,
+    /// the warning that says so.
+    pub restarted: Vec<String>,
 }
 
 /// Makes every task whose output cannot be reused (see the module documentation; with
@@ -133,8 +134,8 @@ pub fn generate(
     tracing::info!("generating {}{}", pending.len(), report.tally.redone_note());
     report.restarted = pending
         .iter()
-        .filter(|task| discard_stale_checkpoint(task, options.force))
-        .count();
+        .filter_map(|task| discard_stale_checkpoint(task, options.force))
+        .collect();
     let batches: Vec<&[&GenerationTask]> = pending.chunks(options.batch_size.max(1)).collect();
     let workers = synth.concurrency().clamp(1, batches.len());
     let tally = SampleTally::new(
@@ -178,20 +179,21 @@ pub fn generate(
     Ok(report)
 }
 
-/// Removes the checkpoint of `task` (saying why) unless it was made from the same inputs and
-/// `force` is off; returns whether it removed one.
-fn discard_stale_checkpoint(task: &GenerationTask, force: bool) -> bool {
+/// Removes the checkpoint of `task` unless it was made from the same inputs and `force` is off;
+/// returns the warning that says so, which it logs.
+fn discard_stale_checkpoint(task: &GenerationTask, force: bool) -> Option<String> {
     let checkpoint = checkpoint_path(&task.output);
     let Verdict::Redo(reason) = verdict(&checkpoint, &task.provenance, force) else {
-        return false;
+        return None;
     };
-    tracing::warn!(
+    let notice = format!(
         "{}: starting over instead of resuming {}: {reason}",
         task.name,
         checkpoint.display()
     );
+    tracing::warn!("{notice}");
     remove_with_record(&checkpoint);
-    true
+    Some(notice)
 }
 
 /// Reads, generates and writes one batch.
@@ -399,7 +401,7 @@ mod tests {
     use crate::npy::write_embedding;
     use crate::pipeline::provenance::record_path;
     use crate::synth::{job_seed, ModelIdentity, ToneSynthesizer};
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     /// Records the jobs it is given; fails once it has reported `fail_after` samples of the
     /// first job, if set.
@@ -482,31 +484,6 @@ mod tests {
         }
     }
 
-    /// Runs `f` with what it logs at warning level or above collected as lines.
-    fn warnings<R>(f: impl FnOnce() -> R) -> (R, String) {
-        #[derive(Clone, Default)]
-        struct Lines(Arc<Mutex<Vec<u8>>>);
-        impl std::io::Write for Lines {
-            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-                self.0.lock().unwrap().extend_from_slice(bytes);
-                Ok(bytes.len())
-            }
-            fn flush(&mut self) -> std::io::Result<()> {
-                Ok(())
-            }
-        }
-        let lines = Lines::default();
-        let writer = lines.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish();
-        let result = tracing::subscriber::with_default(subscriber, f);
-        let text = String::from_utf8_lossy(&lines.0.lock().unwrap()).into_owned();
-        (result, text)
-    }
-
     #[test]
     fn every_task_is_made_in_batches_and_finished_ones_are_reused() {
         let dir = tempfile::tempdir().unwrap();
@@ -587,10 +564,8 @@ mod tests {
 
         let synth = Recording::new(None);
         let report = generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap();
-        assert_eq!(
-            (report.tally.new, report.resumed, report.restarted),
-            (2, 2, 0)
-        );
+        assert_eq!((report.tally.new, report.resumed), (2, 2));
+        assert!(report.restarted.is_empty());
         assert_eq!(synth.resumed_from(), [1024, 1024]);
         for task in &tasks {
             let embedding = read_embedding(&task.embedding).unwrap();
@@ -613,15 +588,18 @@ mod tests {
 
         let synth = Recording::new(None);
         let second = tasks(dir.path(), 2, 7);
-        let (report, log) =
-            warnings(|| generate(&synth, &second, &options(2), &Progress::hidden()).unwrap());
-        assert_eq!((report.resumed, report.restarted), (0, 2));
+        let report = generate(&synth, &second, &options(2), &Progress::hidden()).unwrap();
+        assert_eq!(report.resumed, 0);
         assert_eq!(synth.resumed_from(), [0, 0]);
-        assert!(
-            log.contains("sound0: starting over instead of resuming")
-                && log.contains("seed changed"),
-            "{log}"
+        let checkpoint = checkpoint_path(&second[0].output);
+        assert_eq!(
+            report.restarted[0],
+            format!(
+                "sound0: starting over instead of resuming {}: seed changed",
+                checkpoint.display()
+            )
         );
+        assert_eq!(report.restarted.len(), 2);
         for task in &second {
             let embedding = read_embedding(&task.embedding).unwrap();
             assert_eq!(

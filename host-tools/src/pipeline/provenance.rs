@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use open_nsynth::atomic::write_atomically;
+use open_nsynth::limits::read_text;
 use serde::{Deserialize, Serialize};
 
 use super::encode::EncodeLength;
@@ -20,6 +21,10 @@ use crate::synth::ModelIdentity;
 
 /// Appended to an output's path to name its record.
 pub const RECORD_SUFFIX: &str = ".provenance.json";
+
+/// The largest record read: the device settings' lists every recording, 16 pitches of a
+/// thousand instruments in 2 MB.
+const RECORD_BYTES: u64 = 16 << 20;
 
 /// What made one output: everything it depends on. Two outputs made from equal records are the
 /// same (generation is reproducible for a seed).
@@ -164,7 +169,7 @@ pub fn verdict(output: &Path, expected: &Provenance, force: bool) -> Verdict {
         return Verdict::Redo("--force".into());
     }
     let path = record_path(output);
-    let text = match std::fs::read_to_string(&path) {
+    let text = match read_text(&path, RECORD_BYTES, "provenance record") {
         Ok(text) => text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return Verdict::Redo("no record of what made it".into())

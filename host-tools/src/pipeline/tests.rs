@@ -49,7 +49,7 @@ pub(super) fn config(gpus: usize) -> PipelineConfig {
     config_with(serde_json::json!({ "gpus": gpus }))
 }
 
-/// A half-second sine at `frequency`, 16-bit at 16 kHz, as `<name>_<pitch>.wav`.
+/// A half-second sine at `frequency` (silence at 0), 16-bit at 16 kHz, as `<name>_<pitch>.wav`.
 fn write_tone(workdir: &Path, name: &str, pitch: u8, frequency: f64) {
     let dir = workdir.join(RECORDINGS_DIR);
     std::fs::create_dir_all(&dir).unwrap();
@@ -571,17 +571,7 @@ fn bad_recordings_are_skipped_with_the_sounds_and_pads_that_need_them() {
     // An empty file, a silent one and text named .wav.
     let recordings = workdir.join(RECORDINGS_DIR);
     std::fs::write(recordings.join("echo_48.wav"), b"").unwrap();
-    let silent = hound::WavSpec {
-        channels: 1,
-        sample_rate: 16000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut wav = hound::WavWriter::create(recordings.join("echo_55.wav"), silent).unwrap();
-    for _ in 0..8000 {
-        wav.write_sample(0i16).unwrap();
-    }
-    wav.finalize().unwrap();
+    write_tone(workdir, "echo", 55, 0.0);
     std::fs::write(recordings.join("fife_48.wav"), b"not audio at all\n").unwrap();
 
     let report = run_as(None, &config, workdir, &Counting::default()).unwrap();
