@@ -45,17 +45,11 @@ impl<'a> RunInputs<'a> {
     }
 
     /// The record of `sound`'s interpolated embedding (without the seed) or of its generated
-    /// and cleaned audio (with it); `None` when a recording it mixes was skipped. Only the
-    /// instruments it weights above zero count.
+    /// and cleaned audio (with it); `None` when a recording it mixes (weights above zero) was
+    /// skipped.
     pub fn sound(&self, sound: &Sound, seeded: bool) -> Option<Provenance> {
         let midi = self.config.layout.pitches[sound.pitch];
-        let mixed = self
-            .plan
-            .instruments(sound)
-            .iter()
-            .zip(sound.weights)
-            .filter(|(_, weight)| *weight > 0.0)
-            .map(|(name, _)| (name.clone(), midi));
+        let mixed = self.plan.mix(sound).map(|(name, _)| (name.clone(), midi));
         Some(Provenance {
             seed: seeded.then_some(self.seed),
             recordings: self.digests(mixed)?,

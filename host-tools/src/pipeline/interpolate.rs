@@ -24,7 +24,8 @@ pub(super) struct SoundWork<'a> {
 
 /// The generation tasks of `sounds` whose cleaned audio cannot be reused, writing the
 /// interpolated embedding of each whose generated audio cannot be reused either, unless its
-/// record matches. Each sound's seed is `job_seed(seed, name)`.
+/// record matches. `inputs` must hold every note the sounds mix (their records say they can be
+/// made). Each sound's seed is `job_seed(seed, name)`.
 pub(super) fn interpolate_sounds(
     config: &PipelineConfig,
     plan: &Plan,
@@ -64,23 +65,23 @@ pub(super) fn interpolate_sounds(
     Ok(tasks)
 }
 
-/// One sound at MIDI pitch `midi`: `Σ w_k · E_k` over its pad's corners, summed in float64 in
-/// corner order and stored as float32, as the original computes it.
+/// One sound at MIDI pitch `midi`: `Σ w_k · E_k` over the corners it mixes, summed in float64
+/// in corner order and stored as float32, as the original computes it (the corners it weights
+/// zero add nothing, so their recordings are not needed).
 fn interpolate(
     plan: &Plan,
     sound: &Sound,
     midi: u8,
     inputs: &HashMap<Note, Embedding>,
 ) -> Embedding {
-    let parts: Vec<&Embedding> = plan
-        .instruments(sound)
-        .iter()
-        .map(|name| &inputs[&(name.clone(), midi)])
+    let parts: Vec<(&Embedding, f64)> = plan
+        .mix(sound)
+        .map(|(name, weight)| (&inputs[&(name.clone(), midi)], weight))
         .collect();
-    let values = (0..parts[0].values().len())
+    let values = (0..parts[0].0.values().len())
         .map(|i| {
             let mut sum = 0.0f64;
-            for (part, weight) in parts.iter().zip(sound.weights) {
+            for (part, weight) in &parts {
                 sum += f64::from(part.values()[i]) * weight;
             }
             sum as f32

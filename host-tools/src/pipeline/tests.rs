@@ -552,62 +552,92 @@ fn force_redoes_every_step() {
     assert_eq!(*synth.encoded.lock().unwrap(), 8);
 }
 
+/// An empty file, a silent one and text named .wav, among good recordings.
+fn break_recordings(workdir: &Path) {
+    let recordings = workdir.join(RECORDINGS_DIR);
+    std::fs::write(recordings.join("echo_48.wav"), b"").unwrap();
+    write_tone(workdir, "echo", 55, 0.0);
+    std::fs::write(recordings.join("bass_48.wav"), b"not audio at all\n").unwrap();
+}
+
 #[test]
 fn bad_recordings_are_skipped_with_the_sounds_and_pads_that_need_them() {
     let dir = tempfile::tempdir().unwrap();
     let workdir = dir.path();
     write_recordings(workdir);
-    for pitch in PITCHES {
-        write_tone(workdir, "echo", pitch, 300.0);
-        write_tone(workdir, "fife", pitch, 500.0);
-    }
+    let write_good = || {
+        for pitch in PITCHES {
+            write_tone(workdir, "echo", pitch, 300.0);
+        }
+        write_tone(workdir, "bass", 48, 400.0);
+        write_tone(workdir, "fife", 48, 500.0);
+        write_tone(workdir, "fife", 55, 750.0);
+    };
+    write_good();
+    break_recordings(workdir);
     let config = config_with(serde_json::json!({
         "pads": {"NW": ["alto", "echo"], "NE": ["bass", "fife"], "SE": ["cello"], "SW": ["drum"]}
     }));
-    let first = run_as(None, &config, workdir, &Counting::default()).unwrap();
-    assert!(first.complete);
-    assert_eq!(first.pads.made(), 4);
-
-    // An empty file, a silent one and text named .wav.
-    let recordings = workdir.join(RECORDINGS_DIR);
-    std::fs::write(recordings.join("echo_48.wav"), b"").unwrap();
-    write_tone(workdir, "echo", 55, 0.0);
-    std::fs::write(recordings.join("fife_48.wav"), b"not audio at all\n").unwrap();
-
     let report = run_as(None, &config, workdir, &Counting::default()).unwrap();
     let bad: Vec<String> = report
         .bad
         .iter()
         .map(|b| b.path.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(bad, ["echo_48.wav", "echo_55.wav", "fife_48.wav"]);
-    assert_eq!(report.encoded.describe("encoded"), "0 encoded, 9 reused");
-    assert!(!report.complete);
-    assert_eq!(
-        report.unmade_pads,
-        [
-            "alto_fife_cello_drum.bin",
-            "echo_bass_cello_drum.bin",
-            "echo_fife_cello_drum.bin"
-        ]
+    assert_eq!(bad, ["echo_48.wav", "echo_55.wav", "bass_48.wav"]);
+    let messages: Vec<String> = report.bad.iter().map(|b| b.cause.to_string()).collect();
+    assert!(
+        messages[0].ends_with("is an empty file (0 bytes)"),
+        "{}",
+        messages[0]
     );
+    assert!(messages[1].contains("is silent"), "{}", messages[1]);
+    assert!(
+        messages[2].ends_with(
+            "is not a WAV, AIFF or FLAC file: the decoder found no header it knows in its 17 bytes"
+        ),
+        "{}",
+        messages[2]
+    );
+    // The good recordings are encoded; the pad without the bad ones is written. Bass is a
+    // corner of the first pad, where the sounds of the alto alone come from: they are made from
+    // the alto's recordings only.
+    assert_eq!(report.encoded.describe("encoded"), "9 encoded");
+    assert!(!report.complete);
+    let unmade = [
+        "alto_bass_cello_drum.bin",
+        "echo_bass_cello_drum.bin",
+        "echo_fife_cello_drum.bin",
+    ];
+    assert_eq!(report.unmade_pads, unmade);
+    assert_eq!(report.pads.describe("pads written"), "1 pads written");
+    assert!(report.pads_dir.join("alto_fife_cello_drum.bin").exists());
+    let sounds = report.sounds - report.unmade_sounds;
+    assert_eq!(report.generated.tally.made(), sounds);
+
+    // Good recordings in their place: what was missing is made, the rest reused.
+    write_good();
+    let report = run_as(None, &config, workdir, &Counting::default()).unwrap();
+    assert!(report.complete && report.bad.is_empty());
+    assert_eq!(report.encoded.describe("encoded"), "3 encoded, 9 reused");
+    assert_eq!(report.generated.tally.reused, sounds);
+    assert_eq!(
+        report.pads.describe("pads written"),
+        "3 pads written, 1 reused"
+    );
+
+    // Broken again: the pads made from the good ones are stale, and removed.
+    break_recordings(workdir);
+    let report = run_as(None, &config, workdir, &Counting::default()).unwrap();
+    assert_eq!(report.bad.len(), 3);
+    assert_eq!(report.encoded.describe("encoded"), "0 encoded, 9 reused");
     assert_eq!(
         report.pads.describe("pads written"),
         "0 pads written, 1 reused"
     );
-    // The pads made from the recordings before are gone; the good one stays.
-    for name in &report.unmade_pads {
+    for name in unmade {
         assert!(!report.pads_dir.join(name).exists(), "{name}");
     }
-    assert!(report.pads_dir.join("alto_bass_cello_drum.bin").exists());
-    let messages: Vec<String> = report.bad.iter().map(|b| b.cause.to_string()).collect();
-    assert!(messages[0].contains("empty"), "{}", messages[0]);
-    assert!(messages[1].contains("silent"), "{}", messages[1]);
-    assert!(
-        messages[2].contains("not a WAV, AIFF or FLAC file") && messages[2].contains("17 bytes"),
-        "{}",
-        messages[2]
-    );
 
     let mut strict = options(5, None);
     strict.strict = true;
