@@ -131,7 +131,11 @@ pub fn generate(
     if pending.is_empty() {
         return Ok(report);
     }
-    tracing::info!("generating {}{}", pending.len(), report.tally.redone_note());
+    tracing::info!(
+        "generating {} sounds{}",
+        pending.len(),
+        report.tally.redone_note()
+    );
     report.restarted = pending
         .iter()
         .filter_map(|task| discard_stale_checkpoint(task, options.force))
