@@ -11,7 +11,7 @@ use rubato::audioadapter_buffers::direct::InterleavedSlice;
 use rubato::{Async, FixedAsync, Resampler, SincInterpolationParameters, WindowFunction};
 use symphonia::core::codecs::audio::AudioDecoderOptions;
 use symphonia::core::errors::Error as SymphoniaError;
-use symphonia::core::formats::probe::Hint;
+use symphonia::core::formats::probe::{Hint, ProbeOptions};
 use symphonia::core::formats::{FormatOptions, TrackType};
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
@@ -28,6 +28,10 @@ pub const NOTE_SAMPLES: usize = 64_000;
 /// Loudest sample of a recording that still counts as silent: below one 16-bit step.
 const SILENCE_PEAK: f32 = 1.0 / 32768.0;
 
+/// Log targets of the decoding library, whose own log lines host-tools leaves out: what it
+/// logs about a file it cannot read is said in [`AudioError`].
+pub const QUIET_LIBRARIES: [&str; 1] = ["symphonia"];
+
 /// File extensions read as recordings, lower case.
 pub const RECORDING_EXTENSIONS: [&str; 4] = ["wav", "aif", "aiff", "flac"];
 
@@ -35,6 +39,12 @@ pub const RECORDING_EXTENSIONS: [&str; 4] = ["wav", "aif", "aiff", "flac"];
 pub enum AudioError {
     #[error("cannot open {path}: {cause}")]
     Open { path: PathBuf, cause: io::Error },
+    #[error("{path} is an empty file (0 bytes)")]
+    EmptyFile { path: PathBuf },
+    #[error(
+        "{path} is not a WAV, AIFF or FLAC file: the decoder found no header it knows in {searched}"
+    )]
+    NotAudio { path: PathBuf, searched: String },
     #[error("{path} is not a readable WAV, AIFF or FLAC file: {cause}")]
     Format {
         path: PathBuf,
@@ -198,12 +208,21 @@ fn hound_to_io(error: hound::Error) -> io::Error {
 }
 
 /// Decodes every packet of the first audio track and averages the channels; returns the mono
-/// samples and their rate.
+/// samples and their rate. What the decoding library logs about a file it cannot read (it
+/// logs how far its search for a header went; host-tools silences its log) is said in the
+/// error instead.
 fn decode_mono(path: &Path) -> Result<(Vec<f32>, u32), AudioError> {
-    let file = File::open(path).map_err(|cause| AudioError::Open {
+    let open_error = |cause| AudioError::Open {
         path: path.to_path_buf(),
         cause,
-    })?;
+    };
+    let file = File::open(path).map_err(open_error)?;
+    let bytes = file.metadata().map_err(open_error)?.len();
+    if bytes == 0 {
+        return Err(AudioError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
     let stream = MediaSourceStream::new(Box::new(file), Default::default());
     let mut hint = Hint::new();
     if let Some(extension) = path.extension().and_then(|e| e.to_str()) {
@@ -220,7 +239,21 @@ fn decode_mono(path: &Path) -> Result<(Vec<f32>, u32), AudioError> {
             FormatOptions::default(),
             MetadataOptions::default(),
         )
-        .map_err(format_error)?;
+        .map_err(|cause| match cause {
+            // The probe read the file up to its search limit without finding a header.
+            SymphoniaError::Unsupported(_) => {
+                let limit = u64::from(ProbeOptions::default().max_probe_depth);
+                AudioError::NotAudio {
+                    path: path.to_path_buf(),
+                    searched: if bytes <= limit {
+                        format!("its {bytes} bytes")
+                    } else {
+                        format!("its first {limit} bytes")
+                    },
+                }
+            }
+            cause => format_error(cause),
+        })?;
     let no_track = || AudioError::NoAudioTrack {
         path: path.to_path_buf(),
     };
@@ -550,8 +583,25 @@ mod tests {
         let garbage = dir.path().join("garbage.wav");
         std::fs::write(&garbage, b"this is not audio at all, just some text").unwrap();
         let error = load_for_encoding(&garbage, NOTE_SAMPLES).unwrap_err();
-        assert!(matches!(error, AudioError::Format { .. }), "{error}");
-        assert!(error.to_string().contains("garbage.wav"));
+        // The decoder's own log line (it searched all 40 bytes) is said in the error.
+        assert!(matches!(error, AudioError::NotAudio { .. }), "{error}");
+        assert!(
+            error.to_string().ends_with(
+                "garbage.wav is not a WAV, AIFF or FLAC file: the decoder found no header it \
+                 knows in its 40 bytes"
+            ),
+            "{error}"
+        );
+
+        let empty = dir.path().join("empty.wav");
+        std::fs::write(&empty, b"").unwrap();
+        let error = load_for_encoding(&empty, NOTE_SAMPLES).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .ends_with("empty.wav is an empty file (0 bytes)"),
+            "{error}"
+        );
 
         let short = dir.path().join("short.wav");
         let frames: Vec<Vec<f64>> = (0..300).map(|_| vec![0.5]).collect();

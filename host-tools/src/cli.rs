@@ -40,9 +40,11 @@ enum Command {
     /// Encode recordings into NSynth embeddings (.npy, [frames, 16] float32).
     ///
     /// Reads WAV, AIFF or FLAC at any rate, mixes to mono, resamples to 16 kHz, keeps at most the
-    /// first 4 s cut to whole 512-sample frames, and writes OUT/<name>_embeddings.npy. Resumable:
-    /// every file is written under a temporary name first, so an embedding already in OUT is
-    /// complete and is skipped (delete it to encode its recording again).
+    /// first 4 s cut to whole 512-sample frames, and writes OUT/<name>_embeddings.npy with a
+    /// record of what made it (<name>_embeddings.npy.provenance.json). Resumable: an embedding
+    /// already in OUT made from the same recording by the same model is reused. Recordings that
+    /// cannot be used (not audio, empty, too short, silent) are skipped and listed; the exit
+    /// status is then 2.
     Encode {
         #[command(flatten)]
         model: ModelArgs,
@@ -52,6 +54,12 @@ enum Command {
         /// Folder for the embeddings.
         #[arg(long)]
         out: PathBuf,
+        /// Encode every recording again, even where the embedding is up to date.
+        #[arg(long)]
+        force: bool,
+        /// Stop at the first recording that cannot be used instead of skipping it.
+        #[arg(long)]
+        strict: bool,
     },
     /// Teacher-forced logits [T, 256] of the decoder for a recording and its embedding.
     Logits {
@@ -69,8 +77,10 @@ enum Command {
     },
     /// Generate 16 kHz audio from embeddings, sample by sample.
     ///
-    /// Writes OUT/gen_<name>.wav for each .npy (one file or a folder). Resumable: finished WAVs
-    /// are skipped, and a killed run continues from the partial audio it saved. The same seed
+    /// Writes OUT/gen_<name>.wav for each .npy (one file or a folder), with a record of the
+    /// embedding, model and seed that made it. Resumable: finished WAVs made from the same
+    /// embedding, model and seed are reused, and a killed run continues from the partial audio it
+    /// saved if that was made from them too (else it starts over, saying why). The same seed
     /// gives the same audio for each file, however the files are batched or sharded.
     Generate {
         #[command(flatten)]
@@ -87,15 +97,22 @@ enum Command {
         /// every shard, e.g. one per GPU or cluster task, into the same OUT.
         #[arg(long, value_name = "K/N")]
         shard: Option<Shard>,
+        /// Generate every file again from the start, even where it is up to date.
+        #[arg(long)]
+        force: bool,
     },
     /// The whole Open NSynth Super pipeline: recordings to pads and a device settings.json.
     ///
     /// Reads the original pipeline's settings file (pads NW/NE/SW/SE, pitches, resolution,
     /// final_length, gpus) and recordings named <instrument>_<pitch>.wav next to it (in its
     /// `audio_input` folder), then encodes, interpolates the grid, generates, cleans and builds
-    /// the pads in WORKDIR. Every step is resumable. To share the work, run every shard K/N
-    /// (K = 0..N-1) with --shard K/N, e.g. one per GPU or cluster task, or --shard K alone for N
-    /// from the settings' `gpus`; the last shard to finish builds the pads.
+    /// the pads in WORKDIR. Every output gets a record of what made it (X.provenance.json), and
+    /// every step reuses what was made from the same inputs and redoes the rest: a changed
+    /// recording, seed, note_length, final_length or checkpoint redoes exactly what depends on
+    /// it. A dry run writes in WORKDIR/dry-run. Recordings that cannot be used are skipped with
+    /// the sounds and pads that need them; the exit status is then 2. To share the work, run
+    /// every shard K/N (K = 0..N-1) with --shard K/N, e.g. one per GPU or cluster task, or
+    /// --shard K alone for N from the settings' `gpus`; the last shard to finish builds the pads.
     Pipeline {
         /// The pipeline settings (the original `audio/settings.json` keys).
         #[arg(long)]
@@ -110,6 +127,12 @@ enum Command {
         /// Only shard K of N of the generation (K from 0); a bare K takes N from `gpus`.
         #[arg(long, value_name = "K/N")]
         shard: Option<ShardSpec>,
+        /// Redo every step, even where its outputs are up to date.
+        #[arg(long)]
+        force: bool,
+        /// Stop at the first recording that cannot be used instead of skipping it.
+        #[arg(long)]
+        strict: bool,
     },
     /// A grain cloud between two sounds, interpolated in embedding space (as py-modular's
     /// NSynth tutorial makes one), saved as a float32 [count, grain_length] .npy array.
@@ -268,7 +291,8 @@ struct OptionalModelArgs {
     /// The NSynth checkpoint (as for `generate`).
     #[arg(long, required_unless_present = "dry_run")]
     checkpoint: Option<PathBuf>,
-    /// Use sine tones instead of NSynth: checks a pad layout on the device in minutes.
+    /// Use sine tones instead of NSynth: checks a pad layout on the device in minutes. Writes in
+    /// WORKDIR/dry-run, apart from a real run's outputs.
     #[arg(long)]
     dry_run: bool,
     #[command(flatten)]
@@ -401,6 +425,7 @@ impl RunArgs {
         GenerateOptions {
             batch_size: self.batch.max(1),
             checkpoint_interval: Duration::from_secs(self.checkpoint_every),
+            force: false,
         }
     }
 }
@@ -409,9 +434,13 @@ impl RunArgs {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let progress = Progress::stderr();
     match cli.command {
-        Command::Encode { model, input, out } => {
-            commands::encode::run(&model.load()?, &input, &out, &progress)
-        }
+        Command::Encode {
+            model,
+            input,
+            out,
+            force,
+            strict,
+        } => commands::encode::run(&model.load()?, &input, &out, force, strict, &progress),
         Command::Logits {
             model,
             audio,
@@ -427,11 +456,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             run,
             shard,
+            force,
         } => commands::generate::run(
             &model.load()?,
             &embeddings,
             &out,
-            &run.options(),
+            &GenerateOptions {
+                force,
+                ..run.options()
+            },
             run.seed,
             shard,
             &progress,
@@ -442,11 +475,17 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             model,
             run,
             shard,
+            force,
+            strict,
         } => {
             let options = PipelineOptions {
-                generate: run.options(),
+                generate: GenerateOptions {
+                    force,
+                    ..run.options()
+                },
                 seed: run.seed,
                 shard,
+                strict,
             };
             commands::pipeline::run(&config, &workdir, &*model.load()?, &options, &progress)
         }

@@ -8,6 +8,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod commands;
 pub mod cuda;
+pub mod digest;
 pub mod embedding;
 pub mod folder;
 pub mod model;

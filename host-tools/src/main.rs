@@ -9,7 +9,7 @@ use open_nsynth::logging::{self, Timestamps};
 use open_nsynth::{atomic, stop};
 
 fn main() -> ExitCode {
-    logging::init(Timestamps::Include);
+    logging::init_quieting(Timestamps::Include, &host_tools::audio::QUIET_LIBRARIES);
     if let Err(error) = stop::exit_on_signal(stopped) {
         tracing::warn!("cannot handle SIGINT and SIGTERM ({error}): they end host-tools abruptly");
     }

@@ -1,5 +1,6 @@
 //! Sharing work between machines, end to end through the `host-tools` binary: `generate` and
-//! `pipeline` shards together make exactly what one run makes, `--shard` mistakes are named, and
+//! `pipeline` shards together make exactly what one run makes (records of what made each file
+//! included), `--shard` mistakes are named, and
 //! `host-tools slurm` writes a batch script that bash accepts and whose tasks, run as SLURM would
 //! run them, finish the job.
 
@@ -112,13 +113,18 @@ fn generate_shards_make_what_one_run_makes() {
             .iter()
             .map(|f| f.0.as_str())
             .collect::<Vec<_>>(),
-        ["gen_note1.wav", "gen_note3.wav"]
+        [
+            "gen_note1.wav",
+            "gen_note1.wav.provenance.json",
+            "gen_note3.wav",
+            "gen_note3.wav.provenance.json"
+        ]
     );
     let first = stdout(&generate(&embeddings, &sharded, Some("0/2")));
     assert!(first.contains("generated 3 files"), "{first}");
 
     let made = files(&whole);
-    assert_eq!(made.len(), 5);
+    assert_eq!(made.len(), 2 * 5);
     assert_eq!(files(&sharded), made, "byte for byte");
     let again = stdout(&generate(&embeddings, &sharded, Some("0/2")));
     assert!(again.contains("generated 0 files"), "{again}");
@@ -190,27 +196,37 @@ fn pipeline_shards_build_the_pads_of_one_run_and_only_the_last_writes_them() {
 
     let one = stdout(&pipeline(&whole, &config, &[]));
     assert!(
-        one.contains("18 generated, 18 cleaned; 1 pads written"),
+        one.contains("18 sounds: 18 generated; 18 cleaned; 1 pads written"),
         "{one}"
     );
 
+    // A dry run's pads are in a folder of their own.
+    let pads_output = |workdir: &Path| workdir.join("dry-run").join("pads_output");
     let first = stdout(&pipeline(&sharded, &config, &["--shard", "0/2"]));
     assert!(
-        first.contains("9 generated, 9 cleaned; 0 pads written"),
+        first.contains("18 sounds: 9 generated; 9 cleaned; 0 pads written"),
         "{first}"
     );
     assert!(first.contains("other shards are still to run"), "{first}");
-    assert!(files(&sharded.join("pads_output")).is_empty());
+    assert!(files(&pads_output(&sharded)).is_empty());
     let last = stdout(&pipeline(&sharded, &config, &["--shard", "1/2"]));
     assert!(
-        last.contains("9 generated, 9 cleaned; 1 pads written"),
+        last.contains("18 sounds: 9 generated; 9 cleaned; 1 pads written"),
         "{last}"
     );
 
-    let pads = files(&whole.join("pads_output"));
+    let pads = files(&pads_output(&whole));
     let names: Vec<&str> = pads.iter().map(|f| f.0.as_str()).collect();
-    assert_eq!(names, ["flute_brass_reed_bell.bin", "settings.json"]);
-    assert_eq!(files(&sharded.join("pads_output")), pads, "byte for byte");
+    assert_eq!(
+        names,
+        [
+            "flute_brass_reed_bell.bin",
+            "flute_brass_reed_bell.bin.provenance.json",
+            "settings.json",
+            "settings.json.provenance.json"
+        ]
+    );
+    assert_eq!(files(&pads_output(&sharded)), pads, "byte for byte");
 }
 
 /// The text of the script `host-tools slurm` wrote, after checking what it printed: the path,

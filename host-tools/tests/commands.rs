@@ -1,6 +1,7 @@
 //! The model commands of `host-tools` on the fixture model: `encode` and `logits` give what
-//! TensorFlow computed and `encode` skips what it has done, `generate` is resumable and
-//! repeatable, `grains` writes the tutorial's array, and bad inputs are named.
+//! TensorFlow computed and `encode` skips what it has done, `encode` skips bad recordings (exit
+//! status 2) unless `--strict`, `generate` is resumable and repeatable, `grains` writes the
+//! tutorial's array, and bad inputs are named.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -70,7 +71,7 @@ fn encode_and_logits_reproduce_tensorflow() {
     assert!(max_abs_difference(&ours, &theirs) < 1e-4);
     let again = encode();
     assert!(
-        again.contains("wrote 0 embeddings") && again.contains("(1 already there)"),
+        again.contains("wrote 0 embeddings") && again.contains(", 1 reused"),
         "{again}"
     );
 
@@ -88,6 +89,84 @@ fn encode_and_logits_reproduce_tensorflow() {
     assert_eq!(shape, [1536, 256]);
     let (_, theirs) = npy::<f32>(&fixture("logits.npy"));
     assert!(max_abs_difference(&ours, &theirs) < 1e-4);
+}
+
+#[test]
+fn encode_skips_bad_recordings_with_exit_status_2_unless_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("recordings");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(fixture("input.wav"), input.join("good.wav")).unwrap();
+    std::fs::write(input.join("empty.wav"), b"").unwrap();
+    std::fs::write(input.join("notes.wav"), b"not audio at all\n").unwrap();
+    let mut silent = hound::WavWriter::create(
+        input.join("silent.wav"),
+        hound::WavSpec {
+            channels: 1,
+            sample_rate: 16000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        },
+    )
+    .unwrap();
+    for _ in 0..2048 {
+        silent.write_sample(0i16).unwrap();
+    }
+    silent.finalize().unwrap();
+    let out = dir.path().join("embeddings");
+    let encode = |strict: bool| {
+        let mut args: Vec<&OsStr> = vec![
+            "--input".as_ref(),
+            input.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ];
+        if strict {
+            args.push("--strict".as_ref());
+        }
+        host_tools("encode", &args)
+    };
+
+    let output = encode(false);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(out.join("good_embeddings.npy").exists());
+    assert!(stdout.contains("skipped 3 of 4 recordings:"), "{stdout}");
+    assert!(
+        stdout.contains("empty.wav is an empty file (0 bytes)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "notes.wav is not a WAV, AIFF or FLAC file: the decoder found no header it knows in \
+             its 17 bytes"
+        ),
+        "{stdout}"
+    );
+    assert!(stdout.contains("silent.wav is silent"), "{stdout}");
+    assert!(
+        stdout.ends_with(&format!("wrote 1 embeddings to {}\n", out.display())),
+        "{stdout}"
+    );
+    // One warning per recording, and none from the decoding library itself.
+    assert_eq!(
+        stderr.matches("skipping a recording").count(),
+        3,
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("symphonia") && !stderr.contains("ERROR"),
+        "{stderr}"
+    );
+
+    let output = encode(true);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("error: ") && stderr.contains("empty.wav is an empty file"),
+        "{stderr}"
+    );
 }
 
 #[test]

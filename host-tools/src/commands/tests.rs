@@ -18,7 +18,7 @@ use crate::checkpoint::{
 use crate::npy::read_embedding;
 use crate::pipeline::{generate, GenerateOptions, PipelineOptions};
 use crate::progress::Progress;
-use crate::synth::ToneSynthesizer;
+use crate::synth::{Synthesizer, ToneSynthesizer};
 use crate::tensor::TensorSource;
 
 fn write_tone(path: &Path, frequency: f64, samples: usize) {
@@ -46,9 +46,17 @@ fn encode_then_generate_a_folder() {
     std::fs::write(recordings.join("notes.txt"), "not audio").unwrap();
     let embeddings = dir.path().join("embeddings");
     let synth = ToneSynthesizer::default();
-    let report = encode(&synth, &recordings, &embeddings, &Progress::hidden()).unwrap();
+    let report = encode(
+        &synth,
+        &recordings,
+        &embeddings,
+        false,
+        false,
+        &Progress::hidden(),
+    )
+    .unwrap();
     let written = report.written;
-    assert_eq!(report.skipped, 0);
+    assert_eq!(report.tally.reused, 0);
     // Proper stems, not the original's character strip (`iolin_24`, `indfx_24`).
     assert_eq!(
         written,
@@ -66,48 +74,66 @@ fn encode_then_generate_a_folder() {
         ..GenerateOptions::default()
     };
     let generate_all = || {
-        let tasks = tasks(&embeddings, &out, 0, None).unwrap();
-        generate(&synth, &tasks, &options, &Progress::hidden()).unwrap()
+        let tasks = tasks(&embeddings, &out, 0, None, &synth.identity()).unwrap();
+        let report = generate(&synth, &tasks, &options, &Progress::hidden()).unwrap();
+        (report.tally.made(), report.tally.reused)
     };
-    assert_eq!(generate_all(), 2);
+    assert_eq!(generate_all(), (2, 0));
     let short = read_mono_16k(&out.join("gen_windfx_24_embeddings.wav")).unwrap();
     assert_eq!(short.len(), 1536);
-    assert_eq!(generate_all(), 0);
+    assert_eq!(generate_all(), (0, 2));
 }
 
 #[test]
-fn encode_skips_embeddings_that_are_there() {
+fn encode_reuses_only_embeddings_made_from_the_same_recording() {
     let dir = tempfile::tempdir().unwrap();
     let recordings = dir.path().join("in");
     std::fs::create_dir(&recordings).unwrap();
-    for (name, frequency) in [("a", 300.0), ("b", 500.0), ("c", 700.0)] {
+    for (name, frequency) in [("a", 300.0), ("b", 500.0), ("c", 700.0), ("d", 900.0)] {
         write_tone(&recordings.join(format!("{name}.wav")), frequency, 1024);
     }
     let out = dir.path().join("embeddings");
     let synth = ToneSynthesizer::default();
-    let first = encode(&synth, &recordings, &out, &Progress::hidden()).unwrap();
-    assert_eq!((first.written.len(), first.skipped), (3, 0));
+    let run = |force| encode(&synth, &recordings, &out, force, false, &Progress::hidden()).unwrap();
+    let first = run(false);
+    assert_eq!(first.tally.describe("written"), "4 written");
 
-    // An existing file is taken as finished, whatever it holds; a missing one is made again.
-    std::fs::write(out.join("a_embeddings.npy"), b"kept").unwrap();
+    // A file without its record is made again, whatever it holds; so is the embedding of a
+    // changed recording, and a missing one; the rest is reused.
+    std::fs::write(out.join("a_embeddings.npy"), b"stray").unwrap();
+    std::fs::remove_file(out.join("a_embeddings.npy.provenance.json")).unwrap();
+    write_tone(&recordings.join("b.wav"), 550.0, 1024);
     std::fs::remove_file(out.join("c_embeddings.npy")).unwrap();
-    let second = encode(&synth, &recordings, &out, &Progress::hidden()).unwrap();
-    assert_eq!(second.written, [out.join("c_embeddings.npy")]);
-    assert_eq!(second.skipped, 2);
+    let second = run(false);
     assert_eq!(
-        std::fs::read(out.join("a_embeddings.npy")).unwrap(),
-        b"kept"
+        second.written,
+        ["a", "b", "c"].map(|name| out.join(format!("{name}_embeddings.npy")))
+    );
+    assert_eq!(
+        second.tally.describe("written"),
+        "3 written (2 redone: 1 no record of what made it, 1 recordings changed), 1 reused"
     );
     assert_eq!(read_embedding(&second.written[0]).unwrap().frames(), 2);
+    assert_eq!(
+        run(true).tally.describe("written"),
+        "4 written (4 redone: --force)"
+    );
 }
 
 #[test]
 fn an_empty_folder_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let synth = ToneSynthesizer::default();
-    let message = encode(&synth, dir.path(), dir.path(), &Progress::hidden())
-        .unwrap_err()
-        .to_string();
+    let message = encode(
+        &synth,
+        dir.path(),
+        dir.path(),
+        false,
+        false,
+        &Progress::hidden(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(message.contains("holds no recordings"), "{message}");
 }
 

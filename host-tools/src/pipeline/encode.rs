@@ -1,17 +1,24 @@
 //! Step 01 (spec §7.2, and the `encode` command): recordings to embeddings. Each recording is
 //! read as the encoder reads it (16 kHz mono, whole 512-sample frames, at most a note), encoded,
-//! checked for one frame per 512 samples and written atomically as `<stem>_embeddings.npy`, so
-//! an embedding that is there is complete and is skipped. For a pipeline run, the recordings
-//! are `<instrument>_<pitch>` in the work folder and every embedding has the note's length.
-//! The model itself is behind [`Synthesizer`]; nothing here interpolates or generates.
+//! checked for one frame per 512 samples and written atomically as `<stem>_embeddings.npy`, with
+//! its record (the model, how much was encoded, the recording's digest); an embedding whose
+//! record matches is reused, any other is made again. A recording that cannot be used (not
+//! audio, empty, too short, silent) is skipped with a warning and listed in the report, or is
+//! the error with `strict`. For a pipeline run, the recordings are `<instrument>_<pitch>` in the
+//! work folder and every embedding has the note's length. The model itself is behind
+//! [`Synthesizer`]; nothing here interpolates or generates.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use super::config::PipelineConfig;
+use super::provenance::{verdict, write_record, Provenance, RecordError, Tally};
 use super::workdir::Workdir;
 use super::PipelineError;
 use crate::audio::{load_for_encoding, AudioError, RECORDING_EXTENSIONS};
+use crate::digest::file_digest;
 use crate::embedding::{Embedding, HOP_LENGTH};
 use crate::folder::files_with_extensions;
 use crate::npy::{read_embedding, write_embedding, NpyError};
@@ -19,7 +26,8 @@ use crate::progress::Progress;
 use crate::synth::Synthesizer;
 
 /// How much of a recording is encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EncodeLength {
     /// The first whole frames, at most this many samples.
     AtMost(usize),
@@ -28,13 +36,51 @@ pub enum EncodeLength {
     Exactly(usize),
 }
 
+/// How [`encode_recordings`] works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeOptions {
+    /// How much of each recording is encoded.
+    pub length: EncodeLength,
+    /// Encode every recording again, even where the embedding's record matches (`--force`).
+    pub force: bool,
+    /// Fail at the first recording that cannot be used instead of skipping it (`--strict`).
+    pub strict: bool,
+}
+
+/// A recording that was skipped, and why.
+#[derive(Debug)]
+pub struct BadRecording {
+    pub path: PathBuf,
+    pub cause: AudioError,
+}
+
 /// What [`encode_recordings`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct EncodeReport {
     /// The embedding files it wrote, in path order.
     pub written: Vec<PathBuf>,
-    /// Recordings whose embedding was already there.
-    pub skipped: usize,
+    /// Embeddings made, made again and reused.
+    pub tally: Tally,
+    /// The digest of every recording that was usable, by path.
+    pub digests: HashMap<PathBuf, String>,
+    /// The recordings skipped, in path order.
+    pub bad: Vec<BadRecording>,
+}
+
+impl EncodeReport {
+    /// Skips the recording at `path` (or, when `strict`, fails with `cause`).
+    fn skip(&mut self, path: &Path, cause: AudioError, strict: bool) -> Result<(), EncodeError> {
+        if strict {
+            return Err(cause.into());
+        }
+        tracing::warn!("skipping a recording: {cause}");
+        self.digests.remove(path);
+        self.bad.push(BadRecording {
+            path: path.to_path_buf(),
+            cause,
+        });
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +91,8 @@ pub enum EncodeError {
     Audio(#[from] AudioError),
     #[error(transparent)]
     Embedding(#[from] NpyError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error("the model cannot encode {path}: {cause:#}")]
     Model { path: PathBuf, cause: anyhow::Error },
     #[error("the model encoded {path} into {found} frames, expected {expected}")]
@@ -60,15 +108,28 @@ pub(super) fn embedding_file_name(stem: &str) -> String {
     format!("{stem}_embeddings.npy")
 }
 
-/// Encodes every recording, in the order given, into `out_dir/<stem>_embeddings.npy`, skipping
-/// those whose embedding is already there.
+/// The file name of `path` as records key it.
+pub(super) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Encodes every recording, in the order given, into `out_dir/<stem>_embeddings.npy`, reusing
+/// the embeddings whose record says they were made from this recording by this model in this
+/// length.
 pub fn encode_recordings(
     synth: &dyn Synthesizer,
     recordings: &[PathBuf],
     out_dir: &Path,
-    length: EncodeLength,
+    options: &EncodeOptions,
     progress: &Progress,
 ) -> Result<EncodeReport, EncodeError> {
+    let base = Provenance {
+        note_length: Some(options.length),
+        ..Provenance::new(synth.identity())
+    };
+    let mut report = EncodeReport::default();
     let mut todo = Vec::with_capacity(recordings.len());
     for recording in recordings {
         let stem = recording
@@ -78,31 +139,53 @@ pub fn encode_recordings(
                 path: recording.clone(),
             })?;
         let out = out_dir.join(embedding_file_name(stem));
-        if !out.exists() {
-            todo.push((recording, out));
-        }
-    }
-    let skipped = recordings.len() - todo.len();
-    if skipped > 0 {
-        tracing::info!("{skipped} embeddings are already in {}", out_dir.display());
-    }
-    let bar = progress.bar("encode", todo.len() as u64, "recordings");
-    let mut written = Vec::with_capacity(todo.len());
-    for (recording, out) in todo {
-        let audio = match length {
-            EncodeLength::AtMost(samples) => load_for_encoding(recording, samples)?,
-            EncodeLength::Exactly(samples) => {
-                let mut audio = load_for_encoding(recording, samples)?;
-                audio.resize(samples, 0.0);
-                audio
+        let digest = match file_digest(recording) {
+            Ok(digest) => digest,
+            Err(cause) => {
+                let cause = AudioError::Open {
+                    path: recording.clone(),
+                    cause,
+                };
+                report.skip(recording, cause, options.strict)?;
+                continue;
             }
         };
-        write_embedding(&out, &encode_audio(synth, recording, &audio)?)?;
-        written.push(out);
+        let record = Provenance {
+            recordings: BTreeMap::from([(file_name(recording), digest.clone())]),
+            ..base.clone()
+        };
+        report.digests.insert(recording.clone(), digest);
+        let verdict = verdict(&out, &record, options.force);
+        if verdict.is_work() {
+            todo.push((recording, out, record, verdict));
+        } else {
+            report.tally.count(&verdict);
+        }
+    }
+    let bar = progress.bar("encode", todo.len() as u64, "recordings");
+    for (recording, out, record, verdict) in todo {
+        let loaded = match options.length {
+            EncodeLength::AtMost(samples) => load_for_encoding(recording, samples),
+            EncodeLength::Exactly(samples) => {
+                load_for_encoding(recording, samples).map(|mut audio| {
+                    audio.resize(samples, 0.0);
+                    audio
+                })
+            }
+        };
+        match loaded {
+            Ok(audio) => {
+                write_embedding(&out, &encode_audio(synth, recording, &audio)?)?;
+                write_record(&out, &record)?;
+                report.tally.count(&verdict);
+                report.written.push(out);
+            }
+            Err(cause) => report.skip(recording, cause, options.strict)?,
+        }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    Ok(EncodeReport { written, skipped })
+    Ok(report)
 }
 
 /// Encodes `audio`, read from `recording`, and checks that the model kept one frame per 512
@@ -127,54 +210,65 @@ pub fn encode_audio(
     Ok(embedding)
 }
 
+/// A note: an instrument at a MIDI pitch.
+pub(super) type Note = (String, u8);
+
+/// What step 01 of a run leaves for the later steps.
+pub(super) struct EncodedNotes {
+    /// The embedding of every note whose recording is usable.
+    pub embeddings: HashMap<Note, Embedding>,
+    /// The file name and digest of every usable note's recording.
+    pub recordings: HashMap<Note, (String, String)>,
+    /// Embeddings made, made again and reused.
+    pub tally: Tally,
+    /// The recordings skipped.
+    pub bad: Vec<BadRecording>,
+}
+
 /// Step 01 of a run: the embedding of every instrument at every pitch, encoding the recordings
-/// whose embedding is not there yet, which must all be there. Embeddings mixed on a pad must
-/// have the same number of frames.
+/// whose embedding is not there or not made from them; every recording must be there.
+/// Embeddings mixed on a pad must have the same number of frames.
 pub(super) fn encode_notes(
     config: &PipelineConfig,
     dirs: &Workdir,
     synth: &dyn Synthesizer,
+    options: &EncodeOptions,
     progress: &Progress,
-) -> Result<HashMap<(String, u8), Embedding>, PipelineError> {
-    let notes: Vec<(String, u8)> = config
+) -> Result<EncodedNotes, PipelineError> {
+    let notes: Vec<Note> = config
         .instruments()
         .flat_map(|i| config.layout.pitches.iter().map(|&p| (i.name.clone(), p)))
         .collect();
-    let stem = |(name, pitch): &(String, u8)| format!("{name}_{pitch}");
-    let to_encode: Vec<String> = notes
+    let stem = |(name, pitch): &Note| format!("{name}_{pitch}");
+    let recordings = recordings_by_stem(&dirs.recordings)?;
+    let missing: Vec<String> = notes
         .iter()
         .map(stem)
-        .filter(|stem| !dirs.input_embedding(stem).exists())
+        .filter(|stem| !recordings.contains_key(stem))
         .collect();
-    if !to_encode.is_empty() {
-        let recordings = recordings_by_stem(&dirs.recordings)?;
-        let missing: Vec<&str> = to_encode
-            .iter()
-            .filter(|stem| !recordings.contains_key(*stem))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            return Err(PipelineError::MissingRecordings {
-                dir: dirs.recordings.clone(),
-                missing: missing.join(", "),
-            });
-        }
-        let paths: Vec<PathBuf> = to_encode
-            .iter()
-            .map(|stem| recordings[stem].clone())
-            .collect();
-        encode_recordings(
-            synth,
-            &paths,
-            &dirs.input_embeddings,
-            EncodeLength::Exactly(config.note_length),
-            progress,
-        )?;
+    if !missing.is_empty() {
+        return Err(PipelineError::MissingRecordings {
+            dir: dirs.recordings.clone(),
+            missing: missing.join(", "),
+        });
     }
+    let paths: Vec<PathBuf> = notes
+        .iter()
+        .map(|note| recordings[&stem(note)].clone())
+        .collect();
+    let report = encode_recordings(synth, &paths, &dirs.input_embeddings, options, progress)?;
 
-    let mut inputs = HashMap::new();
+    let mut encoded = EncodedNotes {
+        embeddings: HashMap::new(),
+        recordings: HashMap::new(),
+        tally: report.tally,
+        bad: report.bad,
+    };
     let mut frames_at: HashMap<u8, (PathBuf, usize)> = HashMap::new();
-    for note in notes {
+    for (note, recording) in notes.into_iter().zip(&paths) {
+        let Some(digest) = report.digests.get(recording) else {
+            continue;
+        };
         let path = dirs.input_embedding(&stem(&note));
         let embedding = read_embedding(&path)?;
         let (first, first_frames) = frames_at
@@ -190,9 +284,12 @@ pub(super) fn encode_notes(
                 second_frames: embedding.frames(),
             });
         }
-        inputs.insert(note, embedding);
+        encoded
+            .recordings
+            .insert(note.clone(), (file_name(recording), digest.clone()));
+        encoded.embeddings.insert(note, embedding);
     }
-    Ok(inputs)
+    Ok(encoded)
 }
 
 /// The recordings in `dir` by file stem (`<instrument>_<pitch>`).

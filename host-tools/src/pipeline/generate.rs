@@ -1,14 +1,19 @@
 //! Decoding embedding files to audio files with a [`Synthesizer`] (the original step 04 and the
 //! `generate` command): batching, per-sound seeds, periodic checkpoints of the audio made so far
 //! (`<output>.checkpoint`, a float WAV), resuming from them, and the finished WAVs (spec §4.6).
-//! A finished output is never regenerated and every file is written atomically; the model itself
-//! is behind the trait.
+//! Each task carries the record its output must have ([`Provenance`]); a finished output with
+//! that record is reused, and a checkpoint is resumed only if its record is that one too (else
+//! the sound starts over, with a warning saying why). Every file is written atomically, its
+//! record after it; the model itself is behind the trait.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::provenance::{
+    remove_with_record, verdict, write_record, Provenance, RecordError, Tally, Verdict,
+};
 use crate::audio::{read_mono_16k, write_float_wav, AudioError};
 use crate::npy::{read_embedding, NpyError};
 use crate::progress::{Bar, Progress};
@@ -28,6 +33,9 @@ pub struct GenerationTask {
     pub output: PathBuf,
     /// Its sampling seed.
     pub seed: u64,
+    /// What its output is made from: the record it gets, and the one a finished output or a
+    /// checkpoint must have to be reused.
+    pub provenance: Provenance,
 }
 
 /// How generation runs.
@@ -37,6 +45,9 @@ pub struct GenerateOptions {
     pub batch_size: usize,
     /// Least time between two checkpoints of a batch (zero: at every progress report).
     pub checkpoint_interval: Duration,
+    /// Make every output again from the start, even one whose record matches, and resume no
+    /// checkpoint (`--force`).
+    pub force: bool,
 }
 
 impl Default for GenerateOptions {
@@ -44,6 +55,7 @@ impl Default for GenerateOptions {
         Self {
             batch_size: 64,
             checkpoint_interval: Duration::from_secs(300),
+            force: false,
         }
     }
 }
@@ -54,6 +66,8 @@ pub enum GenerateError {
     Embedding(#[from] NpyError),
     #[error("cannot save audio: {0}")]
     Audio(AudioError),
+    #[error(transparent)]
+    Record(#[from] RecordError),
     #[error("the model failed on a batch of {count} sounds starting with {first}: {cause:#}")]
     Model {
         first: String,
@@ -79,9 +93,21 @@ pub fn checkpoint_path(output: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Makes every task whose output does not exist yet, `batch_size` at a time in task order, and
-/// returns how many it made. A task with a usable checkpoint resumes from it. Batches run on
-/// [`Synthesizer::concurrency`] threads at once, each taking the next batch as it finishes one
+/// What [`generate`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GenerateReport {
+    /// Outputs made, made again and reused.
+    pub tally: Tally,
+    /// Sounds continued from their checkpoints.
+    pub resumed: usize,
+    /// Sounds whose checkpoint was made from other inputs (or `force`), started over: for each,
+    /// the warning that says so.
+    pub restarted: Vec<String>,
+}
+
+/// Makes every task whose output cannot be reused (see the module documentation; with
+/// `options.force`, every task, from the start), `batch_size` at a time in task order. Batches
+/// run on [`Synthesizer::concurrency`] threads at once, each taking the next batch as it finishes one
 /// (so several GPUs balance themselves); after a failure no new batch starts and the first
 /// error is returned.
 pub fn generate(
@@ -89,28 +115,45 @@ pub fn generate(
     tasks: &[GenerationTask],
     options: &GenerateOptions,
     progress: &Progress,
-) -> Result<usize, GenerateError> {
-    let pending: Vec<&GenerationTask> = tasks.iter().filter(|t| !t.output.exists()).collect();
+) -> Result<GenerateReport, GenerateError> {
+    let mut report = GenerateReport::default();
+    let mut pending: Vec<&GenerationTask> = Vec::new();
+    for task in tasks {
+        let verdict = verdict(&task.output, &task.provenance, options.force);
+        if let Verdict::Redo(reason) = &verdict {
+            tracing::debug!("{}: generating again: {reason}", task.name);
+        }
+        if verdict.is_work() {
+            pending.push(task);
+        }
+        report.tally.count(&verdict);
+    }
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(report);
     }
     tracing::info!(
-        "generating {} sounds ({} already done)",
+        "generating {} sounds{}",
         pending.len(),
-        tasks.len() - pending.len()
+        report.tally.redone_note()
     );
+    report.restarted = pending
+        .iter()
+        .filter_map(|task| discard_stale_checkpoint(task, options.force))
+        .collect();
     let batches: Vec<&[&GenerationTask]> = pending.chunks(options.batch_size.max(1)).collect();
     let workers = synth.concurrency().clamp(1, batches.len());
-    let tally = Tally::new(
+    let tally = SampleTally::new(
         progress.bar("generate", 0, "samples"),
         pending.len(),
         workers,
     );
+    let resumed = AtomicUsize::new(0);
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<GenerateError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for worker in 0..workers {
-            let (batches, tally, next, failure) = (&batches, &tally, &next, &failure);
+            let (batches, tally, resumed, next, failure) =
+                (&batches, &tally, &resumed, &next, &failure);
             scope.spawn(move || loop {
                 if failure
                     .lock()
@@ -122,7 +165,7 @@ pub fn generate(
                 let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     return;
                 };
-                if let Err(error) = make_batch(synth, batch, options, tally, worker) {
+                if let Err(error) = make_batch(synth, batch, options, tally, resumed, worker) {
                     failure
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -136,7 +179,25 @@ pub fn generate(
         return Err(error);
     }
     tally.bar.finish_and_clear();
-    Ok(pending.len())
+    report.resumed = resumed.into_inner();
+    Ok(report)
+}
+
+/// Removes the checkpoint of `task` unless it was made from the same inputs and `force` is off;
+/// returns the warning that says so, which it logs.
+fn discard_stale_checkpoint(task: &GenerationTask, force: bool) -> Option<String> {
+    let checkpoint = checkpoint_path(&task.output);
+    let Verdict::Redo(reason) = verdict(&checkpoint, &task.provenance, force) else {
+        return None;
+    };
+    let notice = format!(
+        "{}: starting over instead of resuming {}: {reason}",
+        task.name,
+        checkpoint.display()
+    );
+    tracing::warn!("{notice}");
+    remove_with_record(&checkpoint);
+    Some(notice)
 }
 
 /// Reads, generates and writes one batch.
@@ -144,12 +205,13 @@ fn make_batch(
     synth: &dyn Synthesizer,
     batch: &[&GenerationTask],
     options: &GenerateOptions,
-    tally: &Tally,
+    tally: &SampleTally,
+    resumed: &AtomicUsize,
     worker: usize,
 ) -> Result<(), GenerateError> {
     let jobs = batch
         .iter()
-        .map(|task| job_for(task))
+        .map(|task| job_for(task, resumed))
         .collect::<Result<Vec<_>, _>>()?;
     let batch_samples: u64 = jobs.iter().map(|j| j.embedding.samples() as u64).sum();
     tally.started(batch.len(), batch_samples);
@@ -158,7 +220,8 @@ fn make_batch(
     })?;
     for (task, audio) in batch.iter().zip(&outputs) {
         write_float_wav(&task.output, audio).map_err(GenerateError::Audio)?;
-        remove_checkpoint(&task.output);
+        write_record(&task.output, &task.provenance)?;
+        remove_with_record(&checkpoint_path(&task.output));
     }
     let made = tally.finished(worker, batch.len(), batch_samples);
     tracing::info!("generated {made} of {} sounds", tally.sounds);
@@ -166,7 +229,7 @@ fn make_batch(
 }
 
 /// Samples made across the threads, for the progress bar.
-struct Tally {
+struct SampleTally {
     bar: Bar,
     sounds: usize,
     /// Sounds and samples of the batches read so far (to estimate the total from).
@@ -177,7 +240,7 @@ struct Tally {
     in_flight: Vec<AtomicU64>,
 }
 
-impl Tally {
+impl SampleTally {
     fn new(bar: Bar, sounds: usize, workers: usize) -> Self {
         Self {
             bar,
@@ -223,14 +286,16 @@ impl Tally {
     }
 }
 
-/// The job for `task`, resuming from its checkpoint when there is a usable one.
-fn job_for(task: &GenerationTask) -> Result<GenerationJob, GenerateError> {
+/// The job for `task`, resuming from its checkpoint (made from the same inputs: stale ones are
+/// gone by now) if it is readable and shorter than the sound.
+fn job_for(task: &GenerationTask, resumed: &AtomicUsize) -> Result<GenerationJob, GenerateError> {
     let embedding = read_embedding(&task.embedding)?;
     let checkpoint = checkpoint_path(&task.output);
     let resume_from = if checkpoint.exists() {
         match read_mono_16k(&checkpoint) {
             Ok(samples) if samples.len() < embedding.samples() => {
                 tracing::info!("{}: resuming at sample {}", task.name, samples.len());
+                resumed.fetch_add(1, Ordering::Relaxed);
                 samples
             }
             Ok(samples) => {
@@ -267,21 +332,34 @@ fn run_batch(
     show: &dyn Fn(u64),
 ) -> Result<Vec<Vec<f32>>, GenerateError> {
     let mut saved: Vec<usize> = jobs.iter().map(|j| j.resume_from.len()).collect();
+    // A resumed checkpoint has its record already; a new one gets it after its first save.
+    let mut recorded: Vec<bool> = jobs.iter().map(|j| !j.resume_from.is_empty()).collect();
     let mut last_save = Instant::now();
-    let mut checkpoint_error: Option<AudioError> = None;
+    let mut checkpoint_error: Option<GenerateError> = None;
     let mut on_progress = |report: GenerationProgress<'_>| -> anyhow::Result<()> {
         show(report.partial.iter().map(|p| p.len() as u64).sum());
         if last_save.elapsed() < options.checkpoint_interval {
             return Ok(());
         }
-        for ((task, partial), saved) in batch.iter().zip(report.partial).zip(&mut saved) {
+        let slots = batch.iter().zip(report.partial).zip(&mut saved);
+        for (((task, partial), saved), recorded) in slots.zip(&mut recorded) {
             if partial.len() > *saved {
-                if let Err(error) = write_float_wav(&checkpoint_path(&task.output), partial) {
+                let checkpoint = checkpoint_path(&task.output);
+                let written = write_float_wav(&checkpoint, partial)
+                    .map_err(GenerateError::Audio)
+                    .and_then(|()| {
+                        if *recorded {
+                            return Ok(());
+                        }
+                        write_record(&checkpoint, &task.provenance).map_err(GenerateError::from)
+                    });
+                if let Err(error) = written {
                     let message = error.to_string();
                     checkpoint_error = Some(error);
                     anyhow::bail!(message);
                 }
                 *saved = partial.len();
+                *recorded = true;
             }
         }
         last_save = Instant::now();
@@ -289,7 +367,7 @@ fn run_batch(
     };
     let result = synth.generate(jobs, &mut on_progress);
     if let Some(error) = checkpoint_error {
-        return Err(GenerateError::Audio(error));
+        return Err(error);
     }
     let outputs = result.map_err(|cause| GenerateError::Model {
         first: batch[0].name.clone(),
@@ -320,21 +398,13 @@ fn run_batch(
     Ok(outputs)
 }
 
-fn remove_checkpoint(output: &Path) {
-    let checkpoint = checkpoint_path(output);
-    if let Err(error) = std::fs::remove_file(&checkpoint) {
-        if error.kind() != std::io::ErrorKind::NotFound {
-            tracing::warn!("cannot remove {}: {error}", checkpoint.display());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::embedding::{Embedding, CHANNELS};
     use crate::npy::write_embedding;
-    use crate::synth::{job_seed, ToneSynthesizer};
+    use crate::pipeline::provenance::record_path;
+    use crate::synth::{job_seed, ModelIdentity, ToneSynthesizer};
     use std::sync::Mutex;
 
     /// Records the jobs it is given; fails once it has reported `fail_after` samples of the
@@ -353,9 +423,18 @@ mod tests {
                 fail_after,
             }
         }
+
+        fn resumed_from(&self) -> Vec<usize> {
+            let jobs = self.jobs.lock().unwrap();
+            jobs.iter().map(|j| j.resume_from.len()).collect()
+        }
     }
 
     impl Synthesizer for Recording {
+        fn identity(&self) -> ModelIdentity {
+            self.tone.identity()
+        }
+
         fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
             self.tone.encode(audio)
         }
@@ -379,7 +458,8 @@ mod tests {
         }
     }
 
-    fn tasks(dir: &Path, count: usize) -> Vec<GenerationTask> {
+    /// `count` sounds of a run seeded with `seed`.
+    fn tasks(dir: &Path, count: usize, seed: u64) -> Vec<GenerationTask> {
         (0..count)
             .map(|i| {
                 let name = format!("sound{i}");
@@ -388,7 +468,11 @@ mod tests {
                 write_embedding(&embedding, &Embedding::new(values).unwrap()).unwrap();
                 GenerationTask {
                     output: dir.join(format!("gen_{name}.wav")),
-                    seed: job_seed(1, &name),
+                    seed: job_seed(seed, &name),
+                    provenance: Provenance {
+                        seed: Some(seed),
+                        ..Provenance::new(ModelIdentity::Tone)
+                    },
                     name,
                     embedding,
                 }
@@ -400,21 +484,26 @@ mod tests {
         GenerateOptions {
             batch_size,
             checkpoint_interval: Duration::ZERO,
+            force: false,
         }
     }
 
     #[test]
-    fn every_task_is_made_in_batches_and_finished_ones_are_skipped() {
+    fn every_task_is_made_in_batches_and_finished_ones_are_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let tasks = tasks(dir.path(), 5);
+        let tasks = tasks(dir.path(), 5, 1);
         let synth = Recording::new(None);
-        let made = generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap();
-        assert_eq!(made, 5);
+        let report = generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap();
+        assert_eq!((report.tally.new, report.tally.reused), (5, 0));
         for task in &tasks {
             let audio = read_mono_16k(&task.output).unwrap();
             let embedding = read_embedding(&task.embedding).unwrap();
             assert_eq!(audio, ToneSynthesizer::tone(&embedding));
             assert!(!checkpoint_path(&task.output).exists());
+            assert_eq!(
+                verdict(&task.output, &task.provenance, false),
+                Verdict::Reuse
+            );
         }
         let seeds: Vec<u64> = synth.jobs.lock().unwrap().iter().map(|j| j.seed).collect();
         assert_eq!(seeds, tasks.iter().map(|t| t.seed).collect::<Vec<_>>());
@@ -422,19 +511,51 @@ mod tests {
         std::fs::remove_file(&tasks[3].output).unwrap();
         std::fs::write(open_nsynth::atomic::partial_path(&tasks[3].output), b"half").unwrap();
         let synth = Recording::new(None);
-        assert_eq!(
-            generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap(),
-            1
-        );
+        let report = generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap();
+        assert_eq!((report.tally.new, report.tally.reused), (1, 4));
         assert_eq!(synth.jobs.lock().unwrap().len(), 1);
         assert_eq!(synth.jobs.lock().unwrap()[0].seed, tasks[3].seed);
         assert!(read_mono_16k(&tasks[3].output).is_ok());
     }
 
     #[test]
+    fn outputs_of_another_seed_or_without_a_record_are_made_again_and_force_redoes_all() {
+        let dir = tempfile::tempdir().unwrap();
+        generate(
+            &Recording::new(None),
+            &tasks(dir.path(), 3, 1),
+            &options(3),
+            &Progress::hidden(),
+        )
+        .unwrap();
+        let tasks = tasks(dir.path(), 3, 2);
+        std::fs::remove_file(record_path(&tasks[0].output)).unwrap();
+        let synth = Recording::new(None);
+        let report = generate(&synth, &tasks, &options(3), &Progress::hidden()).unwrap();
+        assert_eq!(
+            report.tally.describe("generated"),
+            "3 generated (3 redone: 1 no record of what made it, 2 seed changed)"
+        );
+        let seeds: Vec<u64> = synth.jobs.lock().unwrap().iter().map(|j| j.seed).collect();
+        assert_eq!(seeds, tasks.iter().map(|t| t.seed).collect::<Vec<_>>());
+
+        let forced = GenerateOptions {
+            force: true,
+            ..options(3)
+        };
+        let report = generate(&synth, &tasks, &forced, &Progress::hidden()).unwrap();
+        assert_eq!(
+            report.tally.describe("generated"),
+            "3 generated (3 redone: --force)"
+        );
+        let report = generate(&synth, &tasks, &options(3), &Progress::hidden()).unwrap();
+        assert_eq!(report.tally.describe("generated"), "0 generated, 3 reused");
+    }
+
+    #[test]
     fn an_interrupted_batch_resumes_from_its_checkpoints() {
         let dir = tempfile::tempdir().unwrap();
-        let tasks = tasks(dir.path(), 2);
+        let tasks = tasks(dir.path(), 2, 1);
         let failing = Recording::new(Some(1024));
         let error = generate(&failing, &tasks, &options(2), &Progress::hidden()).unwrap_err();
         assert!(matches!(error, GenerateError::Model { .. }), "{error}");
@@ -446,18 +567,10 @@ mod tests {
         }
 
         let synth = Recording::new(None);
-        assert_eq!(
-            generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap(),
-            2
-        );
-        let resumed: Vec<usize> = synth
-            .jobs
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|j| j.resume_from.len())
-            .collect();
-        assert_eq!(resumed, [1024, 1024]);
+        let report = generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap();
+        assert_eq!((report.tally.new, report.resumed), (2, 2));
+        assert!(report.restarted.is_empty());
+        assert_eq!(synth.resumed_from(), [1024, 1024]);
         for task in &tasks {
             let embedding = read_embedding(&task.embedding).unwrap();
             assert_eq!(
@@ -465,13 +578,51 @@ mod tests {
                 ToneSynthesizer::tone(&embedding)
             );
             assert!(!checkpoint_path(&task.output).exists());
+            assert!(!record_path(&checkpoint_path(&task.output)).exists());
         }
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_seed_is_not_resumed_but_started_over_with_a_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let failing = Recording::new(Some(1024));
+        let first = tasks(dir.path(), 2, 0);
+        generate(&failing, &first, &options(2), &Progress::hidden()).unwrap_err();
+        assert!(checkpoint_path(&first[0].output).exists());
+
+        let synth = Recording::new(None);
+        let second = tasks(dir.path(), 2, 7);
+        let report = generate(&synth, &second, &options(2), &Progress::hidden()).unwrap();
+        assert_eq!(report.resumed, 0);
+        assert_eq!(synth.resumed_from(), [0, 0]);
+        let checkpoint = checkpoint_path(&second[0].output);
+        assert_eq!(
+            report.restarted[0],
+            format!(
+                "sound0: starting over instead of resuming {}: seed changed",
+                checkpoint.display()
+            )
+        );
+        assert_eq!(report.restarted.len(), 2);
+        for task in &second {
+            let embedding = read_embedding(&task.embedding).unwrap();
+            assert_eq!(
+                read_mono_16k(&task.output).unwrap(),
+                ToneSynthesizer::tone(&embedding)
+            );
+        }
+        let seeds: Vec<u64> = synth.jobs.lock().unwrap().iter().map(|j| j.seed).collect();
+        assert_eq!(seeds, second.iter().map(|t| t.seed).collect::<Vec<_>>());
     }
 
     /// Returns audio of the wrong length.
     struct Truncating;
 
     impl Synthesizer for Truncating {
+        fn identity(&self) -> ModelIdentity {
+            ModelIdentity::Tone
+        }
+
         fn encode(&self, _audio: &[f32]) -> anyhow::Result<Embedding> {
             anyhow::bail!("unused")
         }
@@ -488,7 +639,7 @@ mod tests {
     #[test]
     fn a_model_returning_the_wrong_length_is_caught_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        let tasks = tasks(dir.path(), 1);
+        let tasks = tasks(dir.path(), 1, 1);
         let error = generate(&Truncating, &tasks, &options(1), &Progress::hidden()).unwrap_err();
         let message = error.to_string();
         assert!(
@@ -501,8 +652,10 @@ mod tests {
     #[test]
     fn a_checkpoint_longer_than_the_sound_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
-        let tasks = tasks(dir.path(), 1);
-        write_float_wav(&checkpoint_path(&tasks[0].output), &[0.5; 4096]).unwrap();
+        let tasks = tasks(dir.path(), 1, 1);
+        let checkpoint = checkpoint_path(&tasks[0].output);
+        write_float_wav(&checkpoint, &[0.5; 4096]).unwrap();
+        write_record(&checkpoint, &tasks[0].provenance).unwrap();
         let synth = Recording::new(None);
         generate(&synth, &tasks, &options(1), &Progress::hidden()).unwrap();
         assert!(synth.jobs.lock().unwrap()[0].resume_from.is_empty());

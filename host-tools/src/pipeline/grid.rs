@@ -162,6 +162,15 @@ impl Plan {
     pub fn instruments(&self, sound: &Sound) -> &[String; 4] {
         &self.pads[sound.pad].corners
     }
+
+    /// The instruments `sound` mixes, those weighted above zero, with their weights, in corner
+    /// order.
+    pub fn mix<'a>(&'a self, sound: &'a Sound) -> impl Iterator<Item = (&'a String, f64)> + 'a {
+        self.instruments(sound)
+            .iter()
+            .zip(sound.weights)
+            .filter(|(_, weight)| *weight > 0.0)
+    }
 }
 
 /// Every choice of one instrument per corner, sorted as Python sorts the tuples.

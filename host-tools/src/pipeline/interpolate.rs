@@ -6,63 +6,82 @@
 use std::collections::HashMap;
 
 use super::config::PipelineConfig;
+use super::encode::Note;
 use super::generate::GenerationTask;
 use super::grid::{Plan, Sound};
+use super::provenance::{verdict, write_record, Provenance, Verdict};
 use super::workdir::Workdir;
 use super::PipelineError;
 use crate::embedding::Embedding;
 use crate::npy::write_embedding;
 use crate::synth::job_seed;
 
-/// The generation tasks of `sounds` that are neither generated nor cleaned yet, writing the
-/// interpolated embedding of each unless it is there. Each sound's seed is
-/// `job_seed(seed, name)`.
+/// A sound of this run and the record of its generated and cleaned audio.
+pub(super) struct SoundWork<'a> {
+    pub sound: &'a Sound,
+    pub record: Provenance,
+}
+
+/// The generation tasks of `sounds` whose cleaned audio cannot be reused, writing the
+/// interpolated embedding of each whose generated audio cannot be reused either, unless its
+/// record matches. `inputs` must hold every note the sounds mix (their records say they can be
+/// made). Each sound's seed is `job_seed(seed, name)`.
 pub(super) fn interpolate_sounds(
     config: &PipelineConfig,
     plan: &Plan,
-    sounds: &[&Sound],
-    inputs: &HashMap<(String, u8), Embedding>,
+    sounds: &[SoundWork<'_>],
+    inputs: &HashMap<Note, Embedding>,
     dirs: &Workdir,
     seed: u64,
+    force: bool,
 ) -> Result<Vec<GenerationTask>, PipelineError> {
     let mut tasks = Vec::new();
-    for &sound in sounds {
-        let output = dirs.generated(sound);
-        if output.exists() || dirs.cleaned(sound).exists() {
+    for work in sounds {
+        let sound = work.sound;
+        if verdict(&dirs.cleaned(sound), &work.record, force) == Verdict::Reuse {
             continue;
         }
+        let output = dirs.generated(sound);
         let embedding = dirs.sound_embedding(sound);
-        if !embedding.exists() {
-            let midi = config.layout.pitches[sound.pitch];
-            write_embedding(&embedding, &interpolate(plan, sound, midi, inputs))?;
+        if verdict(&output, &work.record, force).is_work() {
+            let record = Provenance {
+                seed: None,
+                ..work.record.clone()
+            };
+            if verdict(&embedding, &record, force).is_work() {
+                let midi = config.layout.pitches[sound.pitch];
+                write_embedding(&embedding, &interpolate(plan, sound, midi, inputs))?;
+                write_record(&embedding, &record)?;
+            }
         }
         tasks.push(GenerationTask {
             name: sound.name.clone(),
             embedding,
             output,
             seed: job_seed(seed, &sound.name),
+            provenance: work.record.clone(),
         });
     }
     Ok(tasks)
 }
 
-/// One sound at MIDI pitch `midi`: `Σ w_k · E_k` over its pad's corners, summed in float64 in
-/// corner order and stored as float32, as the original computes it.
+/// One sound at MIDI pitch `midi`: `Σ w_k · E_k` over the corners it mixes, summed in float64
+/// in corner order and stored as float32, as the original computes it (the corners it weights
+/// zero add nothing, so their recordings are not needed).
 fn interpolate(
     plan: &Plan,
     sound: &Sound,
     midi: u8,
-    inputs: &HashMap<(String, u8), Embedding>,
+    inputs: &HashMap<Note, Embedding>,
 ) -> Embedding {
-    let parts: Vec<&Embedding> = plan
-        .instruments(sound)
-        .iter()
-        .map(|name| &inputs[&(name.clone(), midi)])
+    let parts: Vec<(&Embedding, f64)> = plan
+        .mix(sound)
+        .map(|(name, weight)| (&inputs[&(name.clone(), midi)], weight))
         .collect();
-    let values = (0..parts[0].values().len())
+    let values = (0..parts[0].0.values().len())
         .map(|i| {
             let mut sum = 0.0f64;
-            for (part, weight) in parts.iter().zip(sound.weights) {
+            for (part, weight) in &parts {
                 sum += f64::from(part.values()[i]) * weight;
             }
             sum as f32

@@ -2,8 +2,9 @@
 //! cleaned note to its onset, writes pad files in exactly the layout the device reads
 //! (`open_nsynth::pad`: rows `(yi·R + xi)·P + p`, 16-bit little-endian, `length` samples each,
 //! named `c0_c1_c2_c3.bin` in device corner order), and writes the device `settings.json` that
-//! lists those corners; `build_pads` does both in a work folder. Files are written
-//! atomically; nothing here generates or cleans sound.
+//! lists those corners; `build_pads` does both in a work folder, each file with its record, and
+//! reuses pads whose record matches. A pad that needs a skipped recording is not written (and an
+//! older one is removed). Files are written atomically; nothing here generates or cleans sound.
 //!
 //! Device corner order is top-left, top-right, bottom-left, bottom-right, which is the original
 //! settings' `NW`, `NE`, `SE`, `SW` (see `config` for why `SE` is bottom-left).
@@ -18,6 +19,8 @@ use rayon::prelude::*;
 
 use super::config::PipelineConfig;
 use super::grid::{PadPlan, Plan};
+use super::inputs::RunInputs;
+use super::provenance::{remove_with_record, verdict, write_record, RecordError, Tally};
 use super::workdir::{Workdir, DEVICE_SETTINGS_FILE};
 use crate::audio::{read_mono_16k, AudioError, SAMPLE_RATE};
 use crate::progress::Progress;
@@ -50,42 +53,71 @@ pub enum PadError {
         found: u64,
         expected: u64,
     },
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
-/// The step: every pad of `plan` that does not exist yet, several at a time, then the device
-/// settings; returns how many pads it wrote. A pad that is there with the wrong size for the
+/// What the pads step did.
+#[derive(Debug, Default)]
+pub(super) struct PadsReport {
+    /// Pads written, written again and reused.
+    pub tally: Tally,
+    /// The file names of the pads that need a skipped recording.
+    pub cannot: Vec<String>,
+}
+
+/// The step: every pad of `plan` whose file cannot be reused (with `force`, all), several at a
+/// time, then the device settings. A pad that would be reused but has the wrong size for the
 /// settings is an error.
 pub(super) fn build_pads(
     config: &PipelineConfig,
     plan: &Plan,
     dirs: &Workdir,
+    inputs: &RunInputs<'_>,
+    force: bool,
     progress: &Progress,
-) -> Result<usize, PadError> {
+) -> Result<PadsReport, PadError> {
+    let mut report = PadsReport::default();
     let mut todo = Vec::new();
     for pad in &plan.pads {
-        let path = dirs.pads.join(pad_file_name(&pad.corners));
-        match pad_state(&path, &config.layout) {
-            PadState::Missing => todo.push((pad, path)),
-            PadState::Present => {}
-            PadState::WrongSize { found, expected } => {
-                return Err(PadError::WrongSize {
-                    path,
-                    found,
-                    expected,
-                })
+        let name = pad_file_name(&pad.corners);
+        let path = dirs.pads.join(&name);
+        let Some(record) = inputs.pad(pad) else {
+            if path.exists() {
+                tracing::warn!(
+                    "removing {}: it needs a recording that was skipped",
+                    path.display()
+                );
+                remove_with_record(&path);
             }
+            report.cannot.push(name);
+            continue;
+        };
+        let verdict = verdict(&path, &record, force);
+        if verdict.is_work() {
+            todo.push((pad, path, record));
+        } else if let PadState::WrongSize { found, expected } = pad_state(&path, &config.layout) {
+            return Err(PadError::WrongSize {
+                path,
+                found,
+                expected,
+            });
         }
+        report.tally.count(&verdict);
     }
     let bar = progress.bar("pads", todo.len() as u64, "pads");
     let note_of = |sound: usize| dirs.cleaned(&plan.sounds[sound]);
-    todo.par_iter().try_for_each(|(pad, path)| {
+    todo.par_iter().try_for_each(|(pad, path, record)| {
         write_pad(path, pad, &config.layout, &note_of)?;
+        write_record(path, record)?;
         bar.inc(1);
         Ok::<_, PadError>(())
     })?;
     bar.finish_and_clear();
-    write_device_settings(&dirs.pads.join(DEVICE_SETTINGS_FILE), config)?;
-    Ok(todo.len())
+    let settings = dirs.pads.join(DEVICE_SETTINGS_FILE);
+    write_device_settings(&settings, config)?;
+    write_record(&settings, &inputs.settings())?;
+    Ok(report)
 }
 
 /// The original's `post_process`: finds the onset (the first sample above 10 % of the peak of

@@ -1,6 +1,7 @@
 //! The pipeline's work folder: the original's folder names and the path of every file a step
-//! reads or writes there. It names files; it never reads or writes them, apart from creating
-//! the output folders and clearing them of partial files a killed run left behind.
+//! reads or writes there, a dry run's outputs in a folder of their own. It names files; it never
+//! reads or writes them, apart from creating the output folders and clearing them of partial
+//! files a killed run left behind.
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,9 @@ pub const CLEANED_DIR: &str = "output_wav";
 pub const PADS_DIR: &str = "pads_output";
 /// Name of the device settings file in [`PADS_DIR`].
 pub const DEVICE_SETTINGS_FILE: &str = "settings.json";
+/// Folder of a dry run's outputs in the work folder, with the same step folders inside as a real
+/// run's, so that sine tones can never be taken for NSynth's pads.
+pub const DRY_RUN_DIR: &str = "dry-run";
 
 /// The work folder's folders.
 pub(super) struct Workdir {
@@ -36,14 +40,21 @@ pub(super) struct Workdir {
 }
 
 impl Workdir {
-    pub fn new(root: &Path) -> Self {
+    /// The folders of a run in the work folder `root`: the recordings in it, the outputs in it
+    /// too, or in [`DRY_RUN_DIR`] for a dry run.
+    pub fn new(root: &Path, dry_run: bool) -> Self {
+        let outputs = if dry_run {
+            root.join(DRY_RUN_DIR)
+        } else {
+            root.to_path_buf()
+        };
         Self {
             recordings: root.join(RECORDINGS_DIR),
-            input_embeddings: root.join(INPUT_EMBEDDINGS_DIR),
-            sound_embeddings: root.join(SOUND_EMBEDDINGS_DIR),
-            generated: root.join(GENERATED_DIR),
-            cleaned: root.join(CLEANED_DIR),
-            pads: root.join(PADS_DIR),
+            input_embeddings: outputs.join(INPUT_EMBEDDINGS_DIR),
+            sound_embeddings: outputs.join(SOUND_EMBEDDINGS_DIR),
+            generated: outputs.join(GENERATED_DIR),
+            cleaned: outputs.join(CLEANED_DIR),
+            pads: outputs.join(PADS_DIR),
         }
     }
 

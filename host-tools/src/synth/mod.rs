@@ -1,12 +1,15 @@
 //! The seam between the pad pipeline and the NSynth model: the [`Synthesizer`] trait, the jobs
 //! the pipeline hands it and the progress it reports back, and its two implementations, the
-//! NSynth model ([`NsynthSynthesizer`]) and a sine stand-in ([`ToneSynthesizer`]). The pipeline
-//! never looks inside the model, and the model never touches a file: storing outputs and
-//! checkpoints is the caller's job.
+//! NSynth model ([`NsynthSynthesizer`]) and a sine stand-in ([`ToneSynthesizer`]), and what
+//! identifies each in the records of what made an output ([`ModelIdentity`]). The pipeline
+//! never looks inside the model, and the model never touches a file after loading: storing
+//! outputs and checkpoints is the caller's job.
 
+mod identity;
 mod nsynth;
 mod tone;
 
+pub use identity::{IdentityError, ModelIdentity};
 pub use nsynth::NsynthSynthesizer;
 pub use tone::ToneSynthesizer;
 
@@ -59,6 +62,10 @@ pub trait Synthesizer: Sync {
         jobs: &[GenerationJob],
         progress: &mut dyn FnMut(GenerationProgress<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<Vec<Vec<f32>>>;
+
+    /// What this model is, for the records of what made each output: outputs of another
+    /// checkpoint, other stages or the stand-in are never taken for this model's.
+    fn identity(&self) -> ModelIdentity;
 
     /// Batches worth running at once, from as many threads (one per GPU); 1 for a model that
     /// uses the whole machine for one batch.

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{GenerationJob, GenerationProgress, Synthesizer};
+use super::{GenerationJob, GenerationProgress, ModelIdentity, Synthesizer};
 use crate::checkpoint::Checkpoint;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
@@ -23,6 +23,7 @@ const REPORT_EVERY: usize = 2048;
 pub struct NsynthSynthesizer {
     model: Model,
     backend: Backend,
+    identity: ModelIdentity,
 }
 
 /// Where the model runs.
@@ -138,9 +139,11 @@ impl NsynthSynthesizer {
         let checkpoint = Checkpoint::open(path)?;
         let model = Model::load(&checkpoint, stages)
             .with_context(|| format!("cannot load the NSynth model from {}", path.display()))?;
+        let identity = ModelIdentity::of_checkpoint(&checkpoint, model.shape().stages)?;
         Ok(Self {
             model,
             backend: Backend::Cpu,
+            identity,
         })
     }
 
@@ -177,6 +180,10 @@ impl NsynthSynthesizer {
 }
 
 impl Synthesizer for NsynthSynthesizer {
+    fn identity(&self) -> ModelIdentity {
+        self.identity.clone()
+    }
+
     fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
         let values = self.backend.run(&self.model, |calls| calls.encode(audio))?;
         Embedding::new(values).context("the encoder made no frames")
@@ -247,6 +254,7 @@ mod tests {
         NsynthSynthesizer {
             model,
             backend: Backend::Cpu,
+            identity: ModelIdentity::Tone,
         }
     }
 

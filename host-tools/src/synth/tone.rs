@@ -6,7 +6,7 @@
 
 use std::f64::consts::TAU;
 
-use super::{GenerationJob, GenerationProgress, Synthesizer};
+use super::{GenerationJob, GenerationProgress, ModelIdentity, Synthesizer};
 use crate::audio::{zero_crossing_frequency, SAMPLE_RATE};
 use crate::embedding::{Embedding, CHANNELS, HOP_LENGTH};
 
@@ -52,6 +52,10 @@ impl ToneSynthesizer {
 }
 
 impl Synthesizer for ToneSynthesizer {
+    fn identity(&self) -> ModelIdentity {
+        ModelIdentity::Tone
+    }
+
     fn encode(&self, audio: &[f32]) -> anyhow::Result<Embedding> {
         let frames = audio.len() / HOP_LENGTH;
         anyhow::ensure!(
