@@ -10,6 +10,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{fixture, write_recordings};
+use host_tools::pipeline::{DRY_RUN_DIR, PADS_DIR};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use open_nsynth::atomic::{partial_path, ABANDONED_AFTER, PARTIAL_SUFFIX};
@@ -24,6 +25,11 @@ fn pipeline(workdir: &Path, config: &Path) -> Command {
         .arg("--workdir")
         .arg(workdir);
     command
+}
+
+/// Where the dry runs of these tests put their pads.
+fn dry_run_pads(workdir: &Path) -> PathBuf {
+    workdir.join(DRY_RUN_DIR).join(PADS_DIR)
 }
 
 fn work(dir: &Path) -> (PathBuf, PathBuf) {
@@ -126,7 +132,7 @@ fn a_log_shows_the_progress_with_its_rate_and_time_left() {
 fn sigterm_in_the_pad_step_leaves_nothing_half_written_and_the_next_run_finishes() {
     let dir = tempfile::tempdir().unwrap();
     let (workdir, config) = work(dir.path());
-    let pads = workdir.join("pads_output");
+    let pads = dry_run_pads(&workdir);
     let mut child = pipeline(&workdir, &config)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -169,7 +175,12 @@ fn sigterm_in_the_pad_step_leaves_nothing_half_written_and_the_next_run_finishes
     );
     assert_eq!(
         names_in(&pads),
-        ["flute_brass_reed_bell.bin", "settings.json"]
+        [
+            "flute_brass_reed_bell.bin",
+            "flute_brass_reed_bell.bin.provenance.json",
+            "settings.json",
+            "settings.json.provenance.json"
+        ]
     );
     assert_eq!(partial_files(&workdir), Vec::<PathBuf>::new());
 }
@@ -180,7 +191,7 @@ fn a_pad_of_the_wrong_size_fails_the_pipeline_and_the_check() {
     let (workdir, config) = work(dir.path());
     let first = pipeline(&workdir, &config).output().unwrap();
     assert!(first.status.success(), "{}", text(&first));
-    let pads = workdir.join("pads_output");
+    let pads = dry_run_pads(&workdir);
     let pad = pads.join("flute_brass_reed_bell.bin");
     let bytes = std::fs::read(&pad).unwrap();
     std::fs::write(&pad, &bytes[..bytes.len() / 2]).unwrap();
