@@ -175,6 +175,10 @@ struct InstallArgs {
     /// The account the service runs as.
     #[arg(long, default_value = crate::install::DEFAULT_USER)]
     user: String,
+    /// A folder of pads (`.bin` files, like a pipeline's output folder) to copy into the
+    /// settings' data directory on the card; each is checked first.
+    #[arg(long, value_name = "DIR")]
+    pads: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -532,6 +536,7 @@ fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         binary: &binary,
         settings: &settings.file,
         user: &args.user,
+        pads: args.pads.as_deref(),
     })?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)

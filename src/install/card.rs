@@ -3,13 +3,13 @@
 //! report. It never writes outside the card's root and boot folders, never replaces the user's
 //! own settings or patches, and never decides what a file should hold.
 
-use std::fs;
-use std::io::ErrorKind;
+use std::fs::{self, File};
+use std::io::{self, ErrorKind, Read, Seek};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use super::error::{io_error, InstallError};
-use super::report::{Change, FileChange, InstallReport};
+use super::report::{Change, FileChange, InstallReport, PadsLine};
 use crate::atomic::{self, Mode};
 use crate::settings::Settings;
 
@@ -28,6 +28,7 @@ impl<'a> Card<'a> {
                 boot_dir: boot_dir.to_path_buf(),
                 files: Vec::new(),
                 notes: Vec::new(),
+                pads: None,
             },
         }
     }
@@ -39,6 +40,29 @@ impl<'a> Card<'a> {
     /// A path on the Pi, as seen from here.
     pub(super) fn path(&self, on_pi: &str) -> PathBuf {
         self.root.join(on_pi.trim_start_matches('/'))
+    }
+
+    /// A path the settings resolved on the card (absolute ones name a place on the Pi), as seen
+    /// from here.
+    pub(super) fn on_card(&self, resolved: &Path) -> PathBuf {
+        if resolved.starts_with(self.root) {
+            resolved.to_path_buf()
+        } else {
+            self.path(&resolved.to_string_lossy())
+        }
+    }
+
+    /// A path the settings resolved on the card, as the Pi sees it.
+    pub(super) fn on_pi(&self, resolved: &Path) -> PathBuf {
+        match resolved.strip_prefix(self.root) {
+            Ok(inside) => Path::new("/").join(inside),
+            Err(_) => resolved.to_path_buf(),
+        }
+    }
+
+    /// Where the pads are, for the report.
+    pub(super) fn pads(&mut self, line: PadsLine) {
+        self.report.pads = Some(line);
     }
 
     /// Something that will matter when the Pi boots.
@@ -60,21 +84,53 @@ impl<'a> Card<'a> {
         bytes: &[u8],
         mode: Mode,
     ) -> Result<(), InstallError> {
-        let change = match fs::read(path) {
+        self.put_from(path, &mut io::Cursor::new(bytes), mode)
+            .map(drop)
+    }
+
+    /// Copies the file `from` to `path` unless it already holds the same bytes, streaming it
+    /// rather than holding it in memory. Returns whether it was written.
+    pub(super) fn copy(
+        &mut self,
+        from: &Path,
+        path: &Path,
+        mode: Mode,
+    ) -> Result<bool, InstallError> {
+        let mut source = File::open(from).map_err(io_error("read", from))?;
+        self.put_from(path, &mut source, mode)
+    }
+
+    /// Writes what `source` holds to `path` unless it already holds it. Returns whether it was
+    /// written.
+    fn put_from(
+        &mut self,
+        path: &Path,
+        source: &mut (impl Read + Seek),
+        mode: Mode,
+    ) -> Result<bool, InstallError> {
+        let change = match File::open(path) {
             Err(error) if error.kind() == ErrorKind::NotFound => Change::Created,
             Err(error) => return Err(io_error("read", path)(error)),
-            Ok(old) if old == bytes && permissions_match(path, mode) => Change::Unchanged,
-            Ok(_) => Change::Updated,
+            Ok(old) => {
+                let same = same_bytes(old, &mut *source).map_err(io_error("compare", path))?;
+                if same && permissions_match(path, mode) {
+                    Change::Unchanged
+                } else {
+                    Change::Updated
+                }
+            }
         };
-        if change != Change::Unchanged {
-            atomic::write_bytes(path, bytes, mode).map_err(|error| InstallError::Io {
-                action: "write",
-                path: path.to_owned(),
-                cause: error.cause,
-            })?;
+        let written = change != Change::Unchanged;
+        if written {
+            let mut file = atomic::AtomicFile::with_mode(path, mode).map_err(write_error(path))?;
+            source
+                .rewind()
+                .and_then(|()| io::copy(source, &mut file))
+                .map_err(io_error("write", path))?;
+            file.commit().map_err(write_error(path))?;
         }
         self.record(path, change);
-        Ok(())
+        Ok(written)
     }
 
     /// Installs the settings unless the card has its own, and reports the user's patches.
@@ -104,12 +160,7 @@ impl<'a> Card<'a> {
             }
         };
         self.report.notes.extend(settings.warnings.iter().cloned());
-        // Absolute patch paths name a place on the Pi, not here.
-        let patches = if settings.patch_file.starts_with(self.root) {
-            settings.patch_file.clone()
-        } else {
-            self.path(&settings.patch_file.to_string_lossy())
-        };
+        let patches = self.on_card(&settings.patch_file);
         if patches.is_file() {
             self.record(&patches, Change::Kept);
         }
@@ -160,6 +211,35 @@ impl<'a> Card<'a> {
         }
         self.record(path, change);
         Ok(())
+    }
+}
+
+fn write_error(path: &Path) -> impl FnOnce(atomic::AtomicWriteError) -> InstallError + '_ {
+    move |error| InstallError::Io {
+        action: "write",
+        path: path.to_owned(),
+        cause: error.cause,
+    }
+}
+
+/// Whether `old` and `new` hold the same bytes, read a block at a time.
+fn same_bytes(old: impl Read, new: impl Read) -> io::Result<bool> {
+    const BLOCK: u64 = 1 << 16;
+    let (mut old, mut new) = (old.take(u64::MAX), new.take(u64::MAX));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    loop {
+        a.clear();
+        b.clear();
+        old.set_limit(BLOCK);
+        new.set_limit(BLOCK);
+        let read = old.read_to_end(&mut a)?;
+        new.read_to_end(&mut b)?;
+        if a != b {
+            return Ok(false);
+        }
+        if read == 0 {
+            return Ok(true);
+        }
     }
 }
 

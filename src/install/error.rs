@@ -5,6 +5,7 @@
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use crate::pad::PadState;
 use crate::settings::SettingsError;
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,26 @@ pub enum InstallError {
     UserName { user: String },
     #[error("{path}: {problem}")]
     Program { path: PathBuf, problem: String },
+    #[error(
+        "{path}: {state}; the pads must match the layout (nsynth.resolution, pitches and length) \
+         of {settings}, the settings in force on the card"
+    )]
+    PadSize {
+        path: PathBuf,
+        state: PadState,
+        settings: PathBuf,
+    },
+    #[error(
+        "{path}: no choice of corner instruments in {settings} selects a pad of this name, so it \
+         would never play; pads are named after their four corners, like {example}"
+    )]
+    PadName {
+        path: PathBuf,
+        settings: PathBuf,
+        example: String,
+    },
+    #[error("{dir} holds no .bin pads; pass the folder the pads were made in")]
+    NoPads { dir: PathBuf },
     #[error(transparent)]
     Settings(#[from] SettingsError),
     #[error(

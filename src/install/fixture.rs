@@ -127,7 +127,27 @@ impl Sd {
             binary: &self.binary,
             settings: &self.settings,
             user: DEFAULT_USER,
+            pads: None,
         })
+    }
+
+    /// Installs [`small_pad_settings`] and returns a folder like a pipeline's output: two pads
+    /// the settings select, their records and the settings they were made with.
+    pub(super) fn pads_output(&self) -> PathBuf {
+        let settings = small_pad_settings();
+        write(&self.settings, &settings);
+        let dir = self.root.parent().unwrap().join("pads_output");
+        write(
+            &dir.join("bass_guitar_organ_reed.bin"),
+            [1u8; SMALL_PAD_BYTES],
+        );
+        write(
+            &dir.join("flute_mallet_brass_vocal.bin"),
+            [2u8; SMALL_PAD_BYTES],
+        );
+        write(&dir.join("bass_guitar_organ_reed.provenance.json"), "{}");
+        write(&dir.join("settings.json"), settings);
+        dir
     }
 
     pub(super) fn on_pi(&self, path: &str) -> PathBuf {
@@ -166,6 +186,20 @@ impl Sd {
     }
 }
 
+/// The shipped settings with pads of 2×2 points, one pitch and 8 samples: 64 bytes.
+pub(super) fn small_pad_settings() -> String {
+    include_str!("../../settings.json")
+        .replace("\"resolution\": 9", "\"resolution\": 2")
+        .replace(
+            "[24, 28, 32, 36, 40, 44, 48, 52, 56, 60, 64, 68, 72, 76, 80, 84]",
+            "[60]",
+        )
+        .replace("\"length\": 60000", "\"length\": 8")
+}
+
+/// The size of a pad for [`small_pad_settings`].
+pub(super) const SMALL_PAD_BYTES: usize = 64;
+
 pub(super) fn board(name: &str) -> Board {
     Board::named(name).unwrap()
 }
@@ -178,5 +212,6 @@ pub(super) fn options<'a>(sd: &'a Sd, board: &'a Board) -> InstallOptions<'a> {
         binary: &sd.binary,
         settings: &sd.settings,
         user: DEFAULT_USER,
+        pads: None,
     }
 }

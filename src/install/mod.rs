@@ -2,14 +2,16 @@
 //! running Pi, with `/` as the root), to play at boot: the program and settings under
 //! `/opt/open-nsynth`, a systemd service started at boot, the `i2c-dev` module, no serial console
 //! on the MIDI UART, and the board's `config.txt` lines in a marked block. Installing again
-//! changes nothing; another board replaces the block. Every file is replaced atomically.
+//! changes nothing; another board replaces the block. Pads given with `--pads` are checked
+//! against the settings in force and copied into their data directory. Every file is replaced atomically.
 //! It never writes outside the given root and boot folders, never replaces the user's settings
 //! or patches, and never runs anything from the card.
 //!
 //! This module holds the steps in order; each concern lives in its own file: `partitions`
 //! (finding the card's root and boot partitions), `arch` (the program's ELF architecture),
 //! `accounts` (users and groups), `service` (the systemd unit), `boot_files` (`/etc/modules`,
-//! `cmdline.txt`, `config.txt`), `card` (every write, and what it changed) and `report`.
+//! `cmdline.txt`, `config.txt`), `pads` (checking and copying the pads), `card` (every write,
+//! and what it changed) and `report`.
 
 mod accounts;
 mod arch;
@@ -18,6 +20,7 @@ mod card;
 mod error;
 #[cfg(test)]
 mod fixture;
+mod pads;
 mod partitions;
 mod report;
 mod service;
@@ -34,7 +37,7 @@ use arch::Arch;
 use card::Card;
 use error::io_error;
 pub use error::InstallError;
-pub use report::{Change, FileChange, InstallReport};
+pub use report::{Change, FileChange, InstallReport, PadsLine};
 
 /// Where the program, its settings and (by default) its patches live on the Pi.
 pub const INSTALL_DIR: &str = "/opt/open-nsynth";
@@ -57,6 +60,8 @@ pub struct InstallOptions<'a> {
     pub settings: &'a Path,
     /// The account the service runs as.
     pub user: &'a str,
+    /// A folder of pads to copy into the settings' data directory.
+    pub pads: Option<&'a Path>,
 }
 
 /// Installs open-nsynth on the card. See the module documentation for what it writes.
@@ -82,12 +87,22 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
     Settings::from_json(&settings_text, options.settings)?;
 
     let mut card = Card::new(options.root, &boot_dir);
+    let pads = pads::plan(
+        &card.path(INSTALL_DIR).join("settings.json"),
+        options.settings,
+        &settings_text,
+        options.pads,
+    )?;
+
     arch::check_architecture(&mut card, arch);
     let board_arg = put_program(&mut card, board, &program, &settings_text)?;
     let groups = accounts::device_groups(&mut card);
     accounts::check_user(&mut card, options.user);
     service::put(&mut card, board, &board_arg, options.user, &groups)?;
     boot_files::edit(&mut card, &boot_dir, board)?;
+    if let Some(pads) = &pads {
+        pads::put(&mut card, pads)?;
+    }
     Ok(card.into_report())
 }
 

@@ -1,6 +1,6 @@
 //! `InstallReport`: what install did to each file it looked after (created, updated, unchanged,
-//! kept), the notes that will matter when the Pi boots, and how that reads on a terminal. It
-//! never touches the card.
+//! kept), where the pads are, the notes that will matter when the Pi boots, and how that reads
+//! on a terminal. It never touches the card.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -32,6 +32,60 @@ pub struct InstallReport {
     /// Things that will matter when the Pi boots: kept files, missing users or groups, warnings
     /// about the settings.
     pub notes: Vec<String>,
+    /// Where the pads are; `None` when the card's settings are too broken to say.
+    pub pads: Option<PadsLine>,
+}
+
+/// Where the pads are on the Pi, and how many.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PadsLine {
+    /// `--pads` was given: its pads were copied into `folder`, or were there already.
+    Copied {
+        folder: PathBuf,
+        copied: usize,
+        unchanged: usize,
+    },
+    /// No `--pads`: `present` of the `selectable` pads the settings can select are in `folder`.
+    Expected {
+        folder: PathBuf,
+        present: usize,
+        selectable: usize,
+    },
+}
+
+impl fmt::Display for PadsLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PadsLine::Copied {
+                folder,
+                copied,
+                unchanged,
+            } => write!(
+                f,
+                "pads: {copied} copied, {unchanged} unchanged, in {} on the Pi",
+                folder.display()
+            ),
+            PadsLine::Expected {
+                folder,
+                present,
+                selectable,
+            } if present == selectable => write!(
+                f,
+                "pads: all {selectable} the settings select are in {} on the card",
+                folder.display()
+            ),
+            PadsLine::Expected {
+                folder,
+                present,
+                selectable,
+            } => write!(
+                f,
+                "pads: {present} of {selectable} the settings select are in {} on the card; \
+                 copy them there or use --pads",
+                folder.display()
+            ),
+        }
+    }
 }
 
 impl InstallReport {
@@ -54,6 +108,9 @@ impl fmt::Display for InstallReport {
                 Change::Kept => "kept",
             };
             writeln!(f, "  {change:<9}  {}", file.path.display())?;
+        }
+        if let Some(pads) = &self.pads {
+            writeln!(f, "{pads}")?;
         }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;

@@ -1,12 +1,14 @@
 //! Whole installs onto a fresh card: what is written, that installing again changes nothing,
-//! another board, the user's own files, and the requests refused before anything is written.
+//! another board, the user's own files, the pads, and the requests refused before anything is
+//! written.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use super::fixture::{
-    board, options, program, read, write, Sd, PARTUUID, STOCK_CONFIG, STOCK_MODULES,
+    board, options, program, read, small_pad_settings, write, Sd, PARTUUID, SMALL_PAD_BYTES,
+    STOCK_CONFIG, STOCK_MODULES,
 };
 use super::*;
 use crate::atomic;
@@ -303,5 +305,171 @@ fn what_the_card_lacks_is_reported() {
     assert!(
         unit.contains("ExecStartPre=+/bin/chown synth: /opt/open-nsynth"),
         "{unit}"
+    );
+}
+
+fn install_pads(sd: &Sd, pads: &Path) -> Result<InstallReport, InstallError> {
+    let rpi3 = board("rpi3");
+    install(&InstallOptions {
+        pads: Some(pads),
+        ..options(sd, &rpi3)
+    })
+}
+
+#[test]
+fn pads_are_copied_to_the_data_directory_and_reported() {
+    let sd = Sd::new();
+    let output = sd.pads_output();
+    let report = install_pads(&sd, &output).unwrap();
+    let folder = sd.on_pi("/home/pi/pads");
+    let mut copied: Vec<String> = fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    copied.sort();
+    assert_eq!(
+        copied,
+        ["bass_guitar_organ_reed.bin", "flute_mallet_brass_vocal.bin"]
+    );
+    for name in &copied {
+        let pad = folder.join(name);
+        assert_eq!(
+            fs::read(&pad).unwrap(),
+            fs::read(output.join(name)).unwrap()
+        );
+        assert_eq!(
+            fs::metadata(&pad).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+    }
+    assert_eq!(
+        report.pads,
+        Some(PadsLine::Copied {
+            folder: "/home/pi/pads".into(),
+            copied: 2,
+            unchanged: 0
+        })
+    );
+    let text = report.to_string();
+    assert!(
+        text.contains("pads: 2 copied, 0 unchanged, in /home/pi/pads on the Pi"),
+        "{text}"
+    );
+    assert!(text.contains("Done"), "{text}");
+}
+
+#[test]
+fn pads_installed_again_are_unchanged() {
+    let sd = Sd::new();
+    let output = sd.pads_output();
+    install_pads(&sd, &output).unwrap();
+    let before = sd.snapshot();
+    let report = install_pads(&sd, &output).unwrap();
+    assert_eq!(sd.snapshot(), before);
+    assert!(!report.changed_anything(), "{report}");
+    assert!(
+        report
+            .to_string()
+            .contains("pads: 0 copied, 2 unchanged, in /home/pi/pads on the Pi"),
+        "{report}"
+    );
+
+    // A pad made again with other samples is replaced.
+    write(
+        &output.join("bass_guitar_organ_reed.bin"),
+        [3u8; SMALL_PAD_BYTES],
+    );
+    let report = install_pads(&sd, &output).unwrap();
+    assert!(report.to_string().contains("pads: 1 copied, 1 unchanged"));
+    assert_eq!(
+        fs::read(sd.on_pi("/home/pi/pads/bass_guitar_organ_reed.bin")).unwrap(),
+        [3u8; SMALL_PAD_BYTES]
+    );
+}
+
+#[test]
+fn pads_go_where_the_cards_own_settings_say() {
+    let sd = Sd::new();
+    let output = sd.pads_output();
+    // The settings being installed want pads of another size; the card's own win.
+    fs::copy("settings.json", &sd.settings).unwrap();
+    let own = small_pad_settings().replace("\"/home/pi/pads\"", "\"pads\"");
+    write(&sd.on_pi("/opt/open-nsynth/settings.json"), &own);
+    let report = install_pads(&sd, &output).unwrap();
+    assert!(sd
+        .on_pi("/opt/open-nsynth/pads/bass_guitar_organ_reed.bin")
+        .is_file());
+    assert!(
+        report
+            .to_string()
+            .contains("in /opt/open-nsynth/pads on the Pi"),
+        "{report}"
+    );
+}
+
+#[test]
+fn bad_pads_are_refused_before_anything_is_written() {
+    let sd = Sd::new();
+    let output = sd.pads_output();
+    let before = sd.snapshot();
+
+    let short = output.join("flute_mallet_brass_vocal.bin");
+    write(&short, [0u8; 10]);
+    let error = install_pads(&sd, &output).unwrap_err();
+    assert!(matches!(error, InstallError::PadSize { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains(&short.display().to_string()), "{message}");
+    assert!(message.contains("wrong size: 10 of 64 bytes"), "{message}");
+    fs::remove_file(&short).unwrap();
+
+    let stranger = output.join("nothing_guitar_organ_reed.bin");
+    write(&stranger, [0u8; SMALL_PAD_BYTES]);
+    let error = install_pads(&sd, &output).unwrap_err();
+    assert!(matches!(error, InstallError::PadName { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&stranger.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("bass_guitar_organ_reed.bin"), "{message}");
+
+    let empty = tempfile::tempdir().unwrap();
+    let error = install_pads(&sd, empty.path()).unwrap_err();
+    assert!(matches!(error, InstallError::NoPads { .. }), "{error}");
+    assert_eq!(sd.snapshot(), before);
+}
+
+#[test]
+fn without_pads_the_report_says_where_they_go() {
+    let sd = Sd::new();
+    let report = sd.install(&board("rpi3")).unwrap();
+    assert_eq!(
+        report.pads,
+        Some(PadsLine::Expected {
+            folder: "/home/pi/pads".into(),
+            present: 0,
+            selectable: 16
+        })
+    );
+    assert!(
+        report.to_string().contains(
+            "pads: 0 of 16 the settings select are in /home/pi/pads on the card; copy them \
+             there or use --pads"
+        ),
+        "{report}"
+    );
+
+    write(&sd.settings, small_pad_settings());
+    fs::remove_file(sd.on_pi("/opt/open-nsynth/settings.json")).unwrap();
+    write(
+        &sd.on_pi("/home/pi/pads/bass_guitar_organ_reed.bin"),
+        [0u8; SMALL_PAD_BYTES],
+    );
+    let report = sd.install(&board("rpi3")).unwrap();
+    assert!(
+        report
+            .to_string()
+            .contains("pads: 1 of 16 the settings select are in /home/pi/pads on the card"),
+        "{report}"
     );
 }
