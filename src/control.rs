@@ -45,16 +45,6 @@ const PARAMS: [Param; POTS] = [
     Param::Volume,
 ];
 
-/// The control each pot is, in pot order.
-const POT_CONTROLS: [Control; POTS] = [
-    Control::Position,
-    Control::Attack,
-    Control::Decay,
-    Control::Sustain,
-    Control::Release,
-    Control::Volume,
-];
-
 /// What the app must do because of an input or the passing of time.
 #[derive(Debug)]
 pub enum Effect {
@@ -359,7 +349,8 @@ impl Controller {
                 self.choose_instrument(corner, index, effects);
             }
             knob => {
-                if let Some(pot) = POT_CONTROLS.iter().position(|&c| c == knob) {
+                // The knobs lead the controls, in pot order.
+                if let Some(pot) = Control::ALL[..POTS].iter().position(|&c| c == knob) {
                     self.turn_pot(pot, (value * 255.0).round() as u8, effects);
                 }
             }

@@ -82,8 +82,9 @@ fn patch(state: &[OscMessage]) -> Option<i32> {
         })
 }
 
-/// The demo in `dir`, its serial MIDI on `cable`, and a patch in slot 2 at the grid's far corner.
-fn instrument_on(dir: &std::path::Path, cable: &Cable) {
+/// The demo in `dir`, its serial MIDI on `cable`, and a patch in slot 2 at the grid's far corner;
+/// the instrument started on it, once it answers.
+fn instrument_on(dir: &std::path::Path, cable: &Cable) -> Instrument {
     demo(dir);
     edit_settings(dir, |settings| {
         settings["midi"]["device"] = cable.path.to_string_lossy().into();
@@ -95,18 +96,19 @@ fn instrument_on(dir: &std::path::Path, cable: &Cable) {
         ..Patch::default()
     });
     patches.save().unwrap();
+    let instrument = Instrument::start_on(dir);
+    assert!(
+        volume(&instrument.first_state()).is_some(),
+        "the instrument answers"
+    );
+    instrument
 }
 
 #[test]
 fn serial_midi_moves_mapped_controls_and_program_change_loads_a_patch() {
     let dir = tempfile::tempdir().unwrap();
     let mut cable = Cable::new();
-    instrument_on(dir.path(), &cable);
-    let instrument = Instrument::start_on(dir.path());
-    assert!(
-        volume(&instrument.first_state()).is_some(),
-        "the instrument answers"
-    );
+    let instrument = instrument_on(dir.path(), &cable);
 
     // CC 7 is volume and CC 16 is gridX by default.
     cable.control(7, 0);
@@ -130,12 +132,7 @@ fn serial_midi_moves_mapped_controls_and_program_change_loads_a_patch() {
 fn a_learned_control_is_saved_beside_the_patches_and_kept_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let mut cable = Cable::new();
-    instrument_on(dir.path(), &cable);
-    let instrument = Instrument::start_on(dir.path());
-    assert!(
-        volume(&instrument.first_state()).is_some(),
-        "the instrument answers"
-    );
+    let instrument = instrument_on(dir.path(), &cable);
 
     let client = Instrument::client(Duration::from_millis(300));
     let learn = osc_message("/learn", vec![OscType::String("volume".into())]);

@@ -32,7 +32,7 @@ const NO_CORNER: &str = "no corner";
 const FINE_OFFSET: u8 = 32;
 
 impl Control {
-    /// Every control, in the order above (corners 0..4 last).
+    /// Every control, in the order above: the six knobs first in pot order, corners 0..4 last.
     pub const ALL: [Control; 12] = [
         Control::Position,
         Control::Attack,
