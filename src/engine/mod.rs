@@ -135,6 +135,18 @@ impl Default for Knobs {
 }
 
 impl Knobs {
+    /// The values in pot order: position, attack, decay, sustain, release, volume.
+    pub fn in_pot_order(&self) -> [f32; 6] {
+        [
+            self.position,
+            self.attack,
+            self.decay,
+            self.sustain,
+            self.release,
+            self.volume,
+        ]
+    }
+
     fn set(&mut self, param: Param, value: f32) {
         let value = if value.is_nan() {
             0.0

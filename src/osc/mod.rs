@@ -103,7 +103,6 @@ impl StateReport {
 
     /// The reply messages, in the order they are sent.
     pub fn messages(&self) -> [OscMessage; STATE_MESSAGES] {
-        let knobs = &self.knobs;
         let reply = |address: &str, args: Vec<OscType>| OscMessage {
             addr: address.into(),
             args,
@@ -112,16 +111,7 @@ impl StateReport {
             reply("/state/grid", self.grid.map(OscType::Float).to_vec()),
             reply(
                 "/state/knobs",
-                [
-                    knobs.position,
-                    knobs.attack,
-                    knobs.decay,
-                    knobs.sustain,
-                    knobs.release,
-                    knobs.volume,
-                ]
-                .map(OscType::Float)
-                .to_vec(),
+                self.knobs.in_pot_order().map(OscType::Float).to_vec(),
             ),
             reply(
                 "/state/corners",

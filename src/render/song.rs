@@ -8,7 +8,7 @@ use anyhow::bail;
 use super::SongOptions;
 use crate::control::{Controller, Effect};
 use crate::engine::{Action, Knobs};
-use crate::input::{Input, POTS};
+use crate::input::Input;
 use crate::pad::Target;
 use crate::patch::{PatchError, PatchStore};
 use crate::settings::Settings;
@@ -63,16 +63,7 @@ impl SongControls {
         }
         let (x, y) = options.grid;
         controls.handle(Input::Grid { x, y });
-        let knobs = options.knobs;
-        let values: [f32; POTS] = [
-            knobs.position,
-            knobs.attack,
-            knobs.decay,
-            knobs.sustain,
-            knobs.release,
-            knobs.volume,
-        ];
-        for (pot, value) in values.into_iter().enumerate() {
+        for (pot, value) in options.knobs.in_pot_order().into_iter().enumerate() {
             let value = (value.clamp(0.0, 1.0) * 255.0).round() as u8;
             controls.handle(Input::Pot { pot, value });
         }
