@@ -2,7 +2,7 @@
 # Installs what building and testing open-nsynth needs, and only what is
 # missing. Safe to run again and again; a second run changes nothing.
 #
-# Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc] [--slurm] [--fuzz]
+# Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc] [--slurm] [--fuzz] [--image]
 #
 #   --native  (always on) a C linker, pkg-config and the ALSA headers, enough
 #             for `cargo build` of open-nsynth on this machine.
@@ -16,6 +16,9 @@
 #   --slurm   SLURM (slurm-wlm), munge and python3, for scripts/slurm-test.sh.
 #   --fuzz    a nightly Rust toolchain (through rustup), a C++ compiler and
 #             cargo-fuzz (cargo install --locked), for scripts/fuzz.sh.
+#   --image   what scripts/image-test.sh needs: mmdebstrap, qemu-user-static
+#             and binfmt-support (arm64 package scripts), qemu-system-arm,
+#             dosfstools, fdisk, mtools, e2fsprogs and python3.
 #
 # Debian 12 and Ubuntu are supported. Needs root or sudo for apt. Never asks a
 # question: it runs unattended in CI.
@@ -35,6 +38,7 @@ want_cross=0
 want_nvrtc=0
 want_slurm=0
 want_fuzz=0
+want_image=0
 for arg in "$@"; do
     case "$arg" in
     --native) ;;
@@ -43,6 +47,7 @@ for arg in "$@"; do
     --nvrtc) want_nvrtc=1 ;;
     --slurm) want_slurm=1 ;;
     --fuzz) want_fuzz=1 ;;
+    --image) want_image=1 ;;
     -h | --help)
         sed -n '2,/^$/{s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
         exit 0
@@ -103,6 +108,10 @@ wanted_packages() {
     # cargo-fuzz builds libFuzzer, which is C++, from source.
     if [[ $want_fuzz -eq 1 ]] && ! command -v c++ >/dev/null 2>&1; then
         pkgs+=(g++)
+    fi
+    if [[ $want_image -eq 1 ]]; then
+        pkgs+=(mmdebstrap qemu-user-static binfmt-support qemu-system-arm)
+        pkgs+=(dosfstools fdisk mtools e2fsprogs python3)
     fi
     if [[ $want_cross -eq 1 ]]; then
         # The C library for the cross linkers is only a Recommends of the

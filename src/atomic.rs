@@ -321,6 +321,12 @@ impl AtomicFile {
         })
     }
 
+    /// The partial file being written, for writers that also edit it in place by name (a disk
+    /// image).
+    pub fn partial_path(&self) -> &Path {
+        &self.partial.path
+    }
+
     /// Offset in the file of the next byte written.
     pub fn position(&self) -> u64 {
         self.position

@@ -136,10 +136,14 @@ pub fn choose_device(settings: &AudioSettings, card: Option<&str>) -> anyhow::Re
     match found {
         Some(device) => Ok(device),
         None => {
-            tracing::warn!(
-                "the board's sound card {card} is not there; using the default output (set \
-                 audio.deviceId to choose another)"
-            );
+            // Said once: the output is looked for again every 2 s while there is none.
+            static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !SAID.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "the board's sound card {card} is not there; using the default output (set \
+                     audio.deviceId to choose another)"
+                );
+            }
             default()
         }
     }

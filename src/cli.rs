@@ -58,6 +58,14 @@ enum Command {
     /// and patches are never replaced.
     #[cfg(unix)]
     Install(InstallArgs),
+    /// Make a ready SD-card image from Raspberry Pi OS Lite, with the instrument and its pads.
+    ///
+    /// Offline and without root: the program, the service, the board's boot lines, the settings,
+    /// the service's user and the pads (from --pads, else the built-in demo), in the read-only
+    /// layout (root read-only under a RAM overlay, pads and data partitions after it). Flash the
+    /// result with Raspberry Pi Imager, Etcher or dd. The same inputs give the same bytes.
+    #[cfg(unix)]
+    Image(ImageArgs),
     /// Write a synthetic demo pad set, its settings.json and a short song (demo.mid).
     ///
     /// Then: open-nsynth render --settings DIR/settings.json --midi DIR/demo.mid --out demo.wav
@@ -83,6 +91,9 @@ impl Command {
             Command::Play(_) | Command::Run(_) | Command::Simulate(_) => true,
             #[cfg(unix)]
             Command::Install(_) => false,
+            // It removes its partial output itself on a signal (see `image`).
+            #[cfg(unix)]
+            Command::Image(_) => false,
             Command::Demo { .. } => false,
         }
     }
@@ -179,6 +190,56 @@ struct InstallArgs {
     /// settings' data directory on the card; each is checked first.
     #[arg(long, value_name = "DIR")]
     pads: Option<PathBuf>,
+    /// The read-only layout: the root under a RAM overlay, the pads on a partition of their own
+    /// (remade from --pads), patches on a data partition, both after the root partition.
+    #[arg(long)]
+    read_only: bool,
+    /// With --read-only: the card's disk (a device like /dev/sdb, or an image file) [default:
+    /// the disk whose partition is mounted at --sd].
+    #[arg(long, requires = "read_only")]
+    disk: Option<PathBuf>,
+}
+
+#[cfg(unix)]
+#[derive(Debug, clap::Args)]
+struct ImageArgs {
+    /// Raspberry Pi OS Lite as downloaded: .img or .img.xz (arm64; armhf for 32-bit boards).
+    #[arg(long)]
+    base: PathBuf,
+    /// Board: rpi3 (the original), rpi3bplus, rpi4, rpizero2w, rpi5, or the path of a board file.
+    #[arg(long)]
+    board: String,
+    /// The image to write (under a temporary name until it is complete).
+    #[arg(long)]
+    out: PathBuf,
+    /// A folder of pads (like a pipeline's output folder) [default: the built-in demo pads].
+    #[arg(long, value_name = "DIR")]
+    pads: Option<PathBuf>,
+    /// Settings for the pads [default: settings.json in --pads, else the demo's].
+    #[arg(long)]
+    settings: Option<PathBuf>,
+    /// The program for the Pi [default: the aarch64, else the armv7, release build under
+    /// target/].
+    #[arg(long)]
+    binary: Option<PathBuf>,
+    /// The account the service runs as, made in the image with a locked password.
+    #[arg(long, default_value = crate::install::DEFAULT_USER)]
+    user: String,
+    /// The Pi's host name on the network.
+    #[arg(long)]
+    hostname: Option<String>,
+    /// A public key file (like ~/.ssh/id_ed25519.pub): SSH is switched on for --user with it.
+    #[arg(long, value_name = "FILE")]
+    ssh_key: Option<PathBuf>,
+    /// Wi-Fi country code (like GB or US); with --wifi-ssid and --wifi-psk.
+    #[arg(long, requires_all = ["wifi_ssid", "wifi_psk"])]
+    wifi_country: Option<String>,
+    /// Wi-Fi network name.
+    #[arg(long, requires_all = ["wifi_country", "wifi_psk"])]
+    wifi_ssid: Option<String>,
+    /// Wi-Fi passphrase.
+    #[arg(long, requires_all = ["wifi_country", "wifi_ssid"])]
+    wifi_psk: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -329,6 +390,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate(args) => simulate(args),
         #[cfg(unix)]
         Command::Install(args) => install(args),
+        #[cfg(unix)]
+        Command::Image(args) => image(args),
         Command::Demo { dir, length } => {
             let files = crate::demo::write_demo(&dir, length)?;
             println!("wrote {}", files.pad.display());
@@ -537,6 +600,83 @@ fn install(args: InstallArgs) -> anyhow::Result<ExitCode> {
         settings: &settings.file,
         user: &args.user,
         pads: args.pads.as_deref(),
+        read_only: args.read_only.then_some(crate::install::ReadOnly {
+            disk: args.disk.as_deref(),
+            scratch: None,
+            stamp: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| since.as_secs()),
+        }),
+    })?;
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(unix)]
+fn image(args: ImageArgs) -> anyhow::Result<ExitCode> {
+    let board = Board::select(&args.board, Path::new("."))?;
+    let binary = match args.binary {
+        Some(binary) => binary,
+        None => arm_build()?,
+    };
+    let mut inputs = vec![args.base.as_path(), binary.as_path()];
+    inputs.extend(args.pads.as_deref());
+    inputs.extend(args.settings.as_deref());
+    crate::atomic::check_output(&args.out, &inputs)?;
+    let folder = match args.out.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() => folder,
+        _ => Path::new("."),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix(".open-nsynth-image-")
+        .tempdir_in(folder)
+        .with_context(|| format!("cannot create a temporary folder in {}", folder.display()))?;
+    let scratch_path = scratch.path().to_path_buf();
+    crate::stop::exit_on_signal(move || {
+        crate::atomic::remove_unfinished();
+        let _ = std::fs::remove_dir_all(&scratch_path);
+        eprintln!("open-nsynth image: stopped; nothing was written under the output's name");
+    })?;
+    let (pads, settings) = match (&args.pads, &args.settings) {
+        (Some(pads), Some(settings)) => (pads.clone(), settings.clone()),
+        (Some(pads), None) => {
+            let settings = pads.join("settings.json");
+            if !settings.is_file() {
+                anyhow::bail!(
+                    "{} has no settings.json; pass the pads' settings with --settings",
+                    pads.display()
+                );
+            }
+            (pads.clone(), settings)
+        }
+        (None, settings) => {
+            let demo = crate::demo::write_demo(&scratch.path().join("demo"), 16000)?;
+            let folder = demo
+                .pad
+                .parent()
+                .expect("the demo pad is in a folder")
+                .to_path_buf();
+            (folder, settings.clone().unwrap_or(demo.settings))
+        }
+    };
+    let wifi = match (&args.wifi_country, &args.wifi_ssid, &args.wifi_psk) {
+        (Some(country), Some(ssid), Some(psk)) => Some(crate::image::Wifi { country, ssid, psk }),
+        _ => None,
+    };
+    let report = crate::image::make(&crate::image::ImageOptions {
+        base: &args.base,
+        board: &board,
+        out: &args.out,
+        binary: &binary,
+        settings: &settings,
+        pads: &pads,
+        user: &args.user,
+        system: crate::image::System {
+            hostname: args.hostname.as_deref(),
+            ssh_key: args.ssh_key.as_deref(),
+            wifi,
+        },
+        scratch: scratch.path(),
     })?;
     println!("{report}");
     Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
 //! Open NSynth Super runtime: settings, boards, pads and their streaming, the sampler engine, the
 //! controls and screens, MIDI and OSC, the hardware drivers, the offline renderer, the simulator
-//! and the SD-card installer. Everything here compiles and tests on a desktop; the sound card,
+//! the SD-card installer and image maker. Everything here compiles and tests on a desktop; the sound card,
 //! the Linux buses and the MIDI ports sit behind the `device` feature.
 
 #[cfg(feature = "device")]
@@ -14,8 +14,12 @@ pub mod check;
 pub mod cli;
 pub mod control;
 pub mod demo;
+#[cfg(unix)]
+pub mod disk;
 pub mod drops;
 pub mod engine;
+#[cfg(unix)]
+pub mod image;
 pub mod input;
 #[cfg(unix)]
 pub mod install;

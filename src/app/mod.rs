@@ -301,7 +301,15 @@ impl Session {
             }
             if !ready {
                 ready = true;
-                tracing::info!("ready to play in {} ms", started.elapsed().as_millis());
+                let since_boot = std::fs::read_to_string("/proc/uptime")
+                    .ok()
+                    .and_then(|uptime| seconds_since_boot(&uptime))
+                    .map(|seconds| format!(", {seconds:.2} s after the kernel started"))
+                    .unwrap_or_default();
+                tracing::info!(
+                    "ready to play in {} ms{since_boot}",
+                    started.elapsed().as_millis()
+                );
             }
             if !self.pace.fast {
                 next += period;
@@ -471,5 +479,20 @@ impl Session {
         if let Some(osc) = self.remotes.as_ref().and_then(|r| r.osc.as_ref()) {
             osc.publish(report);
         }
+    }
+}
+
+/// The seconds since the kernel started, from the text of `/proc/uptime` ("12.34 5.67").
+fn seconds_since_boot(uptime: &str) -> Option<f64> {
+    uptime.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_time_since_boot_is_the_first_number_of_proc_uptime() {
+        assert_eq!(super::seconds_since_boot("17.93 30.12\n"), Some(17.93));
+        assert_eq!(super::seconds_since_boot(""), None);
+        assert_eq!(super::seconds_since_boot("soon 1"), None);
     }
 }

@@ -93,7 +93,10 @@ fn block_text(board: &Board) -> String {
 /// config.txt with `block` in place of the existing open-nsynth block, or appended when there
 /// is none; `None` when the text already holds exactly this block. A damaged block is an error
 /// (line number, problem), since guessing where it ends could delete the user's lines.
-fn with_block(config: &str, block: &str) -> Result<Option<String>, (usize, &'static str)> {
+pub(super) fn with_block(
+    config: &str,
+    block: &str,
+) -> Result<Option<String>, (usize, &'static str)> {
     let lines: Vec<&str> = config.split_inclusive('\n').collect();
     let marked = |marker: &str| -> Vec<usize> {
         (0..lines.len())

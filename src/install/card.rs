@@ -16,6 +16,9 @@ use crate::settings::Settings;
 /// The card being installed on, and what has been done to it so far.
 pub(super) struct Card<'a> {
     root: &'a Path,
+    /// Folders of the Pi that are other file systems, each with the folder standing in for it
+    /// here (the pads partition of the read-only layout, gathered before it is made).
+    mounts: Vec<(PathBuf, PathBuf)>,
     report: InstallReport,
 }
 
@@ -24,6 +27,7 @@ impl<'a> Card<'a> {
     pub(super) fn new(root: &'a Path, boot_dir: &Path) -> Self {
         Card {
             root,
+            mounts: Vec::new(),
             report: InstallReport {
                 boot_dir: boot_dir.to_path_buf(),
                 files: Vec::new(),
@@ -37,8 +41,24 @@ impl<'a> Card<'a> {
         self.report
     }
 
+    /// Has the Pi's folder `on_pi` stand for the folder `here` from now on.
+    pub(super) fn mount(&mut self, on_pi: &str, here: &Path) {
+        self.mounts.push((PathBuf::from(on_pi), here.to_path_buf()));
+    }
+
+    /// A path in the card's root file system itself, under any other file system mounted there
+    /// (a mount point).
+    pub(super) fn on_root(&self, on_pi: &str) -> PathBuf {
+        self.root.join(on_pi.trim_start_matches('/'))
+    }
+
     /// A path on the Pi, as seen from here.
     pub(super) fn path(&self, on_pi: &str) -> PathBuf {
+        for (folder, here) in &self.mounts {
+            if let Ok(inside) = Path::new(on_pi).strip_prefix(folder) {
+                return here.join(inside);
+            }
+        }
         self.root.join(on_pi.trim_start_matches('/'))
     }
 
@@ -46,7 +66,7 @@ impl<'a> Card<'a> {
     /// from here.
     pub(super) fn on_card(&self, resolved: &Path) -> PathBuf {
         if resolved.starts_with(self.root) {
-            resolved.to_path_buf()
+            self.path(&self.on_pi(resolved).to_string_lossy())
         } else {
             self.path(&resolved.to_string_lossy())
         }
@@ -54,10 +74,27 @@ impl<'a> Card<'a> {
 
     /// A path the settings resolved on the card, as the Pi sees it.
     pub(super) fn on_pi(&self, resolved: &Path) -> PathBuf {
+        for (folder, here) in &self.mounts {
+            if let Ok(inside) = resolved.strip_prefix(here) {
+                return folder.join(inside);
+            }
+        }
         match resolved.strip_prefix(self.root) {
             Ok(inside) => Path::new("/").join(inside),
             Err(_) => resolved.to_path_buf(),
         }
+    }
+
+    /// Makes the folder `path` (and those above it) unless it exists.
+    pub(super) fn folder(&mut self, path: &Path) -> Result<(), InstallError> {
+        let change = if path.is_dir() {
+            Change::Unchanged
+        } else {
+            fs::create_dir_all(path).map_err(io_error("create folder", path))?;
+            Change::Created
+        };
+        self.record(path, change);
+        Ok(())
     }
 
     /// Where the pads are, for the report.

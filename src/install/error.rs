@@ -57,6 +57,13 @@ pub enum InstallError {
     NoPads { dir: PathBuf },
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(transparent)]
+    Disk(#[from] crate::disk::DiskError),
+    #[error(
+        "cannot find the card's disk from {root}: {problem}; pass the card's device (like \
+         /dev/sdb) with --disk"
+    )]
+    NoDisk { root: PathBuf, problem: String },
     #[error(
         "{path}, line {line}: {problem}; repair or delete the open-nsynth block and install again"
     )]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::{install, InstallError, InstallOptions, InstallReport, DEFAULT_USER};
 use crate::board::Board;
 
-pub(super) const PARTUUID: &str = "4e639091";
+pub(crate) const PARTUUID: &str = "4e639091";
 
 /// config.txt as a Bookworm image ships it, shortened; it ends inside a `[cm4]` section.
 pub(super) const STOCK_CONFIG: &str = "\
@@ -56,27 +56,27 @@ pub(super) fn program(machine: u16) -> Vec<u8> {
     bytes
 }
 
-pub(super) fn write(path: &Path, text: impl AsRef<[u8]>) {
+pub(crate) fn write(path: &Path, text: impl AsRef<[u8]>) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     fs::write(path, text).unwrap();
 }
 
-pub(super) fn read(path: &Path) -> String {
+pub(crate) fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap()
 }
 
 /// A freshly written Raspberry Pi OS card as a desktop mounts it, the program and the
 /// settings to install.
-pub(super) struct Sd {
+pub(crate) struct Sd {
     _dir: tempfile::TempDir,
-    pub(super) root: PathBuf,
-    pub(super) boot: PathBuf,
-    pub(super) binary: PathBuf,
-    pub(super) settings: PathBuf,
+    pub(crate) root: PathBuf,
+    pub(crate) boot: PathBuf,
+    pub(crate) binary: PathBuf,
+    pub(crate) settings: PathBuf,
 }
 
 impl Sd {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("rootfs");
         let etc = root.join("etc");
@@ -128,12 +128,13 @@ impl Sd {
             settings: &self.settings,
             user: DEFAULT_USER,
             pads: None,
+            read_only: None,
         })
     }
 
     /// Installs [`small_pad_settings`] and returns a folder like a pipeline's output: two pads
     /// the settings select, their records and the settings they were made with.
-    pub(super) fn pads_output(&self) -> PathBuf {
+    pub(crate) fn pads_output(&self) -> PathBuf {
         let settings = small_pad_settings();
         write(&self.settings, &settings);
         let dir = self.root.parent().unwrap().join("pads_output");
@@ -150,7 +151,48 @@ impl Sd {
         dir
     }
 
-    pub(super) fn on_pi(&self, path: &str) -> PathBuf {
+    /// The card as one disk image at `path`, as Raspberry Pi OS is downloaded: an MBR whose
+    /// disk id is [`PARTUUID`], the boot folder's files in a FAT partition 1 at 4 MiB and the root
+    /// in an ext4 partition 2 after it.
+    pub(crate) fn disk_image(&self, path: &Path) {
+        use crate::disk::ext4::{make, NewExt4, Owner};
+        use crate::disk::{fat::Fat, Disk};
+        const BOOT: u64 = 16 << 20;
+        const ROOT: u64 = 24 << 20;
+        let root_fs = path.with_extension("root");
+        make(
+            &root_fs,
+            &NewExt4 {
+                label: "rootfs",
+                uuid: "9c3f3c2e-6b0a-4b8e-9d3e-0b1c2d3e4f50",
+                bytes: ROOT,
+                from: &self.root,
+                owner: Owner::ROOT,
+                journal: true,
+                stamp: 1_700_000_000,
+            },
+        )
+        .unwrap();
+        let mut sector = [0u8; 512];
+        let id = u32::from_str_radix(PARTUUID, 16).unwrap().to_le_bytes();
+        mbrman::MBRHeader::new(id)
+            .write_into(&mut std::io::Cursor::new(&mut sector[..]))
+            .unwrap();
+        fs::write(path, sector).unwrap();
+        let mut disk = Disk::open(path).unwrap();
+        let boot = disk.set_partition(1, 4 << 20, BOOT, 0x0c).unwrap();
+        disk.set_partition(2, (4 << 20) + BOOT, ROOT, 0x83).unwrap();
+        disk.copy_in(&root_fs, (4 << 20) + BOOT).unwrap();
+        fs::remove_file(&root_fs).unwrap();
+        fatfs::format_volume(disk.window(&boot), fatfs::FormatVolumeOptions::new()).unwrap();
+        let fat = Fat::open(&disk, boot).unwrap();
+        for name in ["config.txt", "cmdline.txt"] {
+            fat.write(name, &fs::read(self.boot.join(name)).unwrap())
+                .unwrap();
+        }
+    }
+
+    pub(crate) fn on_pi(&self, path: &str) -> PathBuf {
         self.root.join(path.trim_start_matches('/'))
     }
 
@@ -187,7 +229,7 @@ impl Sd {
 }
 
 /// The shipped settings with pads of 2×2 points, one pitch and 8 samples: 64 bytes.
-pub(super) fn small_pad_settings() -> String {
+pub(crate) fn small_pad_settings() -> String {
     include_str!("../../settings.json")
         .replace("\"resolution\": 9", "\"resolution\": 2")
         .replace(
@@ -198,9 +240,9 @@ pub(super) fn small_pad_settings() -> String {
 }
 
 /// The size of a pad for [`small_pad_settings`].
-pub(super) const SMALL_PAD_BYTES: usize = 64;
+pub(crate) const SMALL_PAD_BYTES: usize = 64;
 
-pub(super) fn board(name: &str) -> Board {
+pub(crate) fn board(name: &str) -> Board {
     Board::named(name).unwrap()
 }
 
@@ -213,5 +255,6 @@ pub(super) fn options<'a>(sd: &'a Sd, board: &'a Board) -> InstallOptions<'a> {
         settings: &sd.settings,
         user: DEFAULT_USER,
         pads: None,
+        read_only: None,
     }
 }

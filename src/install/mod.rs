@@ -4,14 +4,17 @@
 //! on the MIDI UART, and the board's `config.txt` lines in a marked block. Installing again
 //! changes nothing; another board replaces the block. Pads given with `--pads` are checked
 //! against the settings in force and copied into their data directory. Every file is replaced atomically.
-//! It never writes outside the given root and boot folders, never replaces the user's settings
-//! or patches, and never runs anything from the card.
+//! With `--read-only` it sets up the read-only layout (see `read_only`): the overlay, the mount
+//! lines, the user, and the pads and data partitions on the card's disk.
+//! It never writes outside the given root and boot folders (and, for the read-only layout, the
+//! space after the root partition), never replaces the user's settings or patches, and never
+//! runs anything from the card.
 //!
 //! This module holds the steps in order; each concern lives in its own file: `partitions`
-//! (finding the card's root and boot partitions), `arch` (the program's ELF architecture),
-//! `accounts` (users and groups), `service` (the systemd unit), `boot_files` (`/etc/modules`,
-//! `cmdline.txt`, `config.txt`), `pads` (checking and copying the pads), `card` (every write,
-//! and what it changed) and `report`.
+//! (finding the card's root and boot partitions and its disk), `arch` (the program's ELF
+//! architecture), `accounts` (users and groups), `service` (the systemd unit), `boot_files`
+//! (`/etc/modules`, `cmdline.txt`, `config.txt`), `read_only` (the read-only layout), `pads`
+//! (checking and copying the pads), `card` (every write, and what it changed) and `report`.
 
 mod accounts;
 mod arch;
@@ -19,9 +22,10 @@ mod boot_files;
 mod card;
 mod error;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 mod pads;
 mod partitions;
+pub mod read_only;
 mod report;
 mod service;
 #[cfg(test)]
@@ -32,7 +36,10 @@ use std::path::Path;
 
 use crate::atomic::Mode;
 use crate::board::{Board, BoardOrigin};
+use crate::disk::ext4::Owner;
+use crate::disk::Disk;
 use crate::settings::Settings;
+pub use accounts::owner_of;
 use arch::Arch;
 use card::Card;
 use error::io_error;
@@ -62,11 +69,32 @@ pub struct InstallOptions<'a> {
     pub user: &'a str,
     /// A folder of pads to copy into the settings' data directory.
     pub pads: Option<&'a Path>,
+    /// Sets up the read-only layout.
+    pub read_only: Option<ReadOnly<'a>>,
 }
 
-/// Installs open-nsynth on the card. See the module documentation for what it writes.
-pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> {
-    // Everything that can be refused is, before anything is written.
+/// Where and when the read-only layout is made.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOnly<'a> {
+    /// The card's disk: an image file, or the card's block device; when `None`, the disk whose
+    /// partition is mounted at the root.
+    pub disk: Option<&'a Path>,
+    /// The folder for temporary files as large as the pads; when `None`, the system's.
+    pub scratch: Option<&'a Path>,
+    /// The time stamp of what is made, in seconds since 1970.
+    pub stamp: u64,
+}
+
+/// What installing reads from the computer it runs on, checked.
+struct Inputs {
+    program: Vec<u8>,
+    arch: Arch,
+    /// The settings to install (for the read-only layout, with its paths).
+    settings_text: String,
+}
+
+/// Reads and checks the board, user name, program and settings.
+fn read_inputs(options: &InstallOptions) -> Result<Inputs, InstallError> {
     let board = options.board;
     if board.boot_config.is_empty() {
         return Err(InstallError::NothingToInstall {
@@ -74,19 +102,79 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
         });
     }
     accounts::check_user_name(options.user)?;
-    partitions::check_root(options.root)?;
-    let boot_dir = partitions::find_boot(options.root, options.boot)?;
     let program = fs::read(options.binary).map_err(io_error("read", options.binary))?;
     let arch = Arch::of_program(&program).map_err(|problem| InstallError::Program {
         path: options.binary.to_path_buf(),
         problem,
     })?;
-    let settings_text =
+    let mut settings_text =
         fs::read_to_string(options.settings).map_err(io_error("read", options.settings))?;
     // Checked even when the card keeps its own settings: a broken file is a mistake to report.
     Settings::from_json(&settings_text, options.settings)?;
+    if options.read_only.is_some() {
+        settings_text = read_only::settings_text(&settings_text, options.settings)?;
+    }
+    Ok(Inputs {
+        program,
+        arch,
+        settings_text,
+    })
+}
+
+/// Checks everything an install onto a card without settings of its own would check before
+/// writing (the card itself aside): board, user name, program, settings, pads.
+pub fn check(options: &InstallOptions) -> Result<(), InstallError> {
+    let inputs = read_inputs(options)?;
+    let nowhere = options.root.join("(no card)").join("settings.json");
+    pads::plan(
+        &nowhere,
+        options.settings,
+        &inputs.settings_text,
+        options.pads,
+    )
+    .map(drop)
+}
+
+/// Installs open-nsynth on the card. See the module documentation for what it writes.
+pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> {
+    // Everything that can be refused is, before anything is written.
+    partitions::check_root(options.root)?;
+    let boot_dir = partitions::find_boot(options.root, options.boot)?;
+    let board = options.board;
+    let Inputs {
+        program,
+        arch,
+        settings_text,
+    } = read_inputs(options)?;
+    let mut disk = match options.read_only {
+        Some(ReadOnly {
+            disk: Some(disk), ..
+        }) => Some(Disk::open(disk)?),
+        Some(ReadOnly { disk: None, .. }) => {
+            Some(Disk::open(&partitions::find_disk(options.root)?)?)
+        }
+        None => None,
+    };
+    let scratch = match options.read_only {
+        Some(layout) => {
+            let mut scratch = tempfile::Builder::new();
+            scratch.prefix(".open-nsynth-");
+            let folder = match layout.scratch {
+                Some(folder) => scratch.tempdir_in(folder),
+                None => scratch.tempdir(),
+            };
+            Some(folder.map_err(io_error(
+                "create a temporary folder in",
+                layout.scratch.unwrap_or(&std::env::temp_dir()),
+            ))?)
+        }
+        None => None,
+    };
 
     let mut card = Card::new(options.root, &boot_dir);
+    if let Some(scratch) = &scratch {
+        card.mount(read_only::PADS_DIR, &scratch.path().join("pads"));
+    }
     let pads = pads::plan(
         &card.path(INSTALL_DIR).join("settings.json"),
         options.settings,
@@ -97,11 +185,39 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
     arch::check_architecture(&mut card, arch);
     let board_arg = put_program(&mut card, board, &program, &settings_text)?;
     let groups = accounts::device_groups(&mut card);
-    accounts::check_user(&mut card, options.user);
-    service::put(&mut card, board, &board_arg, options.user, &groups)?;
+    let owner = match options.read_only {
+        Some(layout) => accounts::add_user(&mut card, options.user, layout.stamp / 86400)?,
+        None => {
+            accounts::check_user(&mut card, options.user);
+            Owner::ROOT
+        }
+    };
+    service::put(
+        &mut card,
+        board,
+        &board_arg,
+        options.user,
+        &groups,
+        disk.is_some(),
+    )?;
     boot_files::edit(&mut card, &boot_dir, board)?;
+    if let Some(disk) = &disk {
+        read_only::put_root(&mut card, &boot_dir, &disk.id())?;
+    }
     if let Some(pads) = &pads {
         pads::put(&mut card, pads)?;
+    }
+    if let (Some(disk), Some(scratch), Some(layout)) = (&mut disk, &scratch, options.read_only) {
+        let gathered = scratch.path().join("pads");
+        read_only::put_partitions(
+            disk,
+            &read_only::Partitions {
+                pads: gathered.is_dir().then_some(gathered.as_path()),
+                owner,
+                stamp: layout.stamp,
+                scratch: scratch.path(),
+            },
+        )?;
     }
     Ok(card.into_report())
 }

@@ -96,6 +96,37 @@ fn cmdline_root_device(cmdline: &str) -> Option<&str> {
         .find_map(|word| word.strip_prefix("root="))
 }
 
+/// The whole disk holding the file system mounted at `root` (`/dev/sdb` for a root on
+/// `/dev/sdb2`), found through the kernel's block device records.
+pub(super) fn find_disk(root: &Path) -> Result<PathBuf, InstallError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let problem = |problem: String| InstallError::NoDisk {
+        root: root.to_path_buf(),
+        problem,
+    };
+    let dev = fs::metadata(root)
+        .map_err(|error| problem(error.to_string()))?
+        .dev();
+    let (major, minor) = (
+        ((dev >> 32) & !0xfff) | ((dev >> 8) & 0xfff),
+        ((dev >> 12) & !0xff) | (dev & 0xff),
+    );
+    let record = PathBuf::from(format!("/sys/dev/block/{major}:{minor}"));
+    let partition = fs::canonicalize(&record)
+        .map_err(|_| problem(format!("it is not on a block device ({major}:{minor})")))?;
+    if !partition.join("partition").is_file() {
+        return Err(problem(format!(
+            "{} is not a partition of a disk",
+            partition.display()
+        )));
+    }
+    let disk = partition
+        .parent()
+        .and_then(Path::file_name)
+        .ok_or_else(|| problem(format!("{} has no disk", partition.display())))?;
+    Ok(Path::new("/dev").join(disk))
+}
+
 #[cfg(test)]
 mod tests {
     use std::fs;

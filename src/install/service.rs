@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::card::Card;
 use super::error::InstallError;
+use super::read_only::{DATA_DIR, PADS_DIR};
 use super::INSTALL_DIR;
 use crate::atomic::Mode;
 use crate::board::Board;
@@ -14,16 +15,18 @@ const UNIT_NAME: &str = "open-nsynth.service";
 const UNIT_DIR: &str = "/etc/systemd/system";
 
 /// Writes the unit that runs the program for `board` (named on its command line as
-/// `board_arg`) as `user` with `groups`, and starts it with the system.
+/// `board_arg`) as `user` with `groups`, and starts it with the system. In the read-only layout
+/// it works in the data partition's folder and waits for both partitions.
 pub(super) fn put(
     card: &mut Card,
     board: &Board,
     board_arg: &str,
     user: &str,
     groups: &[&str],
+    read_only: bool,
 ) -> Result<(), InstallError> {
     let unit_dir = card.path(UNIT_DIR);
-    let unit = unit_text(board, board_arg, user, groups);
+    let unit = unit_text(board, board_arg, user, groups, read_only);
     card.put(
         &unit_dir.join(UNIT_NAME),
         unit.as_bytes(),
@@ -36,27 +39,47 @@ pub(super) fn put(
 }
 
 /// The systemd unit that runs the instrument.
-fn unit_text(board: &Board, board_arg: &str, user: &str, groups: &[&str]) -> String {
+fn unit_text(
+    board: &Board,
+    board_arg: &str,
+    user: &str,
+    groups: &[&str],
+    read_only: bool,
+) -> String {
     let groups = if groups.is_empty() {
         String::new()
     } else {
         format!("SupplementaryGroups={}\n", groups.join(" "))
     };
+    let (folder, mounts) = if read_only {
+        (
+            DATA_DIR,
+            format!("# The pads and the data partition are mounted first.\nRequiresMountsFor={PADS_DIR} {DATA_DIR}\n"),
+        )
+    } else {
+        (INSTALL_DIR, String::new())
+    };
     format!(
         "# Written by `open-nsynth install` for board {name}; installing again replaces this file.
 [Unit]
 Description=Open NSynth Super synthesizer
-# Mixer levels are restored before the program opens the sound card.
-After=sound.target alsa-restore.service
-
+# Started as soon as what it plays through is ready, not after the network or the rest of the
+# system: after the local file systems, the kernel modules (i2c-dev, the sound card's) and the
+# mixer levels, which are restored before the program opens the sound card. A sound card that
+# appears later is found by the program itself, which looks again every 2 s.
+DefaultDependencies=no
+After=local-fs.target systemd-modules-load.service systemd-journald.socket sound.target alsa-restore.service
+Conflicts=shutdown.target
+Before=shutdown.target
+{mounts}
 [Service]
 Type=simple
 User={user}
-{groups}WorkingDirectory={INSTALL_DIR}
-# Patches are saved next to settings.json, so the folder must belong to the service's user. On
-# current images that user is created at first boot, after installation, so the folder is handed
-# over at each start (`+` runs this one command as root).
-ExecStartPre=+/bin/chown {user}: {INSTALL_DIR}
+{groups}WorkingDirectory={folder}
+# Patches are saved in this folder, so it must belong to the service's user. On current images
+# that user is created at first boot, after installation, so the folder is handed over at each
+# start (`+` runs this one command as root).
+ExecStartPre=+/bin/chown {user}: {folder}
 ExecStart={INSTALL_DIR}/open-nsynth run --settings {INSTALL_DIR}/settings.json --board {board_arg}
 Restart=on-failure
 RestartSec=2

@@ -63,7 +63,9 @@ fn sets_up_a_fresh_card() {
 
     let unit = sd.unit();
     for line in [
-        "After=sound.target alsa-restore.service",
+        "DefaultDependencies=no",
+        "After=local-fs.target systemd-modules-load.service systemd-journald.socket \
+         sound.target alsa-restore.service",
         "User=pi",
         "SupplementaryGroups=audio dialout gpio i2c",
         "WorkingDirectory=/opt/open-nsynth",
@@ -78,6 +80,14 @@ fn sets_up_a_fresh_card() {
     ] {
         assert!(unit.lines().any(|l| l == line), "no `{line}` in\n{unit}");
     }
+    // Nothing the instrument does not need is waited for.
+    let settings: Vec<&str> = unit.lines().filter(|l| !l.starts_with('#')).collect();
+    assert!(
+        !settings
+            .iter()
+            .any(|l| l.contains("network") || l.contains("RequiresMountsFor")),
+        "{unit}"
+    );
     assert_eq!(
         fs::read_link(sd.on_pi("/etc/systemd/system/multi-user.target.wants/open-nsynth.service"))
             .unwrap(),
@@ -472,4 +482,105 @@ fn without_pads_the_report_says_where_they_go() {
             .contains("pads: 1 of 16 the settings select are in /home/pi/pads on the card"),
         "{report}"
     );
+}
+
+/// Installs `pads` (if any) in the read-only layout onto `sd`, whose disk is the image `disk`.
+fn install_read_only(
+    sd: &Sd,
+    disk: &Path,
+    pads: Option<&Path>,
+) -> Result<InstallReport, InstallError> {
+    let board = board("rpi3");
+    install(&InstallOptions {
+        pads,
+        read_only: Some(ReadOnly {
+            disk: Some(disk),
+            scratch: Some(sd.root.parent().unwrap()),
+            stamp: 1_700_000_000,
+        }),
+        ..options(sd, &board)
+    })
+}
+
+#[test]
+fn the_read_only_layout_adds_pads_and_data_partitions_and_keeps_the_data() {
+    use crate::disk::ext4::Ext4;
+    use crate::disk::Disk;
+    let sd = Sd::new();
+    let pads = sd.pads_output();
+    let disk = sd.root.parent().unwrap().join("card.img");
+    sd.disk_image(&disk);
+
+    let report = install_read_only(&sd, &disk, Some(&pads)).unwrap();
+    assert!(
+        report
+            .to_string()
+            .contains("pads: 2 copied, 0 unchanged, in /opt/open-nsynth/pads on the Pi"),
+        "{report}"
+    );
+    // The root: overlay, mount points, mount lines, command line, settings, unit.
+    assert!(
+        fs::metadata(sd.on_pi("/opt/open-nsynth/overlay-init"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+            == 0o755
+    );
+    assert!(
+        sd.on_pi("/opt/open-nsynth/pads").is_dir() && sd.on_pi("/var/lib/open-nsynth").is_dir()
+    );
+    assert!(read(&sd.on_pi("/etc/fstab")).contains(&format!(
+        "PARTUUID={PARTUUID}-03 /opt/open-nsynth/pads ext4 ro,"
+    )));
+    assert!(
+        read(&sd.boot.join("cmdline.txt")).ends_with(" ro init=/opt/open-nsynth/overlay-init\n")
+    );
+    assert!(read(&sd.on_pi("/opt/open-nsynth/settings.json"))
+        .contains("\"dataDirectory\": \"/opt/open-nsynth/pads\""));
+    assert!(sd.unit().contains("WorkingDirectory=/var/lib/open-nsynth"));
+    // Pads are not copied into the root's mount point, but onto their partition.
+    assert_eq!(
+        fs::read_dir(sd.on_pi("/opt/open-nsynth/pads"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let card = Disk::open(&disk).unwrap();
+    let fs_of = |number| Ext4::open(&card, &card.partition(number).unwrap(), 0).unwrap();
+    assert!(fs_of(3)
+        .read("/bass_guitar_organ_reed.bin")
+        .unwrap()
+        .is_some());
+
+    // A patch saved on the data partition survives installing again, with and without pads.
+    let patch = sd.root.parent().unwrap().join("patches.json");
+    fs::write(&patch, "{}").unwrap();
+    let data = fs_of(4);
+    let mut edits = data.edits();
+    edits
+        .file(
+            "/patches.json",
+            &patch,
+            0o644,
+            crate::disk::ext4::Owner::ROOT,
+        )
+        .unwrap();
+    edits.apply(sd.root.parent().unwrap()).unwrap();
+    let again = install_read_only(&sd, &disk, None).unwrap();
+    assert!(!again.changed_anything(), "{again}");
+    fs::remove_file(pads.join("flute_mallet_brass_vocal.bin")).unwrap();
+    install_read_only(&sd, &disk, Some(&pads)).unwrap();
+    let card = Disk::open(&disk).unwrap();
+    let fs_of = |number| Ext4::open(&card, &card.partition(number).unwrap(), 0).unwrap();
+    assert_eq!(fs_of(4).read("/patches.json").unwrap().unwrap(), b"{}");
+    // The pads partition holds exactly the pads given last.
+    assert!(fs_of(3)
+        .read("/flute_mallet_brass_vocal.bin")
+        .unwrap()
+        .is_none());
+    assert!(fs_of(3)
+        .read("/bass_guitar_organ_reed.bin")
+        .unwrap()
+        .is_some());
 }
