@@ -1,5 +1,5 @@
 //! The ext4 partitions: reading and editing files in one without mounting it (`debugfs`), and
-//! making one from a folder (`mke2fs -d`), both from e2fsprogs, which every Linux system has.
+//! making one and filling it from a folder (`mke2fs`, then `debugfs`), both from e2fsprogs, which every Linux system has.
 //! Both run with e2fsprogs' clock set to the given time stamp and with fixed UUIDs, so the same
 //! inputs give the same bytes. It never mounts anything and never needs root.
 
@@ -229,7 +229,7 @@ pub struct NewExt4<'a> {
     pub label: &'a str,
     pub uuid: &'a str,
     pub bytes: u64,
-    /// What it holds: a copy of this folder, whose time stamps are set to `stamp` first.
+    /// What it holds: a copy of what this folder holds, owned by root.
     pub from: &'a Path,
     pub owner: Owner,
     /// No journal (a file system that is only ever mounted read-only needs none).
@@ -239,11 +239,6 @@ pub struct NewExt4<'a> {
 
 /// Makes the image file `out` holding a new ext4 file system as `spec` says.
 pub fn make(out: &Path, spec: &NewExt4) -> Result<(), DiskError> {
-    // mke2fs copies each file's times, so they are set to the stamp for the same bytes each time.
-    set_times(
-        spec.from,
-        std::time::UNIX_EPOCH + std::time::Duration::from_secs(spec.stamp),
-    )?;
     File::create(out)
         .and_then(|file| file.set_len(spec.bytes))
         .map_err(io_error("create", out))?;
@@ -262,31 +257,47 @@ pub fn make(out: &Path, spec: &NewExt4) -> Result<(), DiskError> {
             "hash_seed={},root_owner={}:{}",
             spec.uuid, spec.owner.uid, spec.owner.gid
         ))
-        .arg("-d")
-        .arg(spec.from)
         .arg(out)
         .env("E2FSPROGS_FAKE_TIME", spec.stamp.to_string())
         .env("SOURCE_DATE_EPOCH", spec.stamp.to_string());
-    run(command, "mke2fs", out).map(drop)
+    run(command, "mke2fs", out)?;
+    // Written one by one in name order rather than with `mke2fs -d`, which takes them in the
+    // order the folder lists them, so that the same files give the same bytes.
+    let fs = Ext4 {
+        disk: out.to_path_buf(),
+        offset: 0,
+        number: 0,
+        stamp: spec.stamp,
+    };
+    let mut edits = fs.edits();
+    copy_tree(&mut edits, spec.from, "")?;
+    edits.apply(out.parent().unwrap_or(Path::new(".")))
 }
 
-/// Sets the access and modification times of `path` and everything under it to `time`.
-fn set_times(path: &Path, time: std::time::SystemTime) -> Result<(), DiskError> {
-    let metadata = std::fs::symlink_metadata(path).map_err(io_error("read", path))?;
-    if metadata.is_symlink() {
-        return Ok(());
+/// Adds what the local folder `from` holds to the folder `to` of the file system, in name order.
+fn copy_tree(edits: &mut Edits, from: &Path, to: &str) -> Result<(), DiskError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(from).map_err(io_error("read", from))? {
+        entries.push(entry.map_err(io_error("read", from))?.path());
     }
-    if metadata.is_dir() {
-        for entry in std::fs::read_dir(path).map_err(io_error("read", path))? {
-            set_times(&entry.map_err(io_error("read", path))?.path(), time)?;
+    entries.sort();
+    for here in entries {
+        let name = here.file_name().expect("a listed entry has a name");
+        let path = format!("{to}/{}", name.to_string_lossy());
+        let metadata = std::fs::symlink_metadata(&here).map_err(io_error("read", &here))?;
+        let mode = metadata.permissions().mode() & 0o7777;
+        if metadata.is_dir() {
+            edits.folder(&path, mode, Owner::ROOT)?;
+            copy_tree(edits, &here, &path)?;
+        } else if metadata.is_symlink() {
+            let target = std::fs::read_link(&here).map_err(io_error("read", &here))?;
+            edits.link(&path, &target.to_string_lossy(), Owner::ROOT)?;
+        } else {
+            edits.file(&path, &here, mode, Owner::ROOT)?;
         }
     }
-    let times = std::fs::FileTimes::new()
-        .set_accessed(time)
-        .set_modified(time);
-    File::open(path)
-        .and_then(|file| file.set_times(times))
-        .map_err(io_error("set the times of", path))
+    Ok(())
 }
 
 fn run(mut command: Command, program: &'static str, path: &Path) -> Result<Output, DiskError> {

@@ -204,7 +204,13 @@ fn the_same_inputs_give_the_same_bytes() {
     let (one, two) = (case.out("one.img"), case.out("two.img"));
     case.make(&one).unwrap();
     case.make(&two).unwrap();
-    assert!(fs::read(&one).unwrap() == fs::read(&two).unwrap());
+    let (one, two) = (fs::read(&one).unwrap(), fs::read(&two).unwrap());
+    assert_eq!(one.len(), two.len());
+    if let Some(at) = (0..one.len()).find(|&i| one[i] != two[i]) {
+        let disk = Disk::open(&case.out("one.img")).unwrap();
+        let partition = disk.partitions().into_iter().find(|p| p.start <= at as u64 && (at as u64) < p.end());
+        panic!("the images differ first at byte {at}, in {partition:?}");
+    }
 }
 
 #[test]
