@@ -21,9 +21,9 @@
 #                the kernel started is quoted), systemd-analyze blame and the
 #                critical chain are printed from inside the guest
 #   osc          /state answered through qemu's forwarded UDP port
-#   save         /volume and /patch/save 2 over OSC, answered with
+#   save         /attack and /patch/save 2 over OSC, answered with
 #                /state/patch 2, then qemu is killed (kill -9: a power cut)
-#   second boot  ready again; /patch/load 2 brings the saved volume back
+#   second boot  ready again; /patch/load 2 brings the saved attack back
 #   read-only    the root partition's bytes are what the image held before
 #                either boot: nothing was ever written to it
 #
@@ -241,7 +241,7 @@ do_osc() {
 }
 
 do_save() {
-    osc /volume f 0.25 >/dev/null
+    osc /attack f 0.25 >/dev/null
     osc /patch/save i 1 >/dev/null
     local answer
     answer="$(osc /state)"
@@ -259,8 +259,8 @@ do_second_boot() {
     after="$(osc /state)"
     printf 'before loading: %s\nafter loading patch 2:\n%s\n' "$before" "$after"
     stop_qemu
-    [[ "$after" == *"/state/patch 2"* && "$(grep /state/knobs <<<"$after" | awk '{print $7}')" == "0.247" ]] ||
-        { err "patch 2 did not come back with volume 0.247 (63/255)"; return 1; }
+    [[ "$after" == *"/state/patch 2"* && "$(grep /state/knobs <<<"$after" | awk '{print $3}')" == "0.247" ]] ||
+        { err "patch 2 did not come back with attack 0.247 (63/255)"; return 1; }
 }
 
 do_read_only() {

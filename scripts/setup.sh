@@ -4,8 +4,8 @@
 #
 # Usage: scripts/setup.sh [--native] [--lint] [--cross] [--nvrtc] [--slurm] [--fuzz] [--image]
 #
-#   --native  (always on) a C linker, pkg-config and the ALSA headers, enough
-#             for `cargo build` of open-nsynth on this machine.
+#   --native  (always on) a C linker, pkg-config, the ALSA headers and
+#             e2fsprogs, enough to build and test open-nsynth on this machine.
 #   --lint    the rustfmt and clippy rustup components.
 #   --cross   the Raspberry Pi targets: the aarch64 and armv7 rustup targets,
 #             the cross C toolchains, the arm64 and armhf ALSA libraries
@@ -99,6 +99,9 @@ wanted_packages() {
         pkgs+=(gcc libc6-dev)
     fi
     pkgs+=(pkg-config libasound2-dev)
+    # mke2fs and debugfs: `open-nsynth image` and `install --read-only` make and edit ext4 file
+    # systems with them, and their tests run them.
+    pkgs+=(e2fsprogs)
     if [[ $want_nvrtc -eq 1 ]] && ! python3 -m pip --version >/dev/null 2>&1; then
         pkgs+=(python3-pip)
     fi

@@ -1,7 +1,8 @@
 //! The board's own controls and screen for `run`: the input microcontroller and the patch
 //! buttons read on the input-poller thread, and the OLED as the session's display. Everything
 //! comes from the board description; whatever is missing or does not answer is logged once and
-//! the rest of the instrument keeps working.
+//! the rest of the instrument keeps working. The I2C devices are opened again every 2 s until
+//! they open: at boot the bus's driver may be loaded after the instrument started.
 
 use std::sync::mpsc::Sender;
 use std::time::Duration;
@@ -13,34 +14,31 @@ use crate::io::{self, buttons, mcu, oled, Poller};
 use crate::outage::Outage;
 use crate::ui::Pages;
 
-/// How long a silent OLED is left alone before it is tried again, so that a missing panel does
-/// not fill the shared bus with failed writes 30 times a second.
-const OLED_RETRY: Duration = Duration::from_secs(2);
+/// How long a silent OLED (or an I2C bus that is not there yet) is left alone before it is
+/// tried again, so that a missing panel does not fill the shared bus with failed writes 30 times
+/// a second.
+const I2C_RETRY: Duration = Duration::from_secs(2);
 
-/// The OLED on the board's I2C bus, or `None` (logged) when the board has none or the bus
-/// cannot be opened.
+/// The OLED on the board's I2C bus, opened at the first frame (and every 2 s until it opens), or
+/// `None` when the board has none.
 pub fn oled_display(board: &Board) -> Option<Box<dyn Display>> {
-    let i2c = board.i2c.as_ref()?;
+    let i2c = board.i2c.clone()?;
     let reset = board.gpio.as_ref().and_then(|gpio| gpio.oled_reset);
-    match oled::open(&i2c.device, i2c.oled_address, reset) {
-        Ok(panel) => Some(Box::new(OledDisplay {
-            panel,
-            outage: Outage::new("the OLED", OLED_RETRY),
-        })),
-        Err(error) => {
-            tracing::warn!("no screen: {error}");
-            None
-        }
-    }
+    Some(Box::new(OledDisplay {
+        panel: io::Opening::new("screen", I2C_RETRY, move || {
+            oled::open(&i2c.device, i2c.oled_address, reset)
+        }),
+        outage: Outage::new("the OLED", I2C_RETRY),
+    }))
 }
 
-/// Starts polling the microcontroller and the patch buttons into `inputs`. `None` (logged) when
-/// the board has neither or none could be opened.
+/// Starts polling the microcontroller (opened on the poller thread, again every 2 s until it
+/// opens) and the patch buttons into `inputs`. `None` (logged) when the board has neither.
 pub fn start_inputs(board: &Board, inputs: Sender<Input>) -> Option<Poller> {
-    let mcu = board.i2c.as_ref().and_then(|i2c| {
-        mcu::open(&i2c.device, i2c.mcu_address)
-            .map_err(|error| tracing::warn!("no touch pad, encoders or knobs: {error}"))
-            .ok()
+    let mcu = board.i2c.clone().map(|i2c| {
+        io::Opening::new("touch pad, encoders or knobs", I2C_RETRY, move || {
+            mcu::open(&i2c.device, i2c.mcu_address)
+        })
     });
     let buttons = board.gpio.as_ref().and_then(|gpio| {
         let patch = &gpio.patch_buttons;
@@ -56,17 +54,24 @@ pub fn start_inputs(board: &Board, inputs: Sender<Input>) -> Option<Poller> {
         .ok()
 }
 
-struct OledDisplay<I2C> {
-    panel: oled::Oled<I2C>,
+struct OledDisplay<I2C, F> {
+    panel: io::Opening<oled::Oled<I2C>, F>,
     outage: Outage,
 }
 
-impl<I2C: embedded_hal::i2c::I2c> Display for OledDisplay<I2C> {
+impl<I2C, F> Display for OledDisplay<I2C, F>
+where
+    I2C: embedded_hal::i2c::I2c,
+    F: FnMut() -> Result<oled::Oled<I2C>, io::OpenError>,
+{
     fn show(&mut self, pages: &Pages, _status: &str) -> Result<(), String> {
         if !self.outage.due() {
             return Ok(());
         }
-        match self.panel.flush(pages) {
+        let Some(panel) = self.panel.get() else {
+            return Ok(());
+        };
+        match panel.flush(pages) {
             Ok(_) => {
                 self.outage.succeeded();
                 Ok(())

@@ -115,6 +115,18 @@ impl Ext4 {
         (self.disk.clone(), self.offset)
     }
 
+    /// The names in the folder `path` (without `.` and `..`).
+    pub fn names(&self, path: &str) -> Result<Vec<String>, DiskError> {
+        let output = self.request(&format!("ls -p {}", quoted(path)?))?;
+        // One line per entry: `/inode/mode/uid/gid/name/size/`.
+        Ok(String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| line.split('/').nth(5))
+            .filter(|name| !name.is_empty() && *name != "." && *name != "..")
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Starts a batch of edits, carried out by [`Edits::apply`].
     pub fn edits(&self) -> Edits<'_> {
         Edits {

@@ -157,7 +157,8 @@ fn an_image_holds_the_instrument_in_the_read_only_layout() {
     assert_eq!(settings["nsynth"]["dataDirectory"], PADS_DIR);
     assert_eq!(settings["patchFile"], format!("{DATA_DIR}/patches.json"));
     let unit = made.root("/etc/systemd/system/open-nsynth.service");
-    assert!(unit.contains("RequiresMountsFor=/opt/open-nsynth/pads /var/lib/open-nsynth"));
+    assert!(unit
+        .contains("RequiresMountsFor=/opt/open-nsynth /opt/open-nsynth/pads /var/lib/open-nsynth"));
     assert_eq!(
         root.kind("/etc/systemd/system/multi-user.target.wants/open-nsynth.service")
             .unwrap(),
@@ -208,7 +209,10 @@ fn the_same_inputs_give_the_same_bytes() {
     assert_eq!(one.len(), two.len());
     if let Some(at) = (0..one.len()).find(|&i| one[i] != two[i]) {
         let disk = Disk::open(&case.out("one.img")).unwrap();
-        let partition = disk.partitions().into_iter().find(|p| p.start <= at as u64 && (at as u64) < p.end());
+        let partition = disk
+            .partitions()
+            .into_iter()
+            .find(|p| p.start <= at as u64 && (at as u64) < p.end());
         panic!("the images differ first at byte {at}, in {partition:?}");
     }
 }

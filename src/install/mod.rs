@@ -192,13 +192,20 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
             Owner::ROOT
         }
     };
+    let folders = pads
+        .as_ref()
+        .map(|plan| pads::folders(&card, plan))
+        .unwrap_or_default();
     service::put(
         &mut card,
-        board,
-        &board_arg,
-        options.user,
-        &groups,
-        disk.is_some(),
+        &service::Service {
+            board,
+            board_arg: &board_arg,
+            user: options.user,
+            groups: &groups,
+            folders: &folders,
+            read_only: disk.is_some(),
+        },
     )?;
     boot_files::edit(&mut card, &boot_dir, board)?;
     if let Some(disk) = &disk {
@@ -209,7 +216,7 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
     }
     if let (Some(disk), Some(scratch), Some(layout)) = (&mut disk, &scratch, options.read_only) {
         let gathered = scratch.path().join("pads");
-        read_only::put_partitions(
+        let count = read_only::put_partitions(
             disk,
             &read_only::Partitions {
                 pads: gathered.is_dir().then_some(gathered.as_path()),
@@ -218,6 +225,12 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
                 scratch: scratch.path(),
             },
         )?;
+        if options.pads.is_none() {
+            card.pads(PadsLine::Kept {
+                folder: read_only::PADS_DIR.into(),
+                count,
+            });
+        }
     }
     Ok(card.into_report())
 }

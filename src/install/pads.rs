@@ -103,6 +103,16 @@ fn check(dir: &Path, settings: &Settings, file: &Path) -> Result<Vec<PathBuf>, I
     Ok(pads)
 }
 
+/// The folders on the Pi of the pads and of the patch file, as the settings in force say.
+pub(super) fn folders(card: &Card, plan: &Plan) -> Vec<PathBuf> {
+    let settings = &plan.settings;
+    let patches = settings.patch_file.parent().unwrap_or(Path::new("/"));
+    vec![
+        card.on_pi(&settings.pad.data_directory),
+        card.on_pi(patches),
+    ]
+}
+
 /// Copies the checked `pads` into the data directory on the card, readable by every user (so by
 /// the service's), or, without pads, counts those the settings select that are already there.
 pub(super) fn put(card: &mut Card, plan: &Plan) -> Result<(), InstallError> {

@@ -12,7 +12,7 @@ use std::path::Path;
 use super::card::Card;
 use super::error::InstallError;
 use crate::atomic::Mode;
-use crate::disk::ext4::{self, NewExt4, Owner};
+use crate::disk::ext4::{self, Ext4, NewExt4, Owner};
 use crate::disk::{align_up, Disk, DiskError, TYPE_LINUX};
 
 /// Where the pads partition is mounted, read-only; the settings' `nsynth.dataDirectory`.
@@ -127,8 +127,17 @@ pub(super) struct Partitions<'a> {
 }
 
 /// Makes the pads partition (anew when there are pads to put) and, when the card has none yet,
-/// the data partition, after the root partition.
-pub(super) fn put_partitions(disk: &mut Disk, what: &Partitions) -> Result<(), DiskError> {
+/// the data partition, after the root partition. Returns how many pads the pads partition holds.
+pub(super) fn put_partitions(disk: &mut Disk, what: &Partitions) -> Result<usize, DiskError> {
+    make_partitions(disk, what)?;
+    let pads = disk
+        .partition(PADS_PARTITION)
+        .expect("the pads partition was made");
+    let names = Ext4::open(disk, &pads, what.stamp)?.names("/")?;
+    Ok(names.iter().filter(|name| name.ends_with(".bin")).count())
+}
+
+fn make_partitions(disk: &mut Disk, what: &Partitions) -> Result<(), DiskError> {
     let root = disk.partition(2).ok_or_else(|| {
         DiskError::layout(disk.path(), "it has no partition 2 (the root file system)")
     })?;

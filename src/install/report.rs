@@ -45,6 +45,9 @@ pub enum PadsLine {
         copied: usize,
         unchanged: usize,
     },
+    /// No `--pads` in the read-only layout: the pads partition, mounted at `folder`, was kept
+    /// with its `count` pads.
+    Kept { folder: PathBuf, count: usize },
     /// No `--pads`: `present` of the `selectable` pads the settings can select are in `folder`.
     Expected {
         folder: PathBuf,
@@ -63,6 +66,12 @@ impl fmt::Display for PadsLine {
             } => write!(
                 f,
                 "pads: {copied} copied, {unchanged} unchanged, in {} on the Pi",
+                folder.display()
+            ),
+            PadsLine::Kept { folder, count } => write!(
+                f,
+                "pads: the pads partition was kept as it is, with {count} pads, mounted at {} on \
+                 the Pi; --pads remakes it",
                 folder.display()
             ),
             PadsLine::Expected {

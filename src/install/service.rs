@@ -2,11 +2,11 @@
 //! scheduling, the program's command line) and the link that starts it with the system. It never
 //! starts, stops or enables anything through systemd itself.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::card::Card;
 use super::error::InstallError;
-use super::read_only::{DATA_DIR, PADS_DIR};
+use super::read_only::DATA_DIR;
 use super::INSTALL_DIR;
 use crate::atomic::Mode;
 use crate::board::Board;
@@ -14,19 +14,23 @@ use crate::board::Board;
 const UNIT_NAME: &str = "open-nsynth.service";
 const UNIT_DIR: &str = "/etc/systemd/system";
 
-/// Writes the unit that runs the program for `board` (named on its command line as
-/// `board_arg`) as `user` with `groups`, and starts it with the system. In the read-only layout
-/// it works in the data partition's folder and waits for both partitions.
-pub(super) fn put(
-    card: &mut Card,
-    board: &Board,
-    board_arg: &str,
-    user: &str,
-    groups: &[&str],
-    read_only: bool,
-) -> Result<(), InstallError> {
+/// What the unit runs and needs.
+pub(super) struct Service<'a> {
+    pub board: &'a Board,
+    /// The program's `--board` argument.
+    pub board_arg: &'a str,
+    pub user: &'a str,
+    pub groups: &'a [&'a str],
+    /// The folders (on the Pi) of the pads and the patches, mounted before the program starts.
+    pub folders: &'a [PathBuf],
+    /// In the read-only layout it works in the data partition's folder.
+    pub read_only: bool,
+}
+
+/// Writes the unit and starts it with the system.
+pub(super) fn put(card: &mut Card, service: &Service) -> Result<(), InstallError> {
     let unit_dir = card.path(UNIT_DIR);
-    let unit = unit_text(board, board_arg, user, groups, read_only);
+    let unit = unit_text(service);
     card.put(
         &unit_dir.join(UNIT_NAME),
         unit.as_bytes(),
@@ -39,39 +43,41 @@ pub(super) fn put(
 }
 
 /// The systemd unit that runs the instrument.
-fn unit_text(
-    board: &Board,
-    board_arg: &str,
-    user: &str,
-    groups: &[&str],
-    read_only: bool,
-) -> String {
+fn unit_text(service: &Service) -> String {
+    let Service {
+        board,
+        board_arg,
+        user,
+        groups,
+        folders,
+        read_only,
+    } = service;
     let groups = if groups.is_empty() {
         String::new()
     } else {
         format!("SupplementaryGroups={}\n", groups.join(" "))
     };
-    let (folder, mounts) = if read_only {
-        (
-            DATA_DIR,
-            format!("# The pads and the data partition are mounted first.\nRequiresMountsFor={PADS_DIR} {DATA_DIR}\n"),
-        )
-    } else {
-        (INSTALL_DIR, String::new())
-    };
+    let folder = if *read_only { DATA_DIR } else { INSTALL_DIR };
+    let mut mounts: Vec<String> = vec![INSTALL_DIR.to_owned()];
+    mounts.extend(folders.iter().map(|folder| folder.display().to_string()));
+    mounts.sort();
+    mounts.dedup();
+    let mounts = mounts.join(" ");
     format!(
         "# Written by `open-nsynth install` for board {name}; installing again replaces this file.
 [Unit]
 Description=Open NSynth Super synthesizer
-# Started as soon as what it plays through is ready, not after the network or the rest of the
-# system: after the local file systems, the kernel modules (i2c-dev, the sound card's) and the
-# mixer levels, which are restored before the program opens the sound card. A sound card that
-# appears later is found by the program itself, which looks again every 2 s.
+# Started as early as it can play: once the root file system is writable, the kernel modules
+# listed for boot (i2c-dev) are loaded and the folders of the program, the pads and the patches
+# are mounted; not after the network, the sound system or the rest of the system. A sound card,
+# I2C bus or MIDI port that appears later is found by the program itself, which looks again
+# every 2 s.
 DefaultDependencies=no
-After=local-fs.target systemd-modules-load.service systemd-journald.socket sound.target alsa-restore.service
+After=systemd-remount-fs.service systemd-modules-load.service systemd-journald.socket
+RequiresMountsFor={mounts}
 Conflicts=shutdown.target
 Before=shutdown.target
-{mounts}
+
 [Service]
 Type=simple
 User={user}

@@ -64,8 +64,10 @@ fn sets_up_a_fresh_card() {
     let unit = sd.unit();
     for line in [
         "DefaultDependencies=no",
-        "After=local-fs.target systemd-modules-load.service systemd-journald.socket \
-         sound.target alsa-restore.service",
+        "After=systemd-remount-fs.service systemd-modules-load.service \
+         systemd-journald.socket",
+        // The shipped settings keep pads in /home/pi/pads and patches in /home/pi.
+        "RequiresMountsFor=/home/pi /home/pi/pads /opt/open-nsynth",
         "User=pi",
         "SupplementaryGroups=audio dialout gpio i2c",
         "WorkingDirectory=/opt/open-nsynth",
@@ -85,7 +87,7 @@ fn sets_up_a_fresh_card() {
     assert!(
         !settings
             .iter()
-            .any(|l| l.contains("network") || l.contains("RequiresMountsFor")),
+            .any(|l| l.contains("network") || l.contains("sound.target")),
         "{unit}"
     );
     assert_eq!(
@@ -569,6 +571,12 @@ fn the_read_only_layout_adds_pads_and_data_partitions_and_keeps_the_data() {
     edits.apply(sd.root.parent().unwrap()).unwrap();
     let again = install_read_only(&sd, &disk, None).unwrap();
     assert!(!again.changed_anything(), "{again}");
+    assert!(
+        again
+            .to_string()
+            .contains("pads: the pads partition was kept as it is, with 2 pads"),
+        "{again}"
+    );
     fs::remove_file(pads.join("flute_mallet_brass_vocal.bin")).unwrap();
     install_read_only(&sd, &disk, Some(&pads)).unwrap();
     let card = Disk::open(&disk).unwrap();

@@ -49,6 +49,50 @@ impl<P: Polled> Polled for Option<P> {
     }
 }
 
+/// A device opened when it can be: tried at the first poll and again every `every` until it
+/// opens, since the bus it is on may appear only after the program started (during boot, its
+/// driver is loaded while the instrument already plays). The failures are logged once.
+pub struct Opening<D, F> {
+    device: Option<D>,
+    open: F,
+    what: &'static str,
+    outage: crate::outage::Outage,
+}
+
+impl<D, F: FnMut() -> Result<D, OpenError>> Opening<D, F> {
+    /// `what` names the device in the log ("touch pad, encoders or knobs").
+    pub fn new(what: &'static str, every: Duration, open: F) -> Self {
+        Opening {
+            device: None,
+            open,
+            what,
+            outage: crate::outage::Outage::new(what, every),
+        }
+    }
+
+    /// The device, opened now if it is time to try.
+    pub fn get(&mut self) -> Option<&mut D> {
+        if self.device.is_none() && self.outage.due() {
+            match (self.open)() {
+                Ok(device) => {
+                    self.outage.succeeded();
+                    self.device = Some(device);
+                }
+                Err(error) => self.outage.failed(&format!("no {}: {error}", self.what)),
+            }
+        }
+        self.device.as_mut()
+    }
+}
+
+impl<D: Polled, F: FnMut() -> Result<D, OpenError>> Polled for Opening<D, F> {
+    fn poll_inputs(&mut self, emit: &mut dyn FnMut(Input)) {
+        if let Some(device) = self.get() {
+            device.poll_inputs(emit);
+        }
+    }
+}
+
 /// Why the poller thread could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum PollerError {
@@ -257,6 +301,34 @@ mod tests {
             emit(Input::Touch { x: self.next, y: 0 });
             self.next = self.next.wrapping_add(1);
         }
+    }
+
+    #[test]
+    fn a_device_that_cannot_open_yet_is_opened_when_it_can() {
+        let mut attempts = 0;
+        let mut device = Opening::new("counter", Duration::ZERO, || {
+            attempts += 1;
+            if attempts < 3 {
+                Err(OpenError::I2cBus {
+                    bus: "/dev/i2c-1".into(),
+                    cause: std::io::Error::from(std::io::ErrorKind::NotFound).into(),
+                })
+            } else {
+                Ok(Counting {
+                    next: 7,
+                    _alive: mpsc::channel().0,
+                })
+            }
+        });
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            device.poll_inputs(&mut |input| seen.push(input));
+        }
+        // Two failed attempts emit nothing; then the device opens and is read on each poll.
+        assert_eq!(
+            seen,
+            [Input::Touch { x: 7, y: 0 }, Input::Touch { x: 8, y: 0 }]
+        );
     }
 
     fn counting(first: u8) -> (Counting, Receiver<()>) {
