@@ -12,8 +12,11 @@
 #   build        open-nsynth for this machine and for aarch64 (release)
 #   standin      the stand-in base image (kept in target/image-test/ and
 #                reused while scripts/standin-base.sh is unchanged)
-#   image        open-nsynth image with the demo pads, a host name and an
-#                SSH key; its size and how long it took
+#   image        open-nsynth image with the demo pad (1024-frame sound buffers
+#                for the slow emulated processor), a host name and an SSH key,
+#                for the Pi 3 board with the loopback sound card of the
+#                emulated machine in place of the DAC; its size and how long it
+#                took
 #   same bytes   the same image made again is byte for byte the same
 #   refusals     a cut-short base, a gzip base and a base without a boot
 #                partition are refused, and no output is left
@@ -93,12 +96,23 @@ do_standin() {
 nsynth="$target_dir/release/open-nsynth"
 arm_binary="$target_dir/aarch64-unknown-linux-gnu/release/open-nsynth"
 
+# The Pi 3 board with the emulated machine's sound card (the loopback one) in place of the DAC.
+board="$work/rpi3-emulated.toml"
+sed -e 's/^name = "rpi3"/name = "rpi3-emulated"/' -e 's/^card = "IQaudIODAC"/card = "Loopback"/' \
+    boards/rpi3.toml >"$board"
+
+# The demo pad, with 1024-frame sound buffers: the emulated processor is several times slower
+# than a Pi's, and 128 frames (2.7 ms) underrun under emulation.
 make_image() {
-    "$nsynth" image --base "$cache/standin.img" --board rpi3 --out "$1" \
+    "$nsynth" image --base "$cache/standin.img" --board "$board" --out "$1" \
+        --pads "$work/demo" --settings "$work/demo/emulated.json" \
         --binary "$arm_binary" --hostname nsynth-test --ssh-key "$work/key.pub"
 }
 
 do_image() {
+    "$nsynth" demo --dir "$work/demo" >/dev/null || return 1
+    sed 's/"bufferSize": 128/"bufferSize": 1024/' "$work/demo/settings.json" >"$work/demo/emulated.json"
+    grep -q '"bufferSize": 1024' "$work/demo/emulated.json" || { err "no bufferSize in the demo's settings"; return 1; }
     echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZha2Uta2V5LWZvci10aGUtaW1hZ2UtdGVzdA image-test" >"$work/key.pub"
     local t0 t1
     t0="$(date +%s.%N)"

@@ -286,6 +286,7 @@ impl Session {
         let mut next = Instant::now();
         let mut previous: Option<Instant> = None;
         let mut ready = false;
+        let mut said_silent = false;
         while !crate::stop::requested() {
             // In real time a frame advances by the time that really passed, so hold times and
             // screen timeouts keep their length when frames run late; offline, by exactly one
@@ -299,17 +300,25 @@ impl Session {
             if !self.step(dt as f32)? {
                 break;
             }
-            if !ready {
-                ready = true;
+            // Ready to play once a frame has run with the sound going out; said once, with the
+            // time since power-on (the kernel's start) for boot-to-sound measurements.
+            if !ready && (self.output.sounding() || !said_silent) {
                 let since_boot = std::fs::read_to_string("/proc/uptime")
                     .ok()
                     .and_then(|uptime| seconds_since_boot(&uptime))
                     .map(|seconds| format!(", {seconds:.2} s after the kernel started"))
                     .unwrap_or_default();
-                tracing::info!(
-                    "ready to play in {} ms{since_boot}",
-                    started.elapsed().as_millis()
-                );
+                let took = started.elapsed().as_millis();
+                if self.output.sounding() {
+                    ready = true;
+                    tracing::info!("ready to play in {took} ms{since_boot}");
+                } else {
+                    said_silent = true;
+                    tracing::warn!(
+                        "running in {took} ms{since_boot}, but without sound yet; \"ready to play\" \
+                         follows when the sound card opens"
+                    );
+                }
             }
             if !self.pace.fast {
                 next += period;

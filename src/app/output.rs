@@ -167,6 +167,15 @@ impl Output {
         }
     }
 
+    /// Whether the sound goes somewhere: a sound card (or the stand-in) is playing, or the
+    /// recording is written.
+    pub fn sounding(&self) -> bool {
+        match self {
+            Output::Live(live) => live.audio.is_some(),
+            Output::Wav(_) => true,
+        }
+    }
+
     /// One line about the output, for the simulator's status line.
     pub fn describe(&self) -> String {
         match self {

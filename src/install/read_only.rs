@@ -264,8 +264,10 @@ const OVERLAY_INIT_TEXT: &str = r#"#!/bin/sh
 # Written by open-nsynth for the read-only layout; installing again replaces this file.
 # The kernel starts this as the first process, with the card's root file system mounted
 # read-only. It puts that file system under an overlay whose changes live in RAM, so nothing is
-# ever written to it however the power goes off, and starts systemd inside the overlay. When the
-# overlay cannot be made, systemd starts on the read-only root itself.
+# ever written to it however the power goes off, mounts the pads and data partitions (as
+# /etc/fstab says, but now rather than once udev has seen them, which is seconds later), and
+# starts systemd inside the overlay. When the overlay cannot be made, systemd starts on the
+# read-only root itself.
 # Nothing here may write the root, so no mount updates a mount table (-n).
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -276,6 +278,7 @@ plain() {
 }
 
 [ -d /proc/self ] || mount -n -t proc proc /proc
+[ -d /sys/dev ] || mount -n -t sysfs sysfs /sys
 grep -qw overlay /proc/filesystems || modprobe overlay || plain "no overlay file system"
 mount -n -t tmpfs -o mode=0755 open-nsynth-ram /mnt || plain "no RAM file system"
 mkdir -p /mnt/lower /mnt/upper /mnt/work /mnt/root
@@ -284,6 +287,20 @@ mount -n -t overlay -o lowerdir=/mnt/lower,upperdir=/mnt/upper,workdir=/mnt/work
     plain "cannot mount the overlay"
 # systemd must not remount the root read-write: the overlay's fstab has no line for it.
 sed -i '/^[[:space:]]*[^#[:space:]][^[:space:]]*[[:space:]][[:space:]]*\/[[:space:]]/d' /mnt/root/etc/fstab
+
+# Partition N of the disk the root is on, as a device node.
+root=$(awk '$5 == "/" { device = $3 } END { print device }' /proc/self/mountinfo)
+disk=$(dirname "$(readlink -f "/sys/dev/block/$root")")
+partition() {
+    for number in "$disk"/*/partition; do
+        [ "$(cat "$number")" = "$1" ] && echo "/dev/$(basename "$(dirname "$number")")"
+    done
+}
+pads=$(partition 3)
+data=$(partition 4)
+[ -b "$pads" ] && mount -n -t ext4 -o ro,noatime "$pads" /mnt/root/opt/open-nsynth/pads
+[ -b "$data" ] && mount -n -t ext4 -o rw,noatime,sync,data=journal "$data" /mnt/root/var/lib/open-nsynth
+
 mkdir -p /mnt/root/media/root-ro
 for fs in dev proc sys run; do
     mountpoint -q "/$fs" && mount -n --move "/$fs" "/mnt/root/$fs"
