@@ -663,6 +663,11 @@ fn image(args: ImageArgs) -> anyhow::Result<ExitCode> {
         (Some(country), Some(ssid), Some(psk)) => Some(crate::image::Wifi { country, ssid, psk }),
         _ => None,
     };
+    eprintln!(
+        "making {} from {} (unpacking a download takes a minute or two)",
+        args.out.display(),
+        args.base.display()
+    );
     let report = crate::image::make(&crate::image::ImageOptions {
         base: &args.base,
         board: &board,

@@ -18,8 +18,9 @@ use crate::pad::{LoadEvent, Loader, PadStreamer, Target};
 use crate::render::{WavFormat, WavOut};
 use crate::settings::Settings;
 
-/// How long to wait before opening a failed audio device again.
-const AUDIO_RETRY: Duration = Duration::from_secs(2);
+/// How long to wait before opening a failed audio device again: short, since at boot the sound
+/// card usually appears after the instrument started, and each wait delays the first sound.
+const AUDIO_RETRY: Duration = Duration::from_millis(500);
 
 pub enum Output {
     Live(Box<Live>),
@@ -65,7 +66,7 @@ fn loader(settings: &Settings) -> Loader {
 }
 
 impl Output {
-    /// The sound card (or the stand-in); if it cannot be opened now, it is tried again every 2 s.
+    /// The sound card (or the stand-in); if it cannot be opened now, it is tried again every 0.5 s.
     pub fn live(
         settings: &Settings,
         hubs: &Hubs,

@@ -1,7 +1,9 @@
 //! MIDI (serial and USB) and OSC for a session: each starts on its own thread and feeds the
 //! engine through its hub and the control loop through its input channel; one that cannot start
 //! is logged once and the instrument goes on.
-//! USB MIDI is started again every 2 s until the ALSA sequencer is there.
+//! Serial and USB MIDI are started again every 2 s until they start: at boot the serial port may
+//! not yet be the service's (udev sets its group after the instrument started), and the ALSA
+//! sequencer may not be there yet.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -17,15 +19,17 @@ use crate::midi::{EventSink, Meaning, MidiMapping, SerialMidi, UsbMidi};
 use crate::osc::OscServer;
 use crate::outage::Outage;
 
-/// How long to wait before opening the ALSA sequencer again.
-const USB_RETRY: Duration = Duration::from_secs(2);
+/// How long to wait before opening the serial port or the ALSA sequencer again.
+const MIDI_RETRY: Duration = Duration::from_secs(2);
 /// The sequencer client name the instrument's USB MIDI connections use.
 pub const MIDI_CLIENT: &str = "open-nsynth";
 
 /// The running MIDI and OSC inputs; dropping it stops those that can be stopped.
 pub struct Remotes {
-    serial: Option<SerialMidi>,
-    _usb: Option<UsbStarter>,
+    /// Bytes the serial MIDI parser threw away, when there is a serial port.
+    serial_dropped: Option<Arc<AtomicU64>>,
+    _serial: Option<Starter>,
+    _usb: Option<Starter>,
     pub osc: Option<OscServer>,
     /// MIDI events the instrument does not act on, from either MIDI input.
     ignored: Arc<AtomicU64>,
@@ -39,8 +43,9 @@ impl Remotes {
         if ignored > 0 {
             summary += &format!(" {ignored} MIDI program changes above 3 ignored;");
         }
-        if let Some(serial) = &self.serial {
-            summary += &format!(" {} serial MIDI bytes dropped;", serial.dropped_bytes());
+        if let Some(dropped) = &self.serial_dropped {
+            let dropped = dropped.load(Ordering::Relaxed);
+            summary += &format!(" {dropped} serial MIDI bytes dropped;");
         }
         if let Some(osc) = &self.osc {
             let counts = osc.counts();
@@ -92,16 +97,30 @@ pub fn start(session: &Session, serial: Option<&Path>) -> Remotes {
         controls: session.input_sender.clone(),
         ignored: Arc::default(),
     };
+    let serial_dropped = serial.map(|_| Arc::new(AtomicU64::new(0)));
     let serial = serial.and_then(|path| {
-        SerialMidi::open(path, midi.sink(session.hubs.serial.clone()))
-            .inspect(|_| tracing::info!("serial MIDI on {}", path.display()))
-            .map_err(|error| tracing::warn!("no serial MIDI: {error}"))
-            .ok()
+        let (path, routes, hub) = (path.to_owned(), midi.clone(), session.hubs.serial.clone());
+        let dropped = Arc::clone(serial_dropped.as_ref().expect("made with the path"));
+        Starter::spawn("midi-serial-start", "serial MIDI", move || {
+            let sink = routes.sink(hub.clone());
+            SerialMidi::open_counting(&path, sink, Arc::clone(&dropped))
+                .map(|port| {
+                    tracing::info!("serial MIDI on {}", path.display());
+                    Box::new(port) as Box<dyn Send>
+                })
+                .map_err(|error| format!("no serial MIDI: {error}"))
+        })
+        .map_err(|error| tracing::warn!("no serial MIDI: cannot start its thread: {error}"))
+        .ok()
     });
     let (usb_routes, usb_hub) = (midi.clone(), session.hubs.usb.clone());
-    let usb = UsbStarter::spawn(move || usb_routes.sink(usb_hub.clone()))
-        .map_err(|error| tracing::warn!("no USB MIDI: cannot start its thread: {error}"))
-        .ok();
+    let usb = Starter::spawn("midi-usb-start", "USB MIDI", move || {
+        UsbMidi::start(MIDI_CLIENT, usb_routes.sink(usb_hub.clone()))
+            .map(|usb| Box::new(usb) as Box<dyn Send>)
+            .map_err(|error| error.to_string())
+    })
+    .map_err(|error| tracing::warn!("no USB MIDI: cannot start its thread: {error}"))
+    .ok();
     let address = SocketAddr::new(settings.osc_address, settings.osc_port);
     let routes = OscRoutes {
         hub: session.hubs.osc.clone(),
@@ -113,38 +132,44 @@ pub fn start(session: &Session, serial: Option<&Path>) -> Remotes {
         .map_err(|error| tracing::warn!("no OSC: {error}"))
         .ok();
     Remotes {
-        serial,
+        serial_dropped,
+        _serial: serial,
         _usb: usb,
         osc,
         ignored: midi.ignored,
     }
 }
 
-/// Keeps trying to start USB MIDI, then holds it; dropping it stops both.
-struct UsbStarter {
+/// Keeps trying to start an input (every [`MIDI_RETRY`], its failures logged once), then holds
+/// it; dropping it stops both.
+struct Starter {
     stop: Sender<()>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl UsbStarter {
-    fn spawn(sink: impl Fn() -> EventSink + Send + 'static) -> std::io::Result<Self> {
+impl Starter {
+    fn spawn(
+        name: &str,
+        what: &'static str,
+        mut start: impl FnMut() -> Result<Box<dyn Send>, String> + Send + 'static,
+    ) -> std::io::Result<Self> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
-            .name("midi-usb-start".into())
+            .name(name.into())
             .spawn(move || {
-                let mut usb = None;
-                let mut outage = Outage::new("USB MIDI", USB_RETRY);
+                let mut started = None;
+                let mut outage = Outage::new(what, MIDI_RETRY);
                 loop {
-                    if usb.is_none() {
-                        match UsbMidi::start(MIDI_CLIENT, sink()) {
-                            Ok(started) => {
+                    if started.is_none() {
+                        match start() {
+                            Ok(input) => {
                                 outage.succeeded();
-                                usb = Some(started);
+                                started = Some(input);
                             }
                             Err(error) => outage.failed(&error),
                         }
                     }
-                    if stopped.recv_timeout(USB_RETRY) != Err(RecvTimeoutError::Timeout) {
+                    if stopped.recv_timeout(MIDI_RETRY) != Err(RecvTimeoutError::Timeout) {
                         return;
                     }
                 }
@@ -156,7 +181,7 @@ impl UsbStarter {
     }
 }
 
-impl Drop for UsbStarter {
+impl Drop for Starter {
     fn drop(&mut self) {
         let _ = self.stop.send(());
         if let Some(thread) = self.thread.take() {

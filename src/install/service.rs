@@ -70,8 +70,9 @@ Description=Open NSynth Super synthesizer
 # Started as early as it can play: once the root file system is writable, the kernel modules
 # listed for boot (i2c-dev) are loaded and the folders of the program, the pads and the patches
 # are mounted; not after the network, the sound system or the rest of the system. A sound card,
-# I2C bus or MIDI port that appears later is found by the program itself, which looks again
-# every 2 s.
+# I2C bus or MIDI port that appears later (or becomes the service's later, when udev sets its
+# group) is found by the program itself, which looks again every 0.5 s for the sound card and
+# every 2 s for the rest.
 DefaultDependencies=no
 After=systemd-remount-fs.service systemd-modules-load.service systemd-journald.socket
 RequiresMountsFor={mounts}

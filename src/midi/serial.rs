@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{ErrorKind, Read as _};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use nix::sys::termios::{
@@ -33,13 +33,21 @@ pub enum SerialMidiError {
 /// and ends, dropping the sink; dropping the handle leaves it running (a blocking read cannot be
 /// interrupted, and the port lives as long as the app).
 #[derive(Debug)]
-pub struct SerialMidi {
-    dropped: Arc<AtomicU64>,
-}
+pub struct SerialMidi;
 
 impl SerialMidi {
     /// Opens `path`, configures it for MIDI and starts a thread that hands every event to `sink`.
     pub fn open(path: &Path, sink: EventSink) -> Result<Self, SerialMidiError> {
+        Self::open_counting(path, sink, Arc::default())
+    }
+
+    /// As [`open`](Self::open), counting the bytes the parser throws away (garbage, truncated
+    /// messages) in `dropped`.
+    pub fn open_counting(
+        path: &Path,
+        sink: EventSink,
+        dropped: Arc<AtomicU64>,
+    ) -> Result<Self, SerialMidiError> {
         let port = std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(nix::fcntl::OFlag::O_NOCTTY.bits())
@@ -52,19 +60,13 @@ impl SerialMidi {
             path: path.to_owned(),
             cause,
         })?;
-        let dropped = Arc::new(AtomicU64::new(0));
         let decoder = Decoder::new(Arc::clone(&dropped));
         let name = path.to_owned();
         std::thread::Builder::new()
             .name("midi-serial".into())
             .spawn(move || read_forever(port, &name, decoder, sink))
             .map_err(SerialMidiError::Thread)?;
-        Ok(Self { dropped })
-    }
-
-    /// Bytes the parser has thrown away so far (garbage, truncated messages).
-    pub fn dropped_bytes(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        Ok(Self)
     }
 }
 
@@ -119,6 +121,8 @@ mod tests {
     use nix::pty::openpty;
     use nix::unistd::ttyname;
 
+    use std::sync::atomic::Ordering;
+
     use super::*;
     use crate::midi::MidiEvent;
 
@@ -138,7 +142,8 @@ mod tests {
         let pty = openpty(None, None).unwrap();
         let path = ttyname(&pty.slave).unwrap();
         let (sink, events) = channel_sink();
-        let midi = SerialMidi::open(&path, sink).unwrap();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let _midi = SerialMidi::open_counting(&path, sink, Arc::clone(&dropped)).unwrap();
         let mut master = File::from(pty.master);
         // Note 13 at velocity 13, then running status with a clock byte inside a message.
         master
@@ -163,7 +168,7 @@ mod tests {
         for event in expected {
             assert_eq!(events.recv_timeout(PATIENCE), Ok(event));
         }
-        assert_eq!(midi.dropped_bytes(), 0);
+        assert_eq!(dropped.load(Ordering::Relaxed), 0);
         // A note-off cut short by a note-on: the note-on still plays, the lone byte is counted.
         master.write_all(&[0x80, 0x3C, 0x90, 0x3C, 0x40]).unwrap();
         assert_eq!(
@@ -174,7 +179,7 @@ mod tests {
                 velocity: 64
             })
         );
-        assert_eq!(midi.dropped_bytes(), 1);
+        assert_eq!(dropped.load(Ordering::Relaxed), 1);
     }
 
     #[test]
