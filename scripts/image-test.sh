@@ -190,7 +190,7 @@ boot() {
         -netdev "user,id=n,hostfwd=udp:127.0.0.1:$port-:8000" -device virtio-net-device,netdev=n &
     qemu_pid=$!
     local waited=0
-    until grep -aq "ready to play" "$log" 2>/dev/null; do
+    until grep -aq "ready to play in" "$log" 2>/dev/null; do
         if ! kill -0 "$qemu_pid" 2>/dev/null; then
             err "qemu ended before the instrument was ready"; tail -n 40 "$log"; return 1
         fi
@@ -200,7 +200,17 @@ boot() {
         sleep 1
         waited=$((waited + 1))
     done
-    grep -a "ready to play" "$log" | tail -n 1 | sed 's/^.*open-nsynth\[[0-9]*\]: *//'
+    grep -a -e "ready to play in" -e "but without sound yet" "$log" | sed 's/^.*open-nsynth\[[0-9]*\]: *//'
+}
+
+# The guest's network comes up on its own schedule, after the instrument: asks for /state until
+# an answer comes (60 s at most) and prints it.
+state() {
+    local answer tries=0
+    until answer="$(osc /state)" && [[ -n "$answer" ]]; do
+        ((tries++ < 60)) || { err "no answer to /state"; return 1; }
+    done
+    printf '%s\n' "$answer"
 }
 
 # osc ADDRESS [TYPE VALUE]...: sends one OSC message to the guest and prints
@@ -249,7 +259,7 @@ do_boot() {
 
 do_osc() {
     local answer
-    answer="$(osc /state)"
+    answer="$(state)"
     printf '%s\n' "$answer"
     [[ "$answer" == *"/state/knobs"* && "$answer" == *"/state/patch"* ]]
 }
@@ -268,7 +278,7 @@ do_save() {
 do_second_boot() {
     boot 2 || return 1
     local before after
-    before="$(osc /state | grep /state/knobs)"
+    before="$(state | grep /state/knobs)"
     osc /patch/load i 1 >/dev/null
     after="$(osc /state)"
     printf 'before loading: %s\nafter loading patch 2:\n%s\n' "$before" "$after"
