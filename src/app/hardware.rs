@@ -59,10 +59,11 @@ struct OledDisplay<I2C, F> {
     outage: Outage,
 }
 
-impl<I2C, F> Display for OledDisplay<I2C, F>
+impl<I2C, E, F> Display for OledDisplay<I2C, F>
 where
     I2C: embedded_hal::i2c::I2c,
-    F: FnMut() -> Result<oled::Oled<I2C>, io::OpenError>,
+    E: std::fmt::Display,
+    F: FnMut() -> Result<oled::Oled<I2C>, E>,
 {
     fn show(&mut self, pages: &Pages, _status: &str) -> Result<(), String> {
         if !self.outage.due() {
