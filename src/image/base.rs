@@ -36,7 +36,7 @@ pub(super) fn format_of(head: &[u8]) -> Format {
     }
 }
 
-/// Unpacks (or copies) the base image at `path` into `out`, checking for a stop between blocks.
+/// Unpacks (or copies) the base image at `path` into `out`.
 pub(super) fn unpack(path: &Path, out: &mut AtomicFile) -> Result<(), ImageError> {
     let read_error = |cause: io::Error| ImageError::Io {
         action: "read",
@@ -79,7 +79,6 @@ fn copy(
 ) -> Result<(), ImageError> {
     let mut block = vec![0; 1 << 20];
     loop {
-        crate::stop::check().map_err(|_| ImageError::Stopped)?;
         let n = match from.read(&mut block) {
             Ok(0) => break,
             Ok(n) => n,

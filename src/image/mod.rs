@@ -66,10 +66,6 @@ pub enum ImageError {
         path: PathBuf,
         cause: std::io::Error,
     },
-    #[error(
-        "stopped by a signal (SIGINT or SIGTERM); nothing was written under the output's name"
-    )]
-    Stopped,
 }
 
 /// What was made.
