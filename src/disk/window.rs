@@ -77,3 +77,28 @@ impl Seek for Window<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_reads_and_writes_only_its_own_range() {
+        let file = tempfile::tempfile().unwrap();
+        file.write_all_at(b"0123456789", 0).unwrap();
+        let mut window = Window::new(&file, 2, 4);
+        let mut read = Vec::new();
+        window.read_to_end(&mut read).unwrap();
+        assert_eq!(read, b"2345");
+        assert_eq!(window.seek(SeekFrom::End(-1)).unwrap(), 3);
+        assert!(
+            window.write_all(b"xy").is_err(),
+            "the second byte lies past the end"
+        );
+        assert!(window.seek(SeekFrom::Start(5)).is_err());
+        assert!(window.seek(SeekFrom::Current(-10)).is_err());
+        let mut all = [0; 10];
+        file.read_exact_at(&mut all, 0).unwrap();
+        assert_eq!(&all, b"01234x6789");
+    }
+}
