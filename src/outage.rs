@@ -2,7 +2,9 @@
 //! sequencer, a MIDI port, the OLED, the input microcontroller, the OSC socket). A run of
 //! failures is logged twice: a warning with the first cause and how often it is retried, and a
 //! line when it works again with how many attempts and how long it took; attempts in between say
-//! nothing, so a missing device does not fill the journal. It only remembers and logs: the
+//! nothing, so a missing device does not fill the journal; with `proven_after`, a success ends the
+//! run only once it has lasted, so a device that opens and fails again at once is one run. It
+//! only remembers and logs: the
 //! caller makes the attempts, and decides when (`due` just says whether the interval has passed).
 
 use std::borrow::Cow;
@@ -16,6 +18,8 @@ pub struct Outage {
     what: Cow<'static, str>,
     /// How long the caller waits between attempts.
     every: Duration,
+    /// How long a success must last to end a run (zero: at once).
+    proven: Duration,
     run: Option<Run>,
 }
 
@@ -25,6 +29,8 @@ struct Run {
     first: Instant,
     last: Instant,
     failures: u32,
+    /// When the thing worked again, while that has not lasted [`Outage::proven`] yet.
+    recovered: Option<Instant>,
 }
 
 impl Outage {
@@ -34,8 +40,17 @@ impl Outage {
         Self {
             what: what.into(),
             every,
+            proven: Duration::ZERO,
             run: None,
         }
+    }
+
+    /// A success ends a run only once it has lasted `proven` ([`holding`](Self::holding) says
+    /// when): for things that can work and fail again at once (a sound card that underruns), so
+    /// that flapping is one outage in the log rather than two lines per attempt.
+    pub fn proven_after(mut self, proven: Duration) -> Self {
+        self.proven = proven;
+        self
     }
 
     /// An attempt failed with `cause` (a whole sentence: it is logged as it is). The first
@@ -46,6 +61,7 @@ impl Outage {
             Some(run) => {
                 run.failures = run.failures.saturating_add(1);
                 run.last = now;
+                run.recovered = None;
             }
             None => {
                 tracing::warn!("{cause}; trying again every {}", Span(self.every));
@@ -53,13 +69,42 @@ impl Outage {
                     first: now,
                     last: now,
                     failures: 1,
+                    recovered: None,
                 });
             }
         }
     }
 
-    /// An attempt worked. If it ends a run of failures, that is logged.
+    /// An attempt worked. If it ends a run of failures, that is logged (with `proven_after`, once
+    /// it has lasted that long: see [`holding`](Self::holding)).
     pub fn succeeded(&mut self) {
+        match &mut self.run {
+            Some(run) if !self.proven.is_zero() => {
+                run.recovered.get_or_insert_with(Instant::now);
+            }
+            _ => self.end(),
+        }
+    }
+
+    /// The thing still works: ends the run (logged) once its success has lasted `proven`.
+    /// Returns whether it ended now.
+    pub fn holding(&mut self) -> bool {
+        let lasted = self
+            .run
+            .and_then(|run| run.recovered)
+            .is_some_and(|since| since.elapsed() >= self.proven);
+        if lasted {
+            self.end();
+        }
+        lasted
+    }
+
+    /// Whether a run of failures is under way (no lasting success since the last failure).
+    pub fn failing(&self) -> bool {
+        self.run.is_some()
+    }
+
+    fn end(&mut self) {
         if let Some(run) = self.run.take() {
             let attempts = match run.failures {
                 1 => "1 failed attempt".to_owned(),
@@ -145,6 +190,29 @@ mod tests {
                 "{line}"
             );
         }
+    }
+
+    #[test]
+    fn with_proving_a_flapping_thing_is_one_outage() {
+        let mut outage =
+            Outage::new("audio output", Duration::ZERO).proven_after(Duration::from_millis(50));
+        let ((), lines) = capture(|| {
+            outage.failed(&"no sound");
+            outage.succeeded();
+            outage.failed(&"no sound again");
+            outage.succeeded();
+            assert!(!outage.holding(), "not lasted yet");
+        });
+        assert_eq!(lines, ["WARN no sound; trying again every 0 ms"]);
+        assert!(outage.failing());
+        std::thread::sleep(Duration::from_millis(60));
+        let ((), lines) = capture(|| assert!(outage.holding()));
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("INFO audio output works now, after 2 failed attempts over "),
+            "{lines:?}"
+        );
+        assert!(!outage.failing());
     }
 
     #[test]

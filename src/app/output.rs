@@ -21,6 +21,9 @@ use crate::settings::Settings;
 /// How long to wait before opening a failed audio device again: short, since at boot the sound
 /// card usually appears after the instrument started, and each wait delays the first sound.
 const AUDIO_RETRY: Duration = Duration::from_millis(500);
+/// How long a sound card opened after failures must keep playing before it counts as working
+/// again (a card that opens and underruns over and over is one outage in the log).
+const AUDIO_PROVEN: Duration = Duration::from_secs(5);
 
 pub enum Output {
     Live(Box<Live>),
@@ -79,7 +82,7 @@ impl Output {
             pads: None,
             status: None,
             target: controller.pad_target(),
-            outage: Outage::new("audio output", AUDIO_RETRY),
+            outage: Outage::new("audio output", AUDIO_RETRY).proven_after(AUDIO_PROVEN),
         };
         live.open(settings, hubs, controller);
         Output::Live(Box::new(live))
@@ -143,6 +146,11 @@ impl Output {
                     let error = anyhow::anyhow!("the audio device failed: {failure}");
                     live.audio = None;
                     live.failed(&error);
+                }
+                if let Some(audio) = &live.audio {
+                    if live.outage.holding() {
+                        tracing::info!("audio on {}", audio.device);
+                    }
                 }
                 if live.audio.is_none() && live.outage.due() {
                     live.open(settings, hubs, controller);
@@ -227,8 +235,11 @@ impl Live {
         };
         match started {
             Ok(audio) => {
+                // After failures, it is said once the card has kept playing (see `advance`).
+                if !self.outage.failing() {
+                    tracing::info!("audio on {}", audio.device);
+                }
                 self.outage.succeeded();
-                tracing::info!("audio on {}", audio.device);
                 self.audio = Some(audio);
             }
             Err(error) => self.failed(&error),
