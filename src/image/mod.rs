@@ -101,7 +101,7 @@ impl fmt::Display for ImageReport {
     }
 }
 
-/// The time stamp of what is made: `SOURCE_DATE_EPOCH` when set, else [`STAMP`].
+/// The time stamp of what is made: `SOURCE_DATE_EPOCH` when set, else 2026-01-01 00:00 UTC.
 pub fn stamp() -> u64 {
     std::env::var("SOURCE_DATE_EPOCH")
         .ok()
