@@ -107,9 +107,15 @@ impl<'a> Card<'a> {
         self.report.notes.push(note);
     }
 
+    /// Records what happened to `path`; a file on another file system standing in for one of the
+    /// Pi's (the gathered pads) is named as the Pi will see it.
     fn record(&mut self, path: &Path, change: Change) {
+        let mounted = self
+            .mounts
+            .iter()
+            .find_map(|(folder, here)| Some(folder.join(path.strip_prefix(here).ok()?)));
         self.report.files.push(FileChange {
-            path: path.to_path_buf(),
+            path: mounted.unwrap_or_else(|| path.to_path_buf()),
             change,
         });
     }

@@ -520,6 +520,13 @@ fn the_read_only_layout_adds_pads_and_data_partitions_and_keeps_the_data() {
             .contains("pads: 2 copied, 0 unchanged, in /opt/open-nsynth/pads on the Pi"),
         "{report}"
     );
+    // The pads are reported where the Pi will see them, not where they were gathered.
+    let printed = report.to_string();
+    assert!(
+        printed.contains("created    /opt/open-nsynth/pads/bass_guitar_organ_reed.bin"),
+        "{printed}"
+    );
+    assert!(!printed.contains(".open-nsynth-"), "{printed}");
     // The root: overlay, mount points, mount lines, command line, settings, unit.
     assert!(
         fs::metadata(sd.on_pi("/opt/open-nsynth/overlay-init"))
