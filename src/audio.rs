@@ -3,10 +3,12 @@
 //! This is the one choke point between ALSA and the engine. [`start`] allocates everything the
 //! callback needs; the callback itself ([`Callback::process`]) only calls [`Engine::process`]
 //! into a preallocated mono buffer, copies it to every channel and times itself into atomics: no
-//! allocation, lock, log or I/O. [`start_stand_in`] runs the same callback on a thread paced like
+//! allocation, lock, log or I/O. On a sound card its first call also puts its own thread, and
+//! only that thread, at real-time priority (one system call), and leaves the outcome in an
+//! atomic for the control thread to log. [`start_stand_in`] runs the same callback on a thread paced like
 //! a sound card, for machines without one (soak tests, servers).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -51,6 +53,47 @@ pub struct CallbackStats {
     pub overruns: AtomicU64,
     /// The longest callback so far, in nanoseconds.
     pub worst_ns: AtomicU64,
+    /// What came of the callback's request for real-time scheduling: 0 not asked (yet), 1
+    /// granted, else the error number negated. Read it with [`CallbackStats::real_time`].
+    real_time: AtomicI32,
+}
+
+/// The SCHED_FIFO priority the audio thread asks for: above every ordinary thread (and every
+/// other thread of the instrument, which stay at normal priority), as the original unit's 70.
+pub const REAL_TIME_PRIORITY: i32 = 70;
+
+/// Whether the audio thread runs at real-time priority.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RealTime {
+    /// The callback has not run yet, or does not ask (the stand-in).
+    NotAsked,
+    Granted,
+    /// Refused, with the system's reason.
+    Refused(String),
+}
+
+impl CallbackStats {
+    pub fn real_time(&self) -> RealTime {
+        match self.real_time.load(Ordering::Relaxed) {
+            0 => RealTime::NotAsked,
+            1 => RealTime::Granted,
+            error => RealTime::Refused(std::io::Error::from_raw_os_error(-error).to_string()),
+        }
+    }
+}
+
+/// Puts the calling thread at SCHED_FIFO [`REAL_TIME_PRIORITY`]: 1 when granted, else the error
+/// number negated. One system call; no allocation.
+fn promote_this_thread() -> i32 {
+    use nix::libc;
+    let param = libc::sched_param {
+        sched_priority: REAL_TIME_PRIORITY,
+    };
+    // SAFETY: pthread_self() is the calling thread, and `param` outlives the call.
+    match unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) } {
+        0 => 1,
+        error => -error,
+    }
 }
 
 /// The engine as the sound card calls it: everything preallocated.
@@ -61,6 +104,8 @@ pub struct Callback {
     /// Nanoseconds of sound per frame.
     frame_ns: f64,
     stats: Arc<CallbackStats>,
+    /// Asks for real-time scheduling at the next call (a sound card's callback, once).
+    ask_real_time: bool,
 }
 
 impl Callback {
@@ -73,7 +118,14 @@ impl Callback {
             channels,
             frame_ns: 1e9 / f64::from(rate),
             stats: Arc::default(),
+            ask_real_time: false,
         }
+    }
+
+    /// Has the first call put its thread at real-time priority.
+    pub fn asking_real_time(mut self) -> Callback {
+        self.ask_real_time = true;
+        self
     }
 
     /// What the callback has measured so far.
@@ -83,6 +135,12 @@ impl Callback {
 
     /// Fills `data` (interleaved, `channels` per frame) with the engine's next frames.
     pub fn process(&mut self, data: &mut [f32]) {
+        if self.ask_real_time {
+            self.ask_real_time = false;
+            self.stats
+                .real_time
+                .store(promote_this_thread(), Ordering::Relaxed);
+        }
         let started = Instant::now();
         for period in data.chunks_mut(SCRATCH_FRAMES * self.channels) {
             let frames = period.len() / self.channels;
@@ -173,7 +231,8 @@ pub fn start(
         sample_rate: cpal::SampleRate(settings.sample_rate),
         buffer_size: cpal::BufferSize::Fixed(settings.buffer_size as u32),
     };
-    let mut callback = Callback::new(engine, usize::from(channels), settings.sample_rate);
+    let mut callback =
+        Callback::new(engine, usize::from(channels), settings.sample_rate).asking_real_time();
     let stats = Arc::clone(&callback.stats);
     let callback = move |data: &mut [f32], _: &cpal::OutputCallbackInfo| callback.process(data);
     let failure = Arc::new(OnceLock::new());

@@ -159,14 +159,17 @@ fn process_never_allocates_or_frees() {
     );
 }
 
-/// The sound card's callback around the engine (the choke point that times itself) adds no
-/// allocation either, whatever period the card asks for.
+/// The sound card's callback around the engine (the choke point that times itself, and asks for
+/// real-time priority at its first call) adds no allocation either, whatever period the card
+/// asks for.
 #[cfg(feature = "device")]
 #[test]
 fn the_sound_cards_callback_never_allocates_or_frees() {
+    use open_nsynth::audio::RealTime;
     let (engine, mut link) = Engine::new(support::config(), support::open_knobs());
     let _ = link.banks.push(bank(1, 8000, Selection::point(4)));
-    let mut callback = open_nsynth::audio::Callback::new(engine, 2, 48_000);
+    let mut callback = open_nsynth::audio::Callback::new(engine, 2, 48_000).asking_real_time();
+    assert_eq!(callback.stats().real_time(), RealTime::NotAsked);
     let mut data = vec![0.0f32; 2 * 5000];
     let mut total = 0;
     for period in [128usize, 64, 4096, 5000, 1] {
@@ -174,4 +177,36 @@ fn the_sound_cards_callback_never_allocates_or_frees() {
     }
     assert_eq!(total, 0, "the callback allocated or freed {total} times");
     assert_eq!(callback.stats().callbacks.load(Ordering::Relaxed), 5);
+    // It asked once, on its own thread: granted where the test may (root, or an RLIMIT_RTPRIO),
+    // refused with the system's reason elsewhere; either way the answer is kept.
+    assert_ne!(callback.stats().real_time(), RealTime::NotAsked);
+}
+
+/// Only the thread that asks is promoted: a thread of the same process keeps its priority.
+#[cfg(all(feature = "device", target_os = "linux"))]
+#[test]
+fn real_time_priority_is_the_audio_threads_alone() {
+    use open_nsynth::audio::RealTime;
+    let policy = || {
+        // SAFETY: sched_getscheduler(0) asks about the calling thread.
+        unsafe { nix::libc::sched_getscheduler(0) }
+    };
+    let (engine, _link) = Engine::new(support::config(), support::open_knobs());
+    let mut callback = open_nsynth::audio::Callback::new(engine, 2, 48_000).asking_real_time();
+    let (granted, audio_policy) = std::thread::spawn(move || {
+        callback.process(&mut [0.0; 256]);
+        (callback.stats().real_time(), policy())
+    })
+    .join()
+    .unwrap();
+    match granted {
+        RealTime::Granted => assert_eq!(audio_policy, nix::libc::SCHED_FIFO),
+        RealTime::Refused(why) => assert!(!why.is_empty()),
+        RealTime::NotAsked => panic!("the first call asks"),
+    }
+    assert_eq!(
+        policy(),
+        nix::libc::SCHED_OTHER,
+        "the test's own thread is untouched"
+    );
 }

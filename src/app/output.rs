@@ -47,6 +47,8 @@ pub struct Live {
     target: Target,
     /// Failures to open the sound card, and when to try again.
     outage: Outage,
+    /// Whether the audio thread's priority has been logged for the stream now open.
+    priority_said: bool,
 }
 
 pub struct Wav {
@@ -83,6 +85,7 @@ impl Output {
             status: None,
             target: controller.pad_target(),
             outage: Outage::new("audio output", AUDIO_RETRY).proven_after(AUDIO_PROVEN),
+            priority_said: false,
         };
         live.open(settings, hubs, controller);
         Output::Live(Box::new(live))
@@ -150,6 +153,9 @@ impl Output {
                 if let Some(audio) = &live.audio {
                     if live.outage.holding() {
                         tracing::info!("audio on {}", audio.device);
+                    }
+                    if !live.priority_said {
+                        live.priority_said = say_priority(&audio.stats.real_time());
                     }
                 }
                 if live.audio.is_none() && live.outage.due() {
@@ -240,6 +246,7 @@ impl Live {
                     tracing::info!("audio on {}", audio.device);
                 }
                 self.outage.succeeded();
+                self.priority_said = false;
                 self.audio = Some(audio);
             }
             Err(error) => self.failed(&error),
@@ -252,6 +259,23 @@ impl Live {
     fn failed(&mut self, error: &anyhow::Error) {
         self.outage.failed(&format_args!("no sound: {error:#}"));
     }
+}
+
+/// Logs the audio thread's priority once its callback has asked; returns whether it has.
+fn say_priority(real_time: &audio::RealTime) -> bool {
+    match real_time {
+        audio::RealTime::NotAsked => return false,
+        audio::RealTime::Granted => tracing::info!(
+            "the audio thread runs at real-time priority (SCHED_FIFO {})",
+            audio::REAL_TIME_PRIORITY
+        ),
+        audio::RealTime::Refused(why) => tracing::warn!(
+            "the audio thread runs at normal priority: SCHED_FIFO {} was refused ({why}); a busy \
+             system may interrupt the sound (the service's unit allows it with LimitRTPRIO)",
+            audio::REAL_TIME_PRIORITY
+        ),
+    }
+    true
 }
 
 impl Wav {

@@ -90,11 +90,10 @@ ExecStartPre=+/bin/chown {user}: {folder}
 ExecStart={INSTALL_DIR}/open-nsynth run --settings {INSTALL_DIR}/settings.json --board {board_arg}
 Restart=on-failure
 RestartSec=2
-# Real-time scheduling keeps the sound flowing while the system is busy: every thread of the
-# service runs SCHED_FIFO at 70, above ordinary processes. LimitRTPRIO and LimitMEMLOCK only permit
-# a higher priority or locked memory (for the sound card driver's threads); nothing asks for more.
-CPUSchedulingPolicy=fifo
-CPUSchedulingPriority=70
+# Only the thread that feeds the sound card runs at real-time priority (SCHED_FIFO 70, which it
+# asks for itself); the rest of the program (pad loading, screen, MIDI, OSC) stays at normal
+# priority, so that none of it can starve the system. LimitRTPRIO lets it ask; LimitMEMLOCK
+# permits locked memory for the sound card driver's threads.
 LimitRTPRIO=95
 LimitMEMLOCK=infinity
 
