@@ -115,6 +115,18 @@ impl Ext4 {
         (self.disk.clone(), self.offset)
     }
 
+    /// Where the symbolic link at `path` points, when it is one short enough to be kept in its
+    /// inode (as every system library's link is).
+    pub fn link_target(&self, path: &str) -> Result<Option<String>, DiskError> {
+        let output = self.request(&format!("stat {}", quoted(path)?))?;
+        let text = String::from_utf8_lossy(&output.stdout);
+        Ok(text
+            .split("Fast link dest: \"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned))
+    }
+
     /// The names in the folder `path` (without `.` and `..`).
     pub fn names(&self, path: &str) -> Result<Vec<String>, DiskError> {
         let output = self.request(&format!("ls -p {}", quoted(path)?))?;
@@ -224,15 +236,30 @@ impl Edits<'_> {
             .lines()
             .filter(|line| !line.starts_with("debugfs ") && !line.trim().is_empty())
             .collect();
-        if complaints.is_empty() {
-            Ok(())
-        } else {
-            Err(DiskError::Tool {
-                path: self.fs.disk.clone(),
-                program: "debugfs",
-                cause: format!("partition {}: {}", self.fs.number, complaints.join("; ")),
-            })
+        let Some(first) = complaints.first() else {
+            return Ok(());
+        };
+        if complaints
+            .iter()
+            .any(|line| line.contains("Could not allocate"))
+        {
+            return Err(DiskError::layout(
+                &self.fs.disk,
+                format!(
+                    "partition {} is full: what was to be written does not fit ({first})",
+                    self.fs.number
+                ),
+            ));
         }
+        let more = match complaints.len() - 1 {
+            0 => String::new(),
+            n => format!(" (and {n} more complaints)"),
+        };
+        Err(DiskError::Tool {
+            path: self.fs.disk.clone(),
+            program: "debugfs",
+            cause: format!("partition {}: {first}{more}", self.fs.number),
+        })
     }
 }
 

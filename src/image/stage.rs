@@ -32,6 +32,13 @@ const ROOT_MARKS: [(&str, Kind); 2] = [
     ("/etc/os-release", Kind::Link),
     ("/etc/systemd/system", Kind::Folder),
 ];
+/// Where the C library may be, for the installer's check of the version the program needs.
+const LIBRARIES: [&str; 4] = [
+    "/usr/lib/aarch64-linux-gnu/libc.so.6",
+    "/lib/aarch64-linux-gnu/libc.so.6",
+    "/usr/lib/arm-linux-gnueabihf/libc.so.6",
+    "/lib/arm-linux-gnueabihf/libc.so.6",
+];
 /// The boot partition's files that installing edits.
 const BOOT_FILES: [&str; 2] = ["config.txt", "cmdline.txt"];
 /// Where the boot partition is mounted in the root.
@@ -68,6 +75,11 @@ pub(super) fn extract(root_fs: &Ext4, fat: &Fat, folder: &Path) -> Result<Stage,
             put(&stage.here(path), &bytes)?;
         }
     }
+    for path in LIBRARIES {
+        if let Some(bytes) = read_following_link(root_fs, path)? {
+            put(&stage.here(path), &bytes)?;
+        }
+    }
     for name in BOOT_FILES {
         let bytes = fat
             .read(name)?
@@ -77,6 +89,19 @@ pub(super) fn extract(root_fs: &Ext4, fat: &Fat, folder: &Path) -> Result<Stage,
         put(&stage.boot.join(name), &bytes)?;
     }
     Ok(stage)
+}
+
+/// The file at `path`, or at the target of the link there (one link, as libraries have).
+fn read_following_link(root_fs: &Ext4, path: &str) -> Result<Option<Vec<u8>>, ImageError> {
+    if root_fs.kind(path)? != Some(Kind::Link) {
+        return Ok(root_fs.read(path)?);
+    }
+    let Some(target) = root_fs.link_target(path)? else {
+        return Ok(None);
+    };
+    let folder = Path::new(path).parent().unwrap_or(Path::new("/"));
+    let resolved = folder.join(target);
+    Ok(root_fs.read(&resolved.to_string_lossy())?)
 }
 
 impl Stage {

@@ -369,3 +369,39 @@ fn host_name_ssh_and_wifi_are_set_and_checked() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn a_program_needing_a_newer_c_library_than_the_bases_is_refused() {
+    use crate::install::fixture::program_needing;
+    let case = Case::new();
+    // The base's C library, behind a link as older systems keep it: this machine's own.
+    let library = [
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+    ]
+    .iter()
+    .find_map(|path| fs::read(path).ok())
+    .expect("a Debian or Ubuntu machine has its C library here");
+    let folder = case.sd.on_pi("/lib/aarch64-linux-gnu");
+    fs::create_dir_all(&folder).unwrap();
+    fs::write(folder.join("libc-2.99.so"), library).unwrap();
+    std::os::unix::fs::symlink("libc-2.99.so", folder.join("libc.so.6")).unwrap();
+    let base = case.out("with-libc.img");
+    case.sd.disk_image(&base);
+    fs::write(&case.sd.binary, program_needing(b"GLIBC_9.9.5")).unwrap();
+    let out = case.out("nsynth.img");
+    let error = case.make_from(&base, &out, System::default()).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("needs the GNU C library 9.9 or later, and the card has 2."),
+        "{error}"
+    );
+    assert!(!out.exists());
+    // As built, the program passes the check, and is too large for this small root: a full root
+    // file system is an error saying so, and leaves no image.
+    fs::write(&case.sd.binary, program_needing(b"GLIBC_2.2.5")).unwrap();
+    let error = case.make_from(&base, &out, System::default()).unwrap_err();
+    assert!(error.to_string().contains("partition 2 is full"), "{error}");
+    assert!(!out.exists());
+}

@@ -57,6 +57,17 @@ pub enum InstallError {
     NoPads { dir: PathBuf },
     #[error(transparent)]
     Settings(#[from] SettingsError),
+    #[error(
+        "{binary} needs the GNU C library {needed} or later, and the card has {has} ({library}): \
+         flash a current Raspberry Pi OS (Bookworm or later), or build the program on a system \
+         as old as the card's"
+    )]
+    OldLibc {
+        binary: PathBuf,
+        needed: super::Glibc,
+        library: PathBuf,
+        has: super::Glibc,
+    },
     #[error(transparent)]
     Disk(#[from] crate::disk::DiskError),
     #[error(

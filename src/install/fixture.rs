@@ -258,3 +258,16 @@ pub(super) fn options<'a>(sd: &'a Sd, board: &'a Board) -> InstallOptions<'a> {
         read_only: None,
     }
 }
+
+/// This test's own program made to look like an arm64 build (its machine field changed) that
+/// needs the C library `version` (its oldest version name, `GLIBC_2.2.5`, renamed in place).
+pub(crate) fn program_needing(version: &[u8; 11]) -> Vec<u8> {
+    let mut program = fs::read(std::env::current_exe().unwrap()).unwrap();
+    program[18..20].copy_from_slice(&0xB7u16.to_le_bytes());
+    let at = program
+        .windows(11)
+        .position(|window| window == b"GLIBC_2.2.5")
+        .expect("an x86-64 program needs GLIBC_2.2.5");
+    program[at..at + 11].copy_from_slice(version);
+    program
+}

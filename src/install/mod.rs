@@ -13,7 +13,8 @@
 //! This module holds the steps in order; each concern lives in its own file: `partitions`
 //! (finding the card's root and boot partitions and its disk), `arch` (the program's ELF
 //! architecture), `accounts` (users and groups), `service` (the systemd unit), `boot_files`
-//! (`/etc/modules`, `cmdline.txt`, `config.txt`), `read_only` (the read-only layout), `pads`
+//! (`/etc/modules`, `cmdline.txt`, `config.txt`), `libc` (the C library the program needs and
+//! the card's), `read_only` (the read-only layout), `pads`
 //! (checking and copying the pads), `card` (every write, and what it changed) and `report`.
 
 mod accounts;
@@ -23,6 +24,7 @@ mod card;
 mod error;
 #[cfg(test)]
 pub(crate) mod fixture;
+mod libc;
 mod pads;
 mod partitions;
 pub mod read_only;
@@ -44,6 +46,7 @@ use arch::Arch;
 use card::Card;
 use error::io_error;
 pub use error::InstallError;
+pub use libc::Glibc;
 pub use report::{Change, FileChange, InstallReport, PadsLine};
 
 /// Where the program, its settings and (by default) its patches live on the Pi.
@@ -183,6 +186,7 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
     )?;
 
     arch::check_architecture(&mut card, arch);
+    libc::check(&mut card, &program, arch, options.binary)?;
     let board_arg = put_program(&mut card, board, &program, &settings_text)?;
     let groups = accounts::device_groups(&mut card);
     let owner = match options.read_only {

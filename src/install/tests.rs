@@ -7,8 +7,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use super::fixture::{
-    board, options, program, read, small_pad_settings, write, Sd, PARTUUID, SMALL_PAD_BYTES,
-    STOCK_CONFIG, STOCK_MODULES,
+    board, options, program, program_needing, read, small_pad_settings, write, Sd, PARTUUID,
+    SMALL_PAD_BYTES, STOCK_CONFIG, STOCK_MODULES,
 };
 use super::*;
 use crate::atomic;
@@ -601,4 +601,36 @@ fn the_read_only_layout_adds_pads_and_data_partitions_and_keeps_the_data() {
         .read("/bass_guitar_organ_reed.bin")
         .unwrap()
         .is_some());
+}
+
+#[test]
+fn a_program_needing_a_newer_c_library_than_the_cards_is_refused_before_anything_is_written() {
+    let sd = Sd::new();
+    // The card's C library: this machine's own, where an arm64 system keeps it.
+    let library = [
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+    ]
+    .iter()
+    .find_map(|path| fs::read(path).ok())
+    .expect("a Debian or Ubuntu machine has its C library here");
+    write(&sd.on_pi("/usr/lib/aarch64-linux-gnu/libc.so.6"), library);
+    let before = sd.snapshot();
+
+    write(&sd.binary, program_needing(b"GLIBC_9.9.5"));
+    let error = sd.install(&board("rpi3")).unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, InstallError::OldLibc { .. }), "{message}");
+    assert!(
+        message.contains("needs the GNU C library 9.9 or later, and the card has 2.")
+            && message.contains("(/usr/lib/aarch64-linux-gnu/libc.so.6)")
+            && message.contains("flash a current Raspberry Pi OS"),
+        "{message}"
+    );
+    assert_eq!(sd.snapshot(), before);
+
+    // The same program as built: the card's library is new enough, and nothing is said of it.
+    write(&sd.binary, program_needing(b"GLIBC_2.2.5"));
+    let report = sd.install(&board("rpi3")).unwrap();
+    assert!(!report.to_string().contains("C library"), "{report}");
 }
