@@ -1,7 +1,8 @@
-//! The processor a program is built for, read from its ELF header, and whether the card's system
-//! runs that kind of program (it has that kind's dynamic loader). A program for a PC is refused
-//! with the command that builds for the Pi; an ARM build of the other width becomes a note. It
-//! never runs the program or anything on the card.
+//! The program's ELF file: the processor it is built for, read from its header, and whether the
+//! card's system runs that kind of program (it has that kind's dynamic loader); and the program
+//! as installed, without its debugging information (the build keeps it, for crash reports). A
+//! program for a PC is refused with the command that builds for the Pi; an ARM build of the
+//! other width becomes a note. It never runs the program or anything on the card.
 
 use super::card::Card;
 
@@ -74,6 +75,27 @@ pub(super) fn check_architecture(card: &mut Card, arch: Arch) {
     }
 }
 
+/// The program without its debugging information (its `.debug_*` sections), which is most of a
+/// release build's size and of no use on the card; a file whose sections cannot be read is
+/// installed as it is.
+pub(super) fn stripped(program: &[u8]) -> Vec<u8> {
+    let Ok(mut builder) = object::build::elf::Builder::read(program) else {
+        return program.to_vec();
+    };
+    let mut debug = false;
+    for section in builder.sections.iter_mut() {
+        if section.name.starts_with(b".debug_") {
+            section.delete = true;
+            debug = true;
+        }
+    }
+    let mut out = Vec::new();
+    if !debug || builder.write(&mut out).is_err() {
+        return program.to_vec();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +110,44 @@ mod tests {
         big_endian[18..20].copy_from_slice(&0x28u16.to_be_bytes());
         assert_eq!(Arch::of_program(&big_endian), Ok(Arch::Arm32));
         assert!(Arch::of_program(b"\x7fELF").is_err());
+    }
+
+    #[test]
+    fn the_installed_program_has_no_debugging_information() {
+        use object::{Object as _, ObjectSection as _};
+        let built = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        let has_debug = |data: &[u8]| {
+            let file = object::File::parse(data).unwrap();
+            let debug = file
+                .sections()
+                .any(|section| section.name().is_ok_and(|name| name.starts_with(".debug_")));
+            (debug, file.entry())
+        };
+        assert!(
+            has_debug(&built).0,
+            "a test build carries debugging information"
+        );
+        let installed = stripped(&built);
+        assert!(
+            installed.len() < built.len() / 2,
+            "{} of {}",
+            installed.len(),
+            built.len()
+        );
+        assert_eq!(has_debug(&installed), (false, has_debug(&built).1));
+        // And it still runs: this very test program, stripped, lists its tests.
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stripped");
+        std::fs::write(&path, &installed).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let listed = std::process::Command::new(&path)
+            .arg("--list")
+            .output()
+            .unwrap();
+        assert!(listed.status.success(), "{listed:?}");
+        assert!(String::from_utf8_lossy(&listed.stdout).contains("the_installed_program_has_no"));
+        // A file without sections (a header only) is installed as it is.
+        assert_eq!(stripped(&program(0xB7)), program(0xB7));
     }
 }

@@ -187,7 +187,7 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
 
     arch::check_architecture(&mut card, arch);
     libc::check(&mut card, &program, arch, options.binary)?;
-    let board_arg = put_program(&mut card, board, &program, &settings_text)?;
+    let board_arg = put_program(&mut card, board, &arch::stripped(&program), &settings_text)?;
     let groups = accounts::device_groups(&mut card);
     let owner = match options.read_only {
         Some(layout) => accounts::add_user(&mut card, options.user, layout.stamp / 86400)?,
