@@ -47,8 +47,10 @@ pub struct Live {
     target: Target,
     /// Failures to open the sound card, and when to try again.
     outage: Outage,
-    /// Whether the audio thread's priority has been logged for the stream now open.
-    priority_said: bool,
+    /// Whether the stream now open has reported its audio thread's priority, and the priority
+    /// last logged (a stream opened again logs it only when it differs).
+    priority_known: bool,
+    priority_said: Option<audio::RealTime>,
 }
 
 pub struct Wav {
@@ -85,7 +87,8 @@ impl Output {
             status: None,
             target: controller.pad_target(),
             outage: Outage::new("audio output", AUDIO_RETRY).proven_after(AUDIO_PROVEN),
-            priority_said: false,
+            priority_known: false,
+            priority_said: None,
         };
         live.open(settings, hubs, controller);
         Output::Live(Box::new(live))
@@ -154,8 +157,13 @@ impl Output {
                     if live.outage.holding() {
                         tracing::info!("audio on {}", audio.device);
                     }
-                    if !live.priority_said {
-                        live.priority_said = say_priority(&audio.stats.real_time());
+                    if !live.priority_known {
+                        let real_time = audio.stats.real_time();
+                        live.priority_known = real_time != audio::RealTime::NotAsked;
+                        if live.priority_known && live.priority_said.as_ref() != Some(&real_time) {
+                            say_priority(&real_time);
+                            live.priority_said = Some(real_time);
+                        }
                     }
                 }
                 if live.audio.is_none() && live.outage.due() {
@@ -246,7 +254,7 @@ impl Live {
                     tracing::info!("audio on {}", audio.device);
                 }
                 self.outage.succeeded();
-                self.priority_said = false;
+                self.priority_known = false;
                 self.audio = Some(audio);
             }
             Err(error) => self.failed(&error),
@@ -261,10 +269,10 @@ impl Live {
     }
 }
 
-/// Logs the audio thread's priority once its callback has asked; returns whether it has.
-fn say_priority(real_time: &audio::RealTime) -> bool {
+/// Logs the audio thread's priority, once its callback has asked.
+fn say_priority(real_time: &audio::RealTime) {
     match real_time {
-        audio::RealTime::NotAsked => return false,
+        audio::RealTime::NotAsked => {}
         audio::RealTime::Granted => tracing::info!(
             "the audio thread runs at real-time priority (SCHED_FIFO {})",
             audio::REAL_TIME_PRIORITY
@@ -275,7 +283,6 @@ fn say_priority(real_time: &audio::RealTime) -> bool {
             audio::REAL_TIME_PRIORITY
         ),
     }
-    true
 }
 
 impl Wav {
