@@ -45,7 +45,7 @@ fn stock_cmdline() -> String {
 }
 
 /// A program header for `machine`, followed by some code-like bytes.
-pub(super) fn program(machine: u16) -> Vec<u8> {
+pub(crate) fn program(machine: u16) -> Vec<u8> {
     let mut bytes = vec![0u8; 64];
     bytes[..4].copy_from_slice(b"\x7fELF");
     bytes[4] = 2; // 64-bit
