@@ -375,13 +375,7 @@ fn a_program_needing_a_newer_c_library_than_the_bases_is_refused() {
     use crate::install::fixture::program_needing;
     let case = Case::new();
     // The base's C library, behind a link as older systems keep it: this machine's own.
-    let library = [
-        "/usr/lib/x86_64-linux-gnu/libc.so.6",
-        "/lib/x86_64-linux-gnu/libc.so.6",
-    ]
-    .iter()
-    .find_map(|path| fs::read(path).ok())
-    .expect("a Debian or Ubuntu machine has its C library here");
+    let library = crate::install::fixture::this_machines_c_library();
     let folder = case.sd.on_pi("/lib/aarch64-linux-gnu");
     fs::create_dir_all(&folder).unwrap();
     fs::write(folder.join("libc-2.99.so"), library).unwrap();

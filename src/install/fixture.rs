@@ -271,3 +271,14 @@ pub(crate) fn program_needing(version: &[u8; 11]) -> Vec<u8> {
     program[at..at + 11].copy_from_slice(version);
     program
 }
+
+/// This machine's own GNU C library (a Debian or Ubuntu x86-64 one), to stand for a card's.
+pub(crate) fn this_machines_c_library() -> Vec<u8> {
+    [
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/lib/x86_64-linux-gnu/libc.so.6",
+    ]
+    .iter()
+    .find_map(|path| fs::read(path).ok())
+    .expect("a Debian or Ubuntu machine has its C library here")
+}

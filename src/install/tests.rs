@@ -607,13 +607,7 @@ fn the_read_only_layout_adds_pads_and_data_partitions_and_keeps_the_data() {
 fn a_program_needing_a_newer_c_library_than_the_cards_is_refused_before_anything_is_written() {
     let sd = Sd::new();
     // The card's C library: this machine's own, where an arm64 system keeps it.
-    let library = [
-        "/usr/lib/x86_64-linux-gnu/libc.so.6",
-        "/lib/x86_64-linux-gnu/libc.so.6",
-    ]
-    .iter()
-    .find_map(|path| fs::read(path).ok())
-    .expect("a Debian or Ubuntu machine has its C library here");
+    let library = super::fixture::this_machines_c_library();
     write(&sd.on_pi("/usr/lib/aarch64-linux-gnu/libc.so.6"), library);
     let before = sd.snapshot();
 
