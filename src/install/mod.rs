@@ -184,6 +184,11 @@ pub fn install(options: &InstallOptions) -> Result<InstallReport, InstallError> 
         &settings_text,
         options.pads,
     )?;
+    if let Some(disk) = &disk {
+        let files = pads.as_ref().and_then(pads::Plan::files);
+        let pads_bytes = files.map(read_only::files_bytes).transpose()?;
+        read_only::check_disk(disk, pads_bytes)?;
+    }
 
     arch::check_architecture(&mut card, arch);
     libc::check(&mut card, &program, arch, options.binary)?;

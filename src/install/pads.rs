@@ -103,6 +103,13 @@ fn check(dir: &Path, settings: &Settings, file: &Path) -> Result<Vec<PathBuf>, I
     Ok(pads)
 }
 
+impl Plan {
+    /// The checked pads to copy, with `--pads`.
+    pub(super) fn files(&self) -> Option<&[PathBuf]> {
+        self.pads.as_deref()
+    }
+}
+
 /// The folders on the Pi of the pads and of the patch file, as the settings in force say.
 pub(super) fn folders(card: &Card, plan: &Plan) -> Vec<PathBuf> {
     let settings = &plan.settings;

@@ -137,26 +137,33 @@ pub(super) fn put_partitions(disk: &mut Disk, what: &Partitions) -> Result<usize
     Ok(names.iter().filter(|name| name.ends_with(".bin")).count())
 }
 
-fn make_partitions(disk: &mut Disk, what: &Partitions) -> Result<(), DiskError> {
+/// Refuses, before anything is written, a disk on which the layout cannot be made with pads
+/// of `pads_bytes` (`None`: no pads given).
+pub(super) fn check_disk(disk: &Disk, pads_bytes: Option<u64>) -> Result<(), DiskError> {
+    placement(disk, pads_bytes).map(drop)
+}
+
+/// Where the pads partition goes and how large it is for pads of `pads_bytes`, or `None` to keep
+/// the one there (no pads given); refuses a disk the layout cannot use.
+fn placement(disk: &Disk, pads_bytes: Option<u64>) -> Result<Option<(u64, u64)>, DiskError> {
     let root = disk.partition(2).ok_or_else(|| {
         DiskError::layout(disk.path(), "it has no partition 2 (the root file system)")
     })?;
     let pads_now = disk.partition(PADS_PARTITION);
     let data_now = disk.partition(DATA_PARTITION);
-    let empty = what.scratch.join("no-pads");
-    let pads_from = match (what.pads, pads_now) {
-        (Some(folder), _) => folder,
-        (None, Some(_)) => return ensure_data(disk, what, data_now),
-        (None, None) => {
-            std::fs::create_dir_all(&empty).map_err(crate::disk::io_error("create", &empty))?;
-            &empty
-        }
-    };
-    let needed = align_up(folder_bytes(pads_from)? * 101 / 100 + PADS_SPARE);
-    let start = match pads_now {
-        Some(pads) => pads.start,
-        None => align_up(root.end()),
-    };
+    if pads_now.is_none() && data_now.is_some() {
+        // Making the pads partition could overwrite it; a saved patch is never put at risk.
+        return Err(DiskError::layout(
+            disk.path(),
+            "it has a partition 4 but no partition 3, which is not the layout open-nsynth makes; \
+             back up partition 4 and remove it, or make a new image",
+        ));
+    }
+    if pads_bytes.is_none() && pads_now.is_some() {
+        return Ok(None);
+    }
+    let needed = align_up(pads_bytes.unwrap_or(0) * 101 / 100 + PADS_SPARE);
+    let start = pads_now.map_or(align_up(root.end()), |pads| pads.start);
     let room = match (pads_now, data_now) {
         (Some(pads), Some(data)) if pads.end() <= data.start => data.start - pads.start,
         _ => needed,
@@ -185,24 +192,37 @@ fn make_partitions(disk: &mut Disk, what: &Partitions) -> Result<(), DiskError> 
             ),
         ));
     }
-    let uuid = fs_uuid(&disk.id(), PADS_PARTITION);
-    let image = what.scratch.join("pads.ext4");
-    ext4::make(
-        &image,
-        &NewExt4 {
-            label: "nsynth-pads",
-            uuid: &uuid,
-            bytes: needed,
-            from: pads_from,
-            owner: Owner::ROOT,
-            journal: false,
-            stamp: what.stamp,
-        },
-    )?;
-    disk.set_partition(PADS_PARTITION, start, needed, TYPE_LINUX)?;
-    disk.copy_in(&image, start)?;
-    std::fs::remove_file(&image).map_err(crate::disk::io_error("remove", &image))?;
-    ensure_data(disk, what, data_now.filter(|_| pads_now.is_some()))
+    Ok(Some((start, needed)))
+}
+
+fn make_partitions(disk: &mut Disk, what: &Partitions) -> Result<(), DiskError> {
+    let data_now = disk.partition(DATA_PARTITION);
+    let pads_from = match what.pads {
+        Some(folder) => folder.to_path_buf(),
+        None => {
+            let empty = what.scratch.join("no-pads");
+            std::fs::create_dir_all(&empty).map_err(crate::disk::io_error("create", &empty))?;
+            empty
+        }
+    };
+    let pads_bytes = match what.pads {
+        Some(folder) => Some(files_bytes(&folder_files(folder)?)?),
+        None => None,
+    };
+    let Some((start, needed)) = placement(disk, pads_bytes)? else {
+        return ensure_data(disk, what, data_now);
+    };
+    let pads = NewExt4 {
+        label: "nsynth-pads",
+        uuid: &fs_uuid(&disk.id(), PADS_PARTITION),
+        bytes: needed,
+        from: &pads_from,
+        owner: Owner::ROOT,
+        journal: false,
+        stamp: what.stamp,
+    };
+    put_file_system(disk, PADS_PARTITION, start, &pads, what.scratch)?;
+    ensure_data(disk, what, data_now)
 }
 
 /// Makes the data partition after the pads partition unless the card has one.
@@ -211,33 +231,46 @@ fn ensure_data(
     what: &Partitions,
     existing: Option<crate::disk::Partition>,
 ) -> Result<(), DiskError> {
-    if existing.is_some() {
-        return disk.sync();
-    }
-    let pads = disk
-        .partition(PADS_PARTITION)
-        .expect("the pads partition is made first");
-    let start = align_up(pads.end());
-    let empty = what.scratch.join("data");
-    std::fs::create_dir_all(&empty).map_err(crate::disk::io_error("create", &empty))?;
-    let uuid = fs_uuid(&disk.id(), DATA_PARTITION);
-    let image = what.scratch.join("data.ext4");
-    ext4::make(
-        &image,
-        &NewExt4 {
+    if existing.is_none() {
+        let pads = disk
+            .partition(PADS_PARTITION)
+            .expect("the pads partition is made first");
+        let empty = what.scratch.join("data");
+        std::fs::create_dir_all(&empty).map_err(crate::disk::io_error("create", &empty))?;
+        let data = NewExt4 {
             label: "nsynth-data",
-            uuid: &uuid,
+            uuid: &fs_uuid(&disk.id(), DATA_PARTITION),
             bytes: DATA_BYTES,
             from: &empty,
             owner: what.owner,
             journal: true,
             stamp: what.stamp,
-        },
-    )?;
-    disk.set_partition(DATA_PARTITION, start, DATA_BYTES, TYPE_LINUX)?;
-    disk.copy_in(&image, start)?;
-    std::fs::remove_file(&image).map_err(crate::disk::io_error("remove", &image))?;
+        };
+        put_file_system(
+            disk,
+            DATA_PARTITION,
+            align_up(pads.end()),
+            &data,
+            what.scratch,
+        )?;
+    }
     disk.sync()
+}
+
+/// Makes the file system `spec` says (in a file in `scratch`) and puts it in partition `number`
+/// at byte `start`.
+fn put_file_system(
+    disk: &mut Disk,
+    number: usize,
+    start: u64,
+    spec: &NewExt4,
+    scratch: &Path,
+) -> Result<(), DiskError> {
+    let image = scratch.join(format!("partition-{number}.ext4"));
+    ext4::make(&image, spec)?;
+    disk.set_partition(number, start, spec.bytes, TYPE_LINUX)?;
+    disk.copy_in(&image, start)?;
+    std::fs::remove_file(&image).map_err(crate::disk::io_error("remove", &image))
 }
 
 /// A file system UUID fixed by the disk and the partition, so the same card gets the same one.
@@ -245,14 +278,21 @@ fn fs_uuid(disk_id: &str, partition: usize) -> String {
     format!("{disk_id}-6e73-4000-8000-0000000000{partition:02x}")
 }
 
-/// The bytes the files of `folder` take up, each rounded up to whole 4 KiB blocks.
-fn folder_bytes(folder: &Path) -> Result<u64, DiskError> {
-    let mut total = 0;
+/// The files in `folder`.
+fn folder_files(folder: &Path) -> Result<Vec<std::path::PathBuf>, DiskError> {
+    let mut files = Vec::new();
     for entry in std::fs::read_dir(folder).map_err(crate::disk::io_error("read", folder))? {
-        let entry = entry.map_err(crate::disk::io_error("read", folder))?;
-        let len = entry
-            .metadata()
-            .map_err(crate::disk::io_error("read", &entry.path()))?
+        files.push(entry.map_err(crate::disk::io_error("read", folder))?.path());
+    }
+    Ok(files)
+}
+
+/// The bytes `files` take up, each rounded up to whole 4 KiB blocks.
+pub(super) fn files_bytes(files: &[std::path::PathBuf]) -> Result<u64, DiskError> {
+    let mut total = 0;
+    for file in files {
+        let len = std::fs::metadata(file)
+            .map_err(crate::disk::io_error("read", file))?
             .len();
         total += len.div_ceil(4096) * 4096;
     }

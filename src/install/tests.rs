@@ -628,3 +628,26 @@ fn a_program_needing_a_newer_c_library_than_the_cards_is_refused_before_anything
     let report = sd.install(&board("rpi3")).unwrap();
     assert!(!report.to_string().contains("C library"), "{report}");
 }
+
+#[test]
+fn a_data_partition_without_a_pads_partition_is_left_alone() {
+    use crate::disk::Disk;
+    let sd = Sd::new();
+    let pads = sd.pads_output();
+    let disk = sd.root.parent().unwrap().join("card.img");
+    sd.disk_image(&disk);
+    let mut card = Disk::open(&disk).unwrap();
+    let end = card.partition(2).unwrap().end();
+    card.set_partition(4, end + (4 << 20), 4 << 20, 0x83)
+        .unwrap();
+    card.write_at(end + (4 << 20), b"a saved patch").unwrap();
+    let before = fs::read(&disk).unwrap();
+    let card_before = sd.snapshot();
+    let error = install_read_only(&sd, &disk, Some(&pads)).unwrap_err();
+    assert!(
+        error.to_string().contains("partition 4 but no partition 3"),
+        "{error}"
+    );
+    assert!(fs::read(&disk).unwrap() == before, "the disk was written");
+    assert_eq!(sd.snapshot(), card_before, "the root was written");
+}
