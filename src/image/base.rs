@@ -4,7 +4,7 @@
 //! writes anything but the output it is given.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek as _, Write};
 use std::path::Path;
 
 use super::ImageError;
@@ -44,11 +44,13 @@ pub(super) fn unpack(path: &Path, out: &mut AtomicFile) -> Result<(), ImageError
         cause,
     };
     let mut file = File::open(path).map_err(read_error)?;
-    let mut head = [0; 6];
-    let got = file.read(&mut head).map_err(read_error)?;
-    drop(file);
-    let file = File::open(path).map_err(read_error)?;
-    match format_of(&head[..got]) {
+    let mut head = Vec::with_capacity(6);
+    (&mut file)
+        .take(6)
+        .read_to_end(&mut head)
+        .and_then(|_| file.rewind())
+        .map_err(read_error)?;
+    match format_of(&head) {
         Format::Raw => copy(file, out, path, read_error),
         Format::Xz => copy(
             liblzma::read::XzDecoder::new_multi_decoder(file),
