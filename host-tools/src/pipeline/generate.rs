@@ -331,9 +331,9 @@ fn run_batch(
     options: &GenerateOptions,
     show: &dyn Fn(u64),
 ) -> Result<Vec<Vec<f32>>, GenerateError> {
+    // Samples saved so far: a resumed checkpoint has its record already; a new one (nothing
+    // saved) gets it with its first save.
     let mut saved: Vec<usize> = jobs.iter().map(|j| j.resume_from.len()).collect();
-    // A resumed checkpoint has its record already; a new one gets it after its first save.
-    let mut recorded: Vec<bool> = jobs.iter().map(|j| !j.resume_from.is_empty()).collect();
     let mut last_save = Instant::now();
     let mut checkpoint_error: Option<GenerateError> = None;
     let mut on_progress = |report: GenerationProgress<'_>| -> anyhow::Result<()> {
@@ -342,13 +342,14 @@ fn run_batch(
             return Ok(());
         }
         let slots = batch.iter().zip(report.partial).zip(&mut saved);
-        for (((task, partial), saved), recorded) in slots.zip(&mut recorded) {
+        for ((task, partial), saved) in slots {
             if partial.len() > *saved {
                 let checkpoint = checkpoint_path(&task.output);
+                let first_save = *saved == 0;
                 let written = write_float_wav(&checkpoint, partial)
                     .map_err(GenerateError::Audio)
                     .and_then(|()| {
-                        if *recorded {
+                        if !first_save {
                             return Ok(());
                         }
                         write_record(&checkpoint, &task.provenance).map_err(GenerateError::from)
@@ -359,7 +360,6 @@ fn run_batch(
                     anyhow::bail!(message);
                 }
                 *saved = partial.len();
-                *recorded = true;
             }
         }
         last_save = Instant::now();

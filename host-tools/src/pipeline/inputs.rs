@@ -44,14 +44,13 @@ impl<'a> RunInputs<'a> {
         }
     }
 
-    /// The record of `sound`'s interpolated embedding (without the seed) or of its generated
-    /// and cleaned audio (with it); `None` when a recording it mixes (weights above zero) was
-    /// skipped.
-    pub fn sound(&self, sound: &Sound, seeded: bool) -> Option<Provenance> {
+    /// The record of `sound`'s generated and cleaned audio (its interpolated embedding's is the
+    /// same without the seed); `None` when a recording it mixes (weights above zero) was skipped.
+    pub fn sound(&self, sound: &Sound) -> Option<Provenance> {
         let midi = self.config.layout.pitches[sound.pitch];
         let mixed = self.plan.mix(sound).map(|(name, _)| (name.clone(), midi));
         Some(Provenance {
-            seed: seeded.then_some(self.seed),
+            seed: Some(self.seed),
             recordings: self.digests(mixed)?,
             ..self.base.clone()
         })

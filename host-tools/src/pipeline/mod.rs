@@ -109,12 +109,17 @@ pub struct PipelineReport {
     pub pads: Tally,
     /// The pads that need a skipped recording, not written.
     pub unmade_pads: Vec<String>,
-    /// Whether every pad and the device settings are there, made from these inputs.
-    pub complete: bool,
     /// Whether the pads wait for sounds of other shards.
     pub waiting: bool,
     /// Where the pads and the device settings are.
     pub pads_dir: PathBuf,
+}
+
+impl PipelineReport {
+    /// Whether every pad and the device settings are there, made from these inputs.
+    pub fn complete(&self) -> bool {
+        !self.waiting && self.unmade_pads.is_empty()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -228,7 +233,7 @@ pub fn run(
     let mut mine = Vec::new();
     let mut others = Vec::new();
     for (k, sound) in plan.sounds.iter().enumerate() {
-        let Some(record) = inputs.sound(sound, true) else {
+        let Some(record) = inputs.sound(sound) else {
             unmade_sounds += 1;
             continue;
         };
@@ -264,7 +269,6 @@ pub fn run(
         cleaned,
         pads: Tally::default(),
         unmade_pads: Vec::new(),
-        complete: false,
         waiting: false,
         pads_dir: dirs.pads.clone(),
     };
@@ -278,7 +282,6 @@ pub fn run(
         return Ok(report);
     }
     let pads = build_pads(config, &plan, &dirs, &inputs, force, progress)?;
-    report.complete = pads.cannot.is_empty();
     report.pads = pads.tally;
     report.unmade_pads = pads.cannot;
     Ok(report)

@@ -190,7 +190,7 @@ fn recordings_become_pads_the_device_opens_with_every_row_in_place() {
     let config = config(1);
     let synth = Counting::default();
     let report = run_as(None, &config, workdir, &synth).unwrap();
-    assert!(report.complete && !report.dry_run);
+    assert!(report.complete() && !report.dry_run);
     assert_eq!((report.recordings, report.sounds), (8, 18));
     assert_eq!(
         steps(&report),
@@ -313,7 +313,7 @@ fn shards_share_the_work_and_the_last_one_builds_the_pads() {
     assert_eq!(
         (
             first.generated.tally.made(),
-            first.complete,
+            first.complete(),
             first.pads.made()
         ),
         (9, false, 0)
@@ -330,7 +330,7 @@ fn shards_share_the_work_and_the_last_one_builds_the_pads() {
     assert_eq!(
         (
             second.generated.tally.made(),
-            second.complete,
+            second.complete(),
             second.pads.made()
         ),
         (9, true, 1)
@@ -357,7 +357,7 @@ fn a_shard_count_on_the_command_line_overrides_the_settings() {
         let report = run_as(Some(shard), &config, workdir, &Counting::default()).unwrap();
         generated.push((
             report.generated.tally.made(),
-            report.complete,
+            report.complete(),
             report.pads.made(),
         ));
     }
@@ -404,14 +404,14 @@ fn a_dry_run_writes_apart_and_a_real_run_after_it_makes_real_pads() {
     write_recordings(workdir);
     let config = config(1);
     let dry = run_as(None, &config, workdir, &Counting::new(ModelIdentity::Tone)).unwrap();
-    assert!(dry.dry_run && dry.complete);
+    assert!(dry.dry_run && dry.complete());
     assert_eq!(dry.pads_dir, workdir.join(DRY_RUN_DIR).join(PADS_DIR));
     let dry_pad = dry.pads_dir.join("alto_bass_cello_drum.bin");
     assert!(record_of(&dry_pad).dry_run);
     assert!(!workdir.join(PADS_DIR).exists());
 
     let real = run_as(None, &config, workdir, &Counting::default()).unwrap();
-    assert!(!real.dry_run && real.complete);
+    assert!(!real.dry_run && real.complete());
     assert_eq!(real.pads_dir, workdir.join(PADS_DIR));
     assert_eq!(
         steps(&real),
@@ -603,7 +603,7 @@ fn bad_recordings_are_skipped_with_the_sounds_and_pads_that_need_them() {
     // corner of the first pad, where the sounds of the alto alone come from: they are made from
     // the alto's recordings only.
     assert_eq!(report.encoded.describe("encoded"), "9 encoded");
-    assert!(!report.complete);
+    assert!(!report.complete());
     let unmade = [
         "alto_bass_cello_drum.bin",
         "echo_bass_cello_drum.bin",
@@ -618,7 +618,7 @@ fn bad_recordings_are_skipped_with_the_sounds_and_pads_that_need_them() {
     // Good recordings in their place: what was missing is made, the rest reused.
     write_good();
     let report = run_as(None, &config, workdir, &Counting::default()).unwrap();
-    assert!(report.complete && report.bad.is_empty());
+    assert!(report.complete() && report.bad.is_empty());
     assert_eq!(report.encoded.describe("encoded"), "3 encoded, 9 reused");
     assert_eq!(report.generated.tally.reused, sounds);
     assert_eq!(
