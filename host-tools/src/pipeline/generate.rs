@@ -98,8 +98,6 @@ pub fn checkpoint_path(output: &Path) -> PathBuf {
 pub struct GenerateReport {
     /// Outputs made, made again and reused.
     pub tally: Tally,
-    /// Sounds continued from their checkpoints.
-    pub resumed: usize,
     /// Sounds whose checkpoint was made from other inputs (or `force`), started over: for each,
     /// the warning that says so.
     pub restarted: Vec<String>,
@@ -147,13 +145,11 @@ pub fn generate(
         pending.len(),
         workers,
     );
-    let resumed = AtomicUsize::new(0);
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<GenerateError>> = Mutex::new(None);
     std::thread::scope(|scope| {
         for worker in 0..workers {
-            let (batches, tally, resumed, next, failure) =
-                (&batches, &tally, &resumed, &next, &failure);
+            let (batches, tally, next, failure) = (&batches, &tally, &next, &failure);
             scope.spawn(move || loop {
                 if failure
                     .lock()
@@ -165,7 +161,7 @@ pub fn generate(
                 let Some(batch) = batches.get(next.fetch_add(1, Ordering::Relaxed)) else {
                     return;
                 };
-                if let Err(error) = make_batch(synth, batch, options, tally, resumed, worker) {
+                if let Err(error) = make_batch(synth, batch, options, tally, worker) {
                     failure
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
@@ -179,7 +175,6 @@ pub fn generate(
         return Err(error);
     }
     tally.bar.finish_and_clear();
-    report.resumed = resumed.into_inner();
     Ok(report)
 }
 
@@ -206,13 +201,9 @@ fn make_batch(
     batch: &[&GenerationTask],
     options: &GenerateOptions,
     tally: &SampleTally,
-    resumed: &AtomicUsize,
     worker: usize,
 ) -> Result<(), GenerateError> {
-    let jobs = batch
-        .iter()
-        .map(|task| job_for(task, resumed))
-        .collect::<Result<Vec<_>, _>>()?;
+    let jobs = batch.iter().map(job_for).collect::<Result<Vec<_>, _>>()?;
     let batch_samples: u64 = jobs.iter().map(|j| j.embedding.samples() as u64).sum();
     tally.started(batch.len(), batch_samples);
     let outputs = run_batch(synth, batch, &jobs, options, &|done| {
@@ -288,14 +279,13 @@ impl SampleTally {
 
 /// The job for `task`, resuming from its checkpoint (made from the same inputs: stale ones are
 /// gone by now) if it is readable and shorter than the sound.
-fn job_for(task: &GenerationTask, resumed: &AtomicUsize) -> Result<GenerationJob, GenerateError> {
+fn job_for(task: &&GenerationTask) -> Result<GenerationJob, GenerateError> {
     let embedding = read_embedding(&task.embedding)?;
     let checkpoint = checkpoint_path(&task.output);
     let resume_from = if checkpoint.exists() {
         match read_mono_16k(&checkpoint) {
             Ok(samples) if samples.len() < embedding.samples() => {
                 tracing::info!("{}: resuming at sample {}", task.name, samples.len());
-                resumed.fetch_add(1, Ordering::Relaxed);
                 samples
             }
             Ok(samples) => {
@@ -568,7 +558,7 @@ mod tests {
 
         let synth = Recording::new(None);
         let report = generate(&synth, &tasks, &options(2), &Progress::hidden()).unwrap();
-        assert_eq!((report.tally.new, report.resumed), (2, 2));
+        assert_eq!(report.tally.new, 2);
         assert!(report.restarted.is_empty());
         assert_eq!(synth.resumed_from(), [1024, 1024]);
         for task in &tasks {
@@ -593,7 +583,6 @@ mod tests {
         let synth = Recording::new(None);
         let second = tasks(dir.path(), 2, 7);
         let report = generate(&synth, &second, &options(2), &Progress::hidden()).unwrap();
-        assert_eq!(report.resumed, 0);
         assert_eq!(synth.resumed_from(), [0, 0]);
         let checkpoint = checkpoint_path(&second[0].output);
         assert_eq!(
