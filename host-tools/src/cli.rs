@@ -421,11 +421,11 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn options(&self) -> GenerateOptions {
+    fn options(&self, force: bool) -> GenerateOptions {
         GenerateOptions {
             batch_size: self.batch.max(1),
             checkpoint_interval: Duration::from_secs(self.checkpoint_every),
-            force: false,
+            force,
         }
     }
 }
@@ -461,10 +461,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &model.load()?,
             &embeddings,
             &out,
-            &GenerateOptions {
-                force,
-                ..run.options()
-            },
+            &run.options(force),
             run.seed,
             shard,
             &progress,
@@ -479,10 +476,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             strict,
         } => {
             let options = PipelineOptions {
-                generate: GenerateOptions {
-                    force,
-                    ..run.options()
-                },
+                generate: run.options(force),
                 seed: run.seed,
                 shard,
                 strict,

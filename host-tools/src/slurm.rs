@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::pipeline::shard::is_whole;
+
 /// What the tasks of the array run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlurmWork {
@@ -108,10 +110,6 @@ impl fmt::Display for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
-}
-
-fn is_whole(text: &str) -> bool {
-    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A resource value SLURM would refuse; the command line names the flag and the value.

@@ -24,16 +24,6 @@ pub struct GrainOptions {
     pub seed: u64,
 }
 
-impl Default for GrainOptions {
-    fn default() -> Self {
-        Self {
-            count: 128,
-            grain_length: 1024,
-            seed: 0,
-        }
-    }
-}
-
 /// A grain cloud as py-modular's NSynth tutorial makes one (`create_grains`,
 /// `interpolate_grains`, `generate_grains`, `save_grain_cloud`), from two recordings:
 ///

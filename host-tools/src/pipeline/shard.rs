@@ -80,7 +80,7 @@ impl FromStr for ShardSpec {
         };
         let number = |part: &str| -> Result<usize, ShardError> {
             // `usize::from_str` takes a leading `+`, which is no way to write a shard.
-            if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
+            if !is_whole(part) {
                 return Err(syntax());
             }
             part.parse().map_err(|_| syntax())
@@ -102,6 +102,12 @@ impl FromStr for Shard {
             ShardSpec::Index(index) => Err(ShardError::NoCount { index }),
         }
     }
+}
+
+/// Whether `text` is a whole number written with digits only (`str::parse` would also take a
+/// leading `+`).
+pub(crate) fn is_whole(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
