@@ -47,14 +47,14 @@ pub enum ModelError {
     #[error(
         "--{}-stages {given} contradicts the checkpoint: {layers} fit {} only",
         layers.stack,
-        layers.fits
+        layers.fits()
     )]
     StagesContradict { given: usize, layers: StackLayers },
     /// A stack's layer count allows several dilation cycles and the caller gave none.
     #[error(
         "the checkpoint does not say how many of {layers} form one dilation cycle: {} fit; give \
          it with --{}-stages",
-        layers.fits,
+        layers.fits(),
         layers.stack
     )]
     StagesAmbiguous { layers: StackLayers },

@@ -97,12 +97,11 @@ impl fmt::Display for Stack {
     }
 }
 
-/// A stack's dilated layers, counted in the checkpoint, and what that count allows.
+/// A stack's dilated layers, counted in the checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StackLayers {
     pub stack: Stack,
     pub count: usize,
-    pub fits: Fits,
 }
 
 /// The cycle lengths a layer count allows.
@@ -125,17 +124,23 @@ impl Fits {
 
 impl StackLayers {
     fn new(stack: Stack, count: usize) -> Self {
-        let fits = if count == MAGENTA_LAYERS {
+        Self { stack, count }
+    }
+
+    /// The cycle lengths the count allows.
+    pub fn fits(&self) -> Fits {
+        let count = self.count;
+        if count == MAGENTA_LAYERS {
             Fits::Released
         } else {
             Fits::WholeCycles((1..=count).filter(|cycle| count % cycle == 0).collect())
-        };
-        Self { stack, count, fits }
+        }
     }
 
     /// The cycle: `given` if the count allows it, else the only one the count allows.
     fn cycle(self, given: Option<usize>) -> Result<usize, ModelError> {
-        match (given, self.fits.cycles()) {
+        let fits = self.fits();
+        match (given, fits.cycles()) {
             (Some(0), _) => Err(ModelError::ZeroParameter { what: "stages" }),
             (Some(given), cycles) if cycles.contains(&given) => Ok(given),
             (Some(given), _) => Err(ModelError::StagesContradict {

@@ -164,15 +164,13 @@ pub fn encode_recordings(
     }
     let bar = progress.bar("encode", todo.len() as u64, "recordings");
     for (recording, out, record, verdict) in todo {
-        let loaded = match options.length {
-            EncodeLength::AtMost(samples) => load_for_encoding(recording, samples),
-            EncodeLength::Exactly(samples) => {
-                load_for_encoding(recording, samples).map(|mut audio| {
-                    audio.resize(samples, 0.0);
-                    audio
-                })
+        let (EncodeLength::AtMost(samples) | EncodeLength::Exactly(samples)) = options.length;
+        let loaded = load_for_encoding(recording, samples).map(|mut audio| {
+            if let EncodeLength::Exactly(samples) = options.length {
+                audio.resize(samples, 0.0);
             }
-        };
+            audio
+        });
         match loaded {
             Ok(audio) => {
                 write_embedding(&out, &encode_audio(synth, recording, &audio)?)?;
