@@ -53,66 +53,21 @@ target_dir="$(cargo_target_dir)"
 cache="$target_dir/image-test"
 work="$(mktemp -d "${TMPDIR:-/tmp}/image-test.XXXXXX")"
 mkdir -p "$cache"
-qemu_pid=""
-
-stop_qemu() {
-    if [[ -n "$qemu_pid" ]] && kill -0 "$qemu_pid" 2>/dev/null; then
-        kill -9 "$qemu_pid" 2>/dev/null
-        wait "$qemu_pid" 2>/dev/null
-    fi
-    qemu_pid=""
-}
+# shellcheck source=scripts/emulated.sh
+. scripts/emulated.sh
 trap 'finish stop_qemu' EXIT
-
-do_setup() {
-    scripts/setup.sh --image --cross
-}
-
-do_binfmt() {
-    mountpoint -q /proc/sys/fs/binfmt_misc ||
-        mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc || return 1
-    update-binfmts --enable qemu-aarch64 2>/dev/null || true
-    grep -qx enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
-        { err "qemu-aarch64 is not registered with binfmt_misc"; return 1; }
-    info "binfmt_misc: qemu-aarch64 enabled"
-}
 
 do_build() {
     cargo build --release --locked &&
         cargo build --release --locked --target aarch64-unknown-linux-gnu
 }
 
-do_standin() {
-    local recipe
-    recipe="$(sha256sum scripts/standin-base.sh | cut -c1-16)"
-    if [[ -f "$cache/standin.img" && "$(cat "$cache/standin.recipe" 2>/dev/null)" == "$recipe" ]]; then
-        info "reusing $cache/standin.img (delete it to build it again)"
-        return 0
-    fi
-    rm -f "$cache/standin.img" "$cache/standin.recipe"
-    scripts/standin-base.sh "$cache/standin.img" && echo "$recipe" >"$cache/standin.recipe"
-}
-
-nsynth="$target_dir/release/open-nsynth"
-arm_binary="$target_dir/aarch64-unknown-linux-gnu/release/open-nsynth"
-
-# The Pi 3 board with the emulated machine's sound card (the loopback one) in place of the DAC.
-board="$work/rpi3-emulated.toml"
-sed -e 's/^name = "rpi3"/name = "rpi3-emulated"/' -e 's/^card = "IQaudIODAC"/card = "Loopback"/' \
-    boards/rpi3.toml >"$board"
-
-# The demo pad, with 1024-frame sound buffers: the emulated processor is several times slower
-# than a Pi's, and 128 frames (2.7 ms) underrun under emulation.
 make_image() {
-    "$nsynth" image --base "$cache/standin.img" --board "$board" --out "$1" \
-        --pads "$work/demo" --settings "$work/demo/emulated.json" \
-        --binary "$arm_binary" --hostname nsynth-test --ssh-key "$work/key.pub"
+    emulated_image "$1" --hostname nsynth-test --ssh-key "$work/key.pub"
 }
 
 do_image() {
-    "$nsynth" demo --dir "$work/demo" >/dev/null || return 1
-    sed 's/"bufferSize": 128/"bufferSize": 1024/' "$work/demo/settings.json" >"$work/demo/emulated.json"
-    grep -q '"bufferSize": 1024' "$work/demo/emulated.json" || { err "no bufferSize in the demo's settings"; return 1; }
+    emulated_pads || return 1
     echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGZha2Uta2V5LWZvci10aGUtaW1hZ2UtdGVzdA image-test" >"$work/key.pub"
     local t0 t1
     t0="$(date +%s.%N)"
@@ -166,40 +121,12 @@ root_hash() {
     dd if="$1" bs=512 skip="$start" count="$size" status=none | sha256sum | cut -d' ' -f1
 }
 
-# boot N: boots the image in the background, its console in $work/console-N.log.
+# boot N: boots the image with the stand-in's boot report, its console in $work/console-N.log,
+# and waits for the instrument to be ready.
 boot() {
-    local log="$work/console-$1.log" root_start cmdline
-    root_start=$(( $(sfdisk -d "$work/nsynth.img" | sed -n 's/.*img2 : start= *\([0-9]*\),.*/\1/p') * 512 ))
-    # qemu boots Debian's kernel from the image's /boot, as the Pi's firmware boots its own,
-    # with the kernel command line the image's boot partition holds, plus: the console on
-    # qemu's serial port, the journal on the console, a sound card (the loopback one) and the
-    # stand-in's boot report.
-    local kernel initrd
-    kernel="$(debugfs -R "ls /boot" "$work/nsynth.img?offset=$root_start" 2>/dev/null | tr ' ' '\n' | grep -m1 '^vmlinuz-')"
-    initrd="$(debugfs -R "ls /boot" "$work/nsynth.img?offset=$root_start" 2>/dev/null | tr ' ' '\n' | grep -m1 '^initrd.img-')"
-    debugfs -R "dump /boot/$kernel $work/vmlinuz" "$work/nsynth.img?offset=$root_start" 2>/dev/null
-    debugfs -R "dump /boot/$initrd $work/initrd.img" "$work/nsynth.img?offset=$root_start" 2>/dev/null
-    cmdline="$(mtype -i "$work/nsynth.img@@4M" ::cmdline.txt | tr -d '\r\n')"
-    cmdline+=" console=ttyAMA0 modules-load=snd-aloop systemd.journald.forward_to_console=1"
-    cmdline+=" systemd.wants=boot-report.service"
-    info "kernel command line: $cmdline"
-    qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 1024 \
-        -display none -monitor none -serial "file:$log" \
-        -kernel "$work/vmlinuz" -initrd "$work/initrd.img" -append "$cmdline" \
-        -drive "file=$work/nsynth.img,if=virtio,format=raw" \
-        -netdev "user,id=n,hostfwd=udp:127.0.0.1:$port-:8000" -device virtio-net-device,netdev=n &
-    qemu_pid=$!
-    local waited=0
-    until grep -aq "ready to play in" "$log" 2>/dev/null; do
-        if ! kill -0 "$qemu_pid" 2>/dev/null; then
-            err "qemu ended before the instrument was ready"; tail -n 40 "$log"; return 1
-        fi
-        if ((waited >= boot_timeout)); then
-            err "no \"ready to play\" after ${boot_timeout}s"; tail -n 40 "$log"; return 1
-        fi
-        sleep 1
-        waited=$((waited + 1))
-    done
+    local log="$work/console-$1.log"
+    start_guest "$work/nsynth.img" "$log" systemd.wants=boot-report.service
+    wait_console "$log" "ready to play in" "$boot_timeout" || return 1
     grep -a -e "ready to play in" -e "but without sound yet" "$log" | sed 's/^.*open-nsynth\[[0-9]*\]: *//'
 }
 
@@ -249,11 +176,7 @@ EOF
 do_boot() {
     root_before="$(root_hash "$work/nsynth.img")"
     boot 1 || return 1
-    local waited=0
-    until grep -aq "boot-report: end" "$work/console-1.log"; do
-        ((waited++ < 60)) || { err "no boot report"; return 1; }
-        sleep 1
-    done
+    wait_console "$work/console-1.log" "boot-report: end" 60 || return 1
     sed -n '/boot-report: begin/,/boot-report: end/p' "$work/console-1.log" | tr -d '\r'
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
@@ -47,6 +47,8 @@ pub struct Live {
     target: Target,
     /// Failures to open the sound card, and when to try again.
     outage: Outage,
+    /// When the stream now open was opened (see [`reopens_at_once`]).
+    opened: Instant,
     /// Whether the stream now open has reported its audio thread's priority, and the priority
     /// last logged (a stream opened again logs it only when it differs).
     priority_known: bool,
@@ -87,6 +89,7 @@ impl Output {
             status: None,
             target: controller.pad_target(),
             outage: Outage::new("audio output", AUDIO_RETRY).proven_after(AUDIO_PROVEN),
+            opened: Instant::now(),
             priority_known: false,
             priority_said: None,
         };
@@ -152,6 +155,9 @@ impl Output {
                     let error = anyhow::anyhow!("the audio device failed: {failure}");
                     live.audio = None;
                     live.failed(&error);
+                    if reopens_at_once(live.opened.elapsed()) {
+                        live.open(settings, hubs, controller);
+                    }
                 }
                 if let Some(audio) = &live.audio {
                     if live.outage.holding() {
@@ -254,6 +260,7 @@ impl Live {
                     tracing::info!("audio on {}", audio.device);
                 }
                 self.outage.succeeded();
+                self.opened = Instant::now();
                 self.priority_known = false;
                 self.audio = Some(audio);
             }
@@ -267,6 +274,15 @@ impl Live {
     fn failed(&mut self, error: &anyhow::Error) {
         self.outage.failed(&format_args!("no sound: {error:#}"));
     }
+}
+
+/// Whether a stream that failed after playing for `played` is opened again at once rather than
+/// after [`AUDIO_RETRY`]. cpal ends an ALSA stream at an underrun it cannot recover from (ALSA
+/// reports POLLERR until the stream is prepared again), so a card that had been playing gets a
+/// gap in the sound, not the retry's half second of silence; one that fails as soon as it opens
+/// waits like a card that cannot be opened, so a failing card is not opened at every frame.
+fn reopens_at_once(played: Duration) -> bool {
+    played >= AUDIO_RETRY
 }
 
 /// Logs the audio thread's priority, once its callback has asked.
@@ -306,5 +322,17 @@ fn log_load_events(events: Vec<LoadEvent>) {
             LoadEvent::Loaded { pad } => tracing::debug!("playing {pad}"),
             LoadEvent::Failed { error, .. } => tracing::warn!("{error}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_that_played_is_opened_again_at_once_one_that_failed_at_once_waits() {
+        assert!(reopens_at_once(AUDIO_RETRY));
+        assert!(reopens_at_once(Duration::from_secs(3600)));
+        assert!(!reopens_at_once(Duration::from_millis(20)));
     }
 }
