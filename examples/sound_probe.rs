@@ -61,7 +61,9 @@ fn main() -> anyhow::Result<()> {
         ["song", seconds] => song(Duration::from_secs(
             seconds.parse().context("SECONDS must be whole seconds")?,
         )),
-        _ => bail!("usage: sound_probe knobs | note osc|midi NOTE MS | latency NOTES | song SECONDS"),
+        _ => {
+            bail!("usage: sound_probe knobs | note osc|midi NOTE MS | latency NOTES | song SECONDS")
+        }
     }
 }
 
@@ -198,11 +200,17 @@ impl Recording {
 
     /// What the capture holds between two times, for an error message.
     fn describe(&self, from: f64, until: f64) -> String {
-        let (first, last) = (self.frame_at(from), self.frame_at(until).min(self.samples.len()));
+        let (first, last) = (
+            self.frame_at(from),
+            self.frame_at(until).min(self.samples.len()),
+        );
         let loudest = self.samples[first.min(last)..last]
             .iter()
             .fold(0.0f32, |peak, s| peak.max(s.abs()));
-        let overall = self.samples.iter().fold(0.0f32, |peak, s| peak.max(s.abs()));
+        let overall = self
+            .samples
+            .iter()
+            .fold(0.0f32, |peak, s| peak.max(s.abs()));
         format!(
             "frames {first}–{last} of {} captured from {:.3} s, loudest {:.1} dBFS there, {:.1} \
              dBFS in all",
@@ -367,9 +375,14 @@ fn pitch(sound: &[f32]) -> Option<f64> {
     };
     let scores: Vec<f64> = (0..=longest + 1).map(correlation).collect();
     // The first peak that comes close to the best one: the period, not one of its multiples.
-    let best = scores[shortest..=longest].iter().cloned().fold(f64::MIN, f64::max);
+    let best = scores[shortest..=longest]
+        .iter()
+        .cloned()
+        .fold(f64::MIN, f64::max);
     let lag = (shortest..=longest).find(|&lag| {
-        scores[lag] >= 0.9 * best && scores[lag] >= scores[lag - 1] && scores[lag] >= scores[lag + 1]
+        scores[lag] >= 0.9 * best
+            && scores[lag] >= scores[lag - 1]
+            && scores[lag] >= scores[lag + 1]
     })?;
     // Parabolic interpolation between the neighbouring lags.
     let (left, middle, right) = (scores[lag - 1], scores[lag], scores[lag + 1]);
@@ -420,7 +433,10 @@ fn latency(notes: usize) -> anyhow::Result<()> {
         latencies[0]
     );
     println!("lost {}", notes - latencies.len());
-    println!("playback: {}", params.split_whitespace().collect::<Vec<_>>().join(" "));
+    println!(
+        "playback: {}",
+        params.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     Ok(())
 }
 
@@ -449,6 +465,10 @@ fn song(length: Duration) -> anyhow::Result<()> {
         thread::sleep(Duration::from_millis(15));
         step += 1;
     }
-    println!("song: {step} arpeggio notes and {} chords in {} s", step.div_ceil(8), length.as_secs());
+    println!(
+        "song: {step} arpeggio notes and {} chords in {} s",
+        step.div_ceil(8),
+        length.as_secs()
+    );
     Ok(())
 }
