@@ -6,9 +6,11 @@
 //! allocation, lock, log or I/O. On a sound card its first call also puts its own thread, and
 //! only that thread, at real-time priority (one system call), and leaves the outcome in an
 //! atomic for the control thread to log. [`start_stand_in`] runs the same callback on a thread paced like
-//! a sound card, for machines without one (soak tests, servers).
+//! a sound card, for machines without one (soak tests, servers). A stream that closes hands its
+//! engine back ([`AudioOutput::close`]), so a stream opened again plays on where it stopped.
 
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,12 +26,14 @@ const SCRATCH_FRAMES: usize = 4096;
 
 /// A running output stream; dropping it stops the sound.
 pub struct AudioOutput {
-    _backend: Backend,
+    backend: Backend,
     /// The device's name, for the log.
     pub device: String,
     /// The first error the stream reported (for example, the device was unplugged).
     failure: Arc<OnceLock<String>>,
     pub stats: Arc<CallbackStats>,
+    /// Where the callback leaves its engine when it is dropped with the stream.
+    returned: Receiver<Engine>,
 }
 
 /// What drives the callback.
@@ -42,6 +46,13 @@ impl AudioOutput {
     /// Why the stream failed, once it has, and should be opened again.
     pub fn failure(&self) -> Option<&str> {
         self.failure.get().map(String::as_str)
+    }
+
+    /// Stops the stream and takes back its engine, with its voices, knobs and pad as they were.
+    pub fn close(self) -> Option<Engine> {
+        // Dropping the stream joins its thread, which drops the callback.
+        drop(self.backend);
+        self.returned.try_recv().ok()
     }
 }
 
@@ -98,7 +109,8 @@ fn promote_this_thread() -> i32 {
 
 /// The engine as the sound card calls it: everything preallocated.
 pub struct Callback {
-    engine: Engine,
+    /// Always there until the callback is dropped, which hands it back.
+    engine: Option<Engine>,
     mono: Vec<f32>,
     channels: usize,
     /// Nanoseconds of sound per frame.
@@ -106,6 +118,17 @@ pub struct Callback {
     stats: Arc<CallbackStats>,
     /// Asks for real-time scheduling at the next call (a sound card's callback, once).
     ask_real_time: bool,
+    /// Where the engine goes when the callback is dropped.
+    hand_back: Option<SyncSender<Engine>>,
+}
+
+impl Drop for Callback {
+    fn drop(&mut self) {
+        if let (Some(engine), Some(hand_back)) = (self.engine.take(), self.hand_back.take()) {
+            // The receiving output may be gone already; then the engine goes with it.
+            let _ = hand_back.try_send(engine);
+        }
+    }
 }
 
 impl Callback {
@@ -113,13 +136,21 @@ impl Callback {
     /// allocated here.
     pub fn new(engine: Engine, channels: usize, rate: u32) -> Callback {
         Callback {
-            engine,
+            engine: Some(engine),
             mono: vec![0.0; SCRATCH_FRAMES],
             channels,
             frame_ns: 1e9 / f64::from(rate),
             stats: Arc::default(),
             ask_real_time: false,
+            hand_back: None,
         }
+    }
+
+    /// Leaves the engine in the returned receiver when the callback is dropped.
+    fn handing_back(mut self) -> (Callback, Receiver<Engine>) {
+        let (hand_back, returned) = mpsc::sync_channel(1);
+        self.hand_back = Some(hand_back);
+        (self, returned)
     }
 
     /// Has the first call put its thread at real-time priority.
@@ -141,11 +172,14 @@ impl Callback {
                 .real_time
                 .store(promote_this_thread(), Ordering::Relaxed);
         }
+        let Some(engine) = self.engine.as_mut() else {
+            return data.fill(0.0);
+        };
         let started = Instant::now();
         for period in data.chunks_mut(SCRATCH_FRAMES * self.channels) {
             let frames = period.len() / self.channels;
             let mono = &mut self.mono[..frames];
-            self.engine.process(mono);
+            engine.process(mono);
             for (frame, &sample) in period.chunks_exact_mut(self.channels).zip(mono.iter()) {
                 frame.fill(sample);
             }
@@ -231,8 +265,10 @@ pub fn start(
         sample_rate: cpal::SampleRate(settings.sample_rate),
         buffer_size: cpal::BufferSize::Fixed(settings.buffer_size as u32),
     };
-    let mut callback =
-        Callback::new(engine, usize::from(channels), settings.sample_rate).asking_real_time();
+    let (mut callback, returned) =
+        Callback::new(engine, usize::from(channels), settings.sample_rate)
+            .asking_real_time()
+            .handing_back();
     let stats = Arc::clone(&callback.stats);
     let callback = move |data: &mut [f32], _: &cpal::OutputCallbackInfo| callback.process(data);
     let failure = Arc::new(OnceLock::new());
@@ -258,10 +294,11 @@ pub fn start(
         .play()
         .with_context(|| format!("cannot start audio device {name}"))?;
     Ok(AudioOutput {
-        _backend: Backend::Card { _stream: stream },
+        backend: Backend::Card { _stream: stream },
         device: name,
         failure,
         stats,
+        returned,
     })
 }
 
@@ -285,7 +322,8 @@ impl Drop for StandIn {
 /// would, one `audio.bufferSize` period at a time, and discards the sound.
 pub fn start_stand_in(engine: Engine, settings: &AudioSettings) -> anyhow::Result<AudioOutput> {
     const CHANNELS: usize = 2;
-    let mut callback = Callback::new(engine, CHANNELS, settings.sample_rate);
+    let (mut callback, returned) =
+        Callback::new(engine, CHANNELS, settings.sample_rate).handing_back();
     let stats = Arc::clone(&callback.stats);
     let stop = Arc::new(AtomicBool::new(false));
     let period =
@@ -308,7 +346,7 @@ pub fn start_stand_in(engine: Engine, settings: &AudioSettings) -> anyhow::Resul
         })
         .context("cannot start the stand-in sound card's thread")?;
     Ok(AudioOutput {
-        _backend: Backend::StandIn {
+        backend: Backend::StandIn {
             _thread: StandIn {
                 stop,
                 thread: Some(thread),
@@ -317,6 +355,7 @@ pub fn start_stand_in(engine: Engine, settings: &AudioSettings) -> anyhow::Resul
         device: "stand-in (no sound card)".into(),
         failure: Arc::default(),
         stats,
+        returned,
     })
 }
 

@@ -210,3 +210,53 @@ fn real_time_priority_is_the_audio_threads_alone() {
         "the test's own thread is untouched"
     );
 }
+
+/// A stream that closes hands its engine back with its voices still sounding, so that a stream
+/// opened again (after an underrun ended the last one) plays on where it stopped.
+#[cfg(feature = "device")]
+#[test]
+fn a_closed_output_hands_its_engine_back_with_its_voices() {
+    use open_nsynth::audio::start_stand_in;
+    use open_nsynth::settings::AudioSettings;
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !done() {
+            assert!(started.elapsed().as_secs() < 10, "{what} did not happen");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    };
+    let (mut engine, mut link) = Engine::new(support::config(), support::open_knobs());
+    let _ = link.banks.push(bank(1, 8000, Selection::point(4)));
+    let mut commands = engine.command_sender(8);
+    let _ = commands.push(Command {
+        at: 3,
+        action: Action::NoteOn {
+            note: 60,
+            velocity: 0.9,
+        },
+    });
+    let status = Arc::clone(engine.status());
+    let settings = AudioSettings {
+        sample_rate: 48_000,
+        buffer_size: 128,
+        device_id: None,
+    };
+    let output = start_stand_in(engine, &settings).unwrap();
+    wait_for("the note", &|| status.voices.load(Ordering::Relaxed) == 1);
+    let engine = output
+        .close()
+        .expect("a closed output hands its engine back");
+    let stopped_at = status.frame.load(Ordering::Relaxed);
+    assert!(Arc::ptr_eq(engine.status(), &status), "the same engine");
+    assert_eq!(
+        status.voices.load(Ordering::Relaxed),
+        1,
+        "the note sounds on"
+    );
+    let output = start_stand_in(engine, &settings).unwrap();
+    wait_for("playing on", &|| {
+        status.frame.load(Ordering::Relaxed) > stopped_at
+    });
+    assert_eq!(status.voices.load(Ordering::Relaxed), 1);
+    assert!(output.close().is_some());
+}

@@ -93,7 +93,7 @@ impl Output {
             priority_known: false,
             priority_said: None,
         };
-        live.open(settings, hubs, controller);
+        live.open(None, settings, hubs, controller);
         Output::Live(Box::new(live))
     }
 
@@ -153,10 +153,10 @@ impl Output {
                 }
                 if let Some(failure) = live.audio.as_ref().and_then(AudioOutput::failure) {
                     let error = anyhow::anyhow!("the audio device failed: {failure}");
-                    live.audio = None;
+                    let engine = live.audio.take().and_then(AudioOutput::close);
                     live.failed(&error);
                     if reopens_at_once(live.opened.elapsed()) {
-                        live.open(settings, hubs, controller);
+                        live.open(engine, settings, hubs, controller);
                     }
                 }
                 if let Some(audio) = &live.audio {
@@ -173,7 +173,7 @@ impl Output {
                     }
                 }
                 if live.audio.is_none() && live.outage.due() {
-                    live.open(settings, hubs, controller);
+                    live.open(None, settings, hubs, controller);
                 }
                 Ok(())
             }
@@ -228,9 +228,16 @@ impl Output {
 }
 
 impl Live {
-    /// Opens the sound card with a fresh engine and loader thread for the current pad. While
-    /// there is no device at all, nothing is built, so the retries cost no pad reads.
-    fn open(&mut self, settings: &Settings, hubs: &Hubs, controller: &Controller) {
+    /// Opens the sound card with `kept`, the engine of the stream that just stopped (which the
+    /// loader thread still feeds), or else a fresh engine and loader thread for the current pad.
+    /// While there is no device at all, nothing is built, so the retries cost no pad reads.
+    fn open(
+        &mut self,
+        kept: Option<Engine>,
+        settings: &Settings,
+        hubs: &Hubs,
+        controller: &Controller,
+    ) {
         let card = match &self.device {
             Device::StandIn => None,
             Device::Card(card) => match audio::choose_device(&settings.audio, card.as_deref()) {
@@ -238,17 +245,13 @@ impl Live {
                 Err(error) => return self.failed(&error),
             },
         };
-        let (engine, link) = hubs.engine(settings, controller.knobs());
-        let status = Arc::clone(engine.status());
-        let streamer = match PadStreamer::spawn(loader(settings), link) {
-            Ok(streamer) => streamer,
-            Err(error) => {
-                return self.failed(
-                    &anyhow::Error::from(error).context("cannot start the pad loader thread"),
-                )
-            }
+        let engine = match kept {
+            Some(engine) => engine,
+            None => match self.fresh_engine(settings, hubs, controller) {
+                Ok(engine) => engine,
+                Err(error) => return self.failed(&error),
+            },
         };
-        streamer.request(self.target.clone());
         let started = match card {
             Some(card) => audio::start(card, engine, &settings.audio),
             None => audio::start_stand_in(engine, &settings.audio),
@@ -266,8 +269,23 @@ impl Live {
             }
             Err(error) => self.failed(&error),
         }
+    }
+
+    /// A new engine for the current pad, wired to the hubs, and a new loader thread feeding it.
+    fn fresh_engine(
+        &mut self,
+        settings: &Settings,
+        hubs: &Hubs,
+        controller: &Controller,
+    ) -> anyhow::Result<Engine> {
+        let (engine, link) = hubs.engine(settings, controller.knobs());
+        let status = Arc::clone(engine.status());
+        let streamer = PadStreamer::spawn(loader(settings), link)
+            .context("cannot start the pad loader thread")?;
+        streamer.request(self.target.clone());
         self.pads = Some(PadFeed::Streaming(streamer));
         self.status = Some(status);
+        Ok(engine)
     }
 
     /// Counts a failed try; only the first of a run is logged.
@@ -276,11 +294,12 @@ impl Live {
     }
 }
 
-/// Whether a stream that failed after playing for `played` is opened again at once rather than
-/// after [`AUDIO_RETRY`]. cpal ends an ALSA stream at an underrun it cannot recover from (ALSA
-/// reports POLLERR until the stream is prepared again), so a card that had been playing gets a
-/// gap in the sound, not the retry's half second of silence; one that fails as soon as it opens
-/// waits like a card that cannot be opened, so a failing card is not opened at every frame.
+/// Whether a stream that failed after playing for `played` is opened again at once, with the same
+/// engine, rather than after [`AUDIO_RETRY`]. cpal ends an ALSA stream at an underrun it cannot
+/// recover from (ALSA reports POLLERR until the stream is prepared again), so a card that had
+/// been playing gets a gap in the sound, its notes playing on, not the retry's half second of
+/// silence and a new engine; one that fails as soon as it opens waits like a card that cannot be
+/// opened, so a failing card is not opened at every frame.
 fn reopens_at_once(played: Duration) -> bool {
     played >= AUDIO_RETRY
 }
