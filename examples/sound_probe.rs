@@ -10,9 +10,9 @@
 //! ```
 //!
 //! Every time is CLOCK_MONOTONIC: a note's is taken as it is handed to the sequencer, a captured
-//! frame's from the capture's position read against that clock. A captured frame is the sound the instrument
-//! wrote at the moment the loopback card took it from the playback buffer, which is when a DAC
-//! would have played it.
+//! frame's from the capture's position read against that clock. A captured frame is the sound
+//! the instrument wrote at the moment the loopback card took it from the playback buffer, which
+//! is when a DAC would have played it.
 
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,7 +39,7 @@ const RATE: u32 = 48_000;
 const SILENT: f32 = 1e-5;
 /// MIDI channel 1, the demo settings' `midi.channel`.
 const CHANNEL: u8 = 0;
-/// How long the instrument may take to connect to a new sequencer port (the issue's 2 s).
+/// How long the instrument may take to connect to a new sequencer port: two of its rescans.
 const CONNECT_WITHIN: Duration = Duration::from_secs(2);
 
 fn main() -> anyhow::Result<()> {

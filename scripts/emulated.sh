@@ -3,7 +3,7 @@
 # stand-in base, the board and settings for the emulated machine, an image of
 # them, and qemu's arm64 `virt` machine booting it. Source it after common.sh,
 # with `work` (a scratch folder), `cache` (kept between runs) and `target_dir`
-# set; do not run it.
+# set (and `guest_cpus`, the emulated machine's processors, 2 unless set); do not run it.
 
 qemu_pid=""
 nsynth="$target_dir/release/open-nsynth"
@@ -83,7 +83,7 @@ start_guest() {
     cmdline="$(mtype -i "$image@@4M" ::cmdline.txt | tr -d '\r\n')"
     cmdline+=" console=ttyAMA0 modules-load=snd-aloop systemd.journald.forward_to_console=1 $*"
     info "kernel command line: $cmdline"
-    qemu-system-aarch64 -M virt -cpu cortex-a53 -smp 2 -m 1024 \
+    qemu-system-aarch64 -M virt -cpu cortex-a53 -smp "${guest_cpus:-2}" -m 1024 \
         -display none -monitor none -serial "file:$log" \
         -kernel "$work/vmlinuz" -initrd "$work/initrd.img" -append "$cmdline" \
         -drive "file=$image,if=virtio,format=raw" \

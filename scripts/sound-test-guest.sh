@@ -105,8 +105,8 @@ check_small_buffer() {
     systemctl -q is-active open-nsynth && [ "$failures" -le 1 ]
 }
 
-# latency FRAMES: note-on to sound over $notes notes with audio.bufferSize FRAMES; the notes
-# not heard must be no more than the underruns.
+# latency FRAMES: note-on to sound over $notes notes with audio.bufferSize FRAMES; notes are
+# lost only to underruns.
 check_latency() {
     restart_with "$1" || return 1
     before="$(xruns)"
@@ -114,8 +114,9 @@ check_latency() {
     xruns_seen=$(($(xruns) - before))
     lost="$(sed -n 's/^lost //p' /tmp/probe.out)"
     say "latency at bufferSize $1: $lost notes lost, $xruns_seen xruns during the run"
-    # A lost note must be one an underrun took.
-    [ "$lost" -le "$xruns_seen" ]
+    # Only underruns may take notes: the sound stops while the stream is opened again, the note in
+    # the gap sounds late, and the next may start while it still sounds (two per underrun at most).
+    [ "$lost" -le $((2 * xruns_seen)) ]
 }
 
 # load REAL_TIME: the song for $load_seconds s with a busy loop per processor at normal priority;

@@ -2,7 +2,7 @@
 # Tests the instrument on a real Linux sound stack: the image of scripts/image-test.sh (the
 # stand-in Raspberry Pi OS with the demo pad) booted in qemu's arm64 `virt` machine, whose Debian
 # kernel has the loopback sound card (snd-aloop, the instrument's output) and the sequencer's
-# dummy client (snd-seq-dummy). The checks run inside the guest
+# dummy client (snd-seq-dummy), with one emulated processor. The checks run inside the guest
 # (scripts/sound-test-guest.sh, with examples/sound_probe.rs built for arm64), started by
 # systemd once the instrument's service is up; this side reads their verdicts from the console.
 # NOT part of the default test suite (scripts/test.sh): it takes about twenty minutes on two
@@ -64,6 +64,11 @@ port="${SOUND_TEST_PORT:-18001}"
 target_dir="$(cargo_target_dir)"
 cache="$target_dir/image-test"
 work="$(mktemp -d "${TMPDIR:-/tmp}/sound-test.XXXXXX")"
+# One emulated processor: qemu then needs a host core for it and one for its own timers and
+# devices, which two cores give. With two emulated processors kept busy on two host cores, qemu's
+# own thread waits for a core and the guest's clock interrupts come late, whatever the guest's
+# priorities (underruns at any priority).
+guest_cpus=1
 mkdir -p "$cache"
 # shellcheck source=scripts/emulated.sh
 . scripts/emulated.sh
