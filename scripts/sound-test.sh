@@ -32,8 +32,8 @@
 #   load-real-time
 #                5 minutes of a busy song from the sequencer with a busy loop per processor at
 #                normal priority, at audio.bufferSize 1024: no underrun (the audio thread at
-#                SCHED_FIFO). At 256 the emulated machine itself falls behind, whatever the
-#                priority (SOUND_TEST_LOAD_BUFFER=256 shows it)
+#                SCHED_FIFO); SOUND_TEST_LOAD_BUFFER=256 runs it closer to the emulated
+#                machine's limit, where the priority makes a difference
 #   load-normal-priority
 #                the same with the service's LimitRTPRIO at 0: the log says the audio thread
 #                could not have real-time priority; the underruns are counted
