@@ -448,7 +448,7 @@ fn song(length: Duration) -> anyhow::Result<()> {
     let started = Instant::now();
     let mut step = 0usize;
     while started.elapsed() < length {
-        if step % 8 == 0 {
+        if step.is_multiple_of(8) {
             for &note in &CHORDS[step / 8 % CHORDS.len()] {
                 keyboard.note(true, note)?;
             }

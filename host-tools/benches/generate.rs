@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use host_tools::model::{Generator, Model, ModelShape, RandomWeights, Stages};
+use host_tools::model::{tile_kernel, Generator, Model, ModelShape, RandomWeights, Stages};
 
 /// Multiply-adds per input sample of the encoder (spec §8).
 const ENCODER_MACS_PER_SAMPLE: f64 = 1_968_512.0;
@@ -47,7 +47,9 @@ fn main() -> anyhow::Result<()> {
     }
     println!(
         "peak estimate {peak:.0} GFLOP/s = {cores} cores × {ghz:.2} GHz × {flop_per_cycle} \
-         FLOP/cycle ({simd}); the tile kernel uses AVX2, whose peak is {avx2_peak:.0} GFLOP/s"
+         FLOP/cycle ({simd}); the tile kernel is {} (HOST_TOOLS_KERNEL chooses); the AVX2 \
+         peak is {avx2_peak:.0} GFLOP/s",
+        tile_kernel()
     );
     println!(
         "FLOP per sample per note: 2 × {graph_macs} (Magenta's graph); this generator \

@@ -247,7 +247,7 @@ mod tests {
 
     /// A v1.0 `.npy` file of any header text.
     fn with_header(mut header: String, data: &[u8]) -> Vec<u8> {
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');
@@ -302,7 +302,7 @@ mod tests {
         // The same header text after a 4-byte length, padded again to a multiple of 64.
         let mut text = String::from_utf8(v1[10..v1.len() - 64].to_vec()).unwrap();
         text.truncate(text.trim_end().len());
-        while (12 + text.len() + 1) % 64 != 0 {
+        while !(12 + text.len() + 1).is_multiple_of(64) {
             text.push(' ');
         }
         text.push('\n');

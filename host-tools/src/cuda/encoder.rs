@@ -97,7 +97,7 @@ impl EncoderWeights {
     /// Refuses a recording that is not whole hops, or whose im2col matrix a kernel could not
     /// index.
     fn check_length(&self, samples: usize) -> Result<(), GpuError> {
-        if samples == 0 || samples % HOP_LENGTH != 0 {
+        if samples == 0 || !samples.is_multiple_of(HOP_LENGTH) {
             return Err(ModelError::AudioLength {
                 samples,
                 hop: HOP_LENGTH,

@@ -117,7 +117,7 @@ pub(crate) fn embedding_frames(
     width: usize,
     index: usize,
 ) -> Result<usize, ModelError> {
-    if embedding.len() % width != 0 {
+    if !embedding.len().is_multiple_of(width) {
         return Err(ModelError::EmbeddingWidth {
             index,
             values: embedding.len(),

@@ -18,7 +18,7 @@ impl Model {
     /// long): a `[samples / 512, bottleneck]` tensor, as Magenta's `encode` for one note.
     pub fn encode(&self, audio: &[f32]) -> Result<Tensor, ModelError> {
         let samples = audio.len();
-        if samples == 0 || samples % HOP_LENGTH != 0 {
+        if samples == 0 || !samples.is_multiple_of(HOP_LENGTH) {
             return Err(ModelError::AudioLength {
                 samples,
                 hop: HOP_LENGTH,

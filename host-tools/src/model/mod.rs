@@ -29,6 +29,7 @@ pub use error::ModelError;
 pub(crate) use generator::note_lengths;
 pub use generator::{generate, Generator, Note};
 pub(crate) use linear::Linear;
+pub use packed::tile_kernel;
 pub use random::RandomWeights;
 pub(crate) use rng::{fnv1a, mix};
 pub use sampling::sample_class;

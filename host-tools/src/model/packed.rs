@@ -2,8 +2,9 @@
 //! (`[panel][input][16]`, contiguous, so a step streams each weight exactly once), multiplied
 //! against a batch of activations stored channel-major (`[channel, batch]`). Panels are split
 //! across rayon's threads; each thread owns the output rows of its panels. The inner tile is
-//! AVX2+FMA where the CPU has it, else plain loops with the same order of operations per
-//! element. Every output element is summed over the inputs in the same order whatever the batch
+//! AVX-512 where the CPU has it (a panel row is one register), else AVX2+FMA (two), else plain
+//! loops with the same order of operations per element; the two vector kernels make the same
+//! fused multiply-adds lane by lane, so their results are equal bit for bit. Every output element is summed over the inputs in the same order whatever the batch
 //! size or its place in the batch, so a note's numbers never depend on its batch. Nothing here
 //! allocates during a product.
 
@@ -12,8 +13,13 @@ use rayon::prelude::*;
 /// Output columns per panel: two AVX2 registers.
 const PANEL: usize = 16;
 
-/// Batch rows per tile: 6 × 2 accumulators fill 12 of the 16 AVX2 registers.
+/// Batch rows per tile of the AVX2 and portable kernels: 6 × 2 accumulators fill 12 of the 16
+/// AVX2 registers.
 const TILE_ROWS: usize = 6;
+
+/// Batch rows per tile of the AVX-512 kernel: 12 accumulators of its 32 registers, enough
+/// independent multiply-adds to keep both FMA units busy through their latency.
+const WIDE_TILE_ROWS: usize = 12;
 
 /// Multiply-adds per parallel task, so that small products stay on one thread.
 const TASK_WORK: usize = 1 << 16;
@@ -86,7 +92,7 @@ pub fn product<S: Segments + ?Sized>(
         assert_eq!(segments.segment(index).len() % batch, 0, "ragged segment");
     }
     assert_eq!(out.len(), weights.outputs * batch, "output size");
-    let kernel = Kernel::detect();
+    let kernel = Kernel::chosen();
     let panel_len = weights.inputs * PANEL;
     let work_per_panel = panel_len * batch;
     let task = |(panel, out): (&[f32], &mut [f32])| {
@@ -109,15 +115,92 @@ pub fn product<S: Segments + ?Sized>(
     }
 }
 
-#[derive(Debug, Clone, Copy)]
+/// The tile kernel the products use (see `HOST_TOOLS_KERNEL`): `avx512`, `avx2` or `portable`.
+pub fn tile_kernel() -> &'static str {
+    Kernel::chosen().name()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
     #[cfg(target_arch = "x86_64")]
     Avx2,
     Portable,
 }
 
 impl Kernel {
+    /// The kernel every product uses: the fastest this CPU runs, or the one `HOST_TOOLS_KERNEL`
+    /// names (`avx512`, `avx2` or `portable`; for comparing and testing them), if the CPU runs
+    /// it. Decided once.
+    fn chosen() -> Self {
+        static CHOSEN: std::sync::OnceLock<Kernel> = std::sync::OnceLock::new();
+        *CHOSEN.get_or_init(|| {
+            let best = Self::detect();
+            let Ok(name) = std::env::var("HOST_TOOLS_KERNEL") else {
+                return best;
+            };
+            match Self::runnable()
+                .into_iter()
+                .find(|kernel| kernel.name() == name)
+            {
+                Some(kernel) => kernel,
+                None => {
+                    tracing::warn!(
+                        "HOST_TOOLS_KERNEL={name}: this CPU runs {}; using {}",
+                        Self::runnable()
+                            .iter()
+                            .map(|kernel| kernel.name())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        best.name()
+                    );
+                    best
+                }
+            }
+        })
+    }
+
+    /// Every kernel this CPU runs, slowest first.
+    fn runnable() -> Vec<Kernel> {
+        let mut kernels = vec![Kernel::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                kernels.push(Kernel::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f") {
+                kernels.push(Kernel::Avx512);
+            }
+        }
+        kernels
+    }
+
+    /// Batch rows per tile.
+    fn tile_rows(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => WIDE_TILE_ROWS,
+            _ => TILE_ROWS,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => "avx512",
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => "avx2",
+            Kernel::Portable => "portable",
+        }
+    }
+
+    /// The fastest kernel this CPU runs.
     fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if is_x86_feature_detected!("avx512f") {
+            return Self::Avx512;
+        }
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             return Self::Avx2;
@@ -126,9 +209,9 @@ impl Kernel {
     }
 }
 
-type Tile = [[f32; PANEL]; TILE_ROWS];
+type Tile = [[f32; PANEL]; WIDE_TILE_ROWS];
 
-/// One panel against every batch row, `TILE_ROWS` rows at a time; `out` is the panel's rows
+/// One panel against every batch row, the kernel's tile rows at a time; `out` is the panel's rows
 /// of the output, `[columns ≤ 16, batch]`.
 fn panel_product<S: Segments + ?Sized>(
     kernel: Kernel,
@@ -139,17 +222,25 @@ fn panel_product<S: Segments + ?Sized>(
     accumulate: bool,
 ) {
     let columns = out.len() / batch;
-    let mut tile: Tile = [[0.0; PANEL]; TILE_ROWS];
+    let mut tile: Tile = [[0.0; PANEL]; WIDE_TILE_ROWS];
     let mut first = 0;
     while first < batch {
-        let rows = TILE_ROWS.min(batch - first);
+        let rows = kernel.tile_rows().min(batch - first);
         match rows {
             1 => tile_product::<1, S>(kernel, panel, segments, batch, first, &mut tile),
             2 => tile_product::<2, S>(kernel, panel, segments, batch, first, &mut tile),
             3 => tile_product::<3, S>(kernel, panel, segments, batch, first, &mut tile),
             4 => tile_product::<4, S>(kernel, panel, segments, batch, first, &mut tile),
             5 => tile_product::<5, S>(kernel, panel, segments, batch, first, &mut tile),
-            _ => tile_product::<TILE_ROWS, S>(kernel, panel, segments, batch, first, &mut tile),
+            6 => tile_product::<6, S>(kernel, panel, segments, batch, first, &mut tile),
+            7 => tile_product::<7, S>(kernel, panel, segments, batch, first, &mut tile),
+            8 => tile_product::<8, S>(kernel, panel, segments, batch, first, &mut tile),
+            9 => tile_product::<9, S>(kernel, panel, segments, batch, first, &mut tile),
+            10 => tile_product::<10, S>(kernel, panel, segments, batch, first, &mut tile),
+            11 => tile_product::<11, S>(kernel, panel, segments, batch, first, &mut tile),
+            _ => {
+                tile_product::<WIDE_TILE_ROWS, S>(kernel, panel, segments, batch, first, &mut tile)
+            }
         }
         for (column, out_row) in out.chunks_exact_mut(batch).take(columns).enumerate() {
             let targets = &mut out_row[first..first + rows];
@@ -176,8 +267,11 @@ fn tile_product<const ROWS: usize, S: Segments + ?Sized>(
 ) {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Kernel::detect` saw AVX2 and FMA; `product` checked that the segments hold
+        // SAFETY: `Kernel::detect` saw AVX-512F; `product` checked that the segments hold
         // exactly `panel.len() / 16` rows of `batch` values and `first + ROWS <= batch`.
+        Kernel::Avx512 => unsafe { avx512::tile::<ROWS, S>(panel, segments, batch, first, tile) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `Kernel::detect` saw AVX2 and FMA; the rest as above.
         Kernel::Avx2 => unsafe { avx2::tile::<ROWS, S>(panel, segments, batch, first, tile) },
         Kernel::Portable => portable_tile::<ROWS, S>(panel, segments, batch, first, tile),
     }
@@ -253,6 +347,51 @@ mod avx2 {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::{
+        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_storeu_ps,
+    };
+
+    use super::{Segments, Tile, PANEL};
+
+    /// # Safety
+    /// The CPU must support AVX-512F; the segments must hold `panel.len() / 16` rows of `batch`
+    /// values in all, and `first + ROWS <= batch`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tile<const ROWS: usize, S: Segments + ?Sized>(
+        panel: &[f32],
+        segments: &S,
+        batch: usize,
+        first: usize,
+        tile: &mut Tile,
+    ) {
+        // SAFETY: reads stay inside `panel` (one 16-wide row per input row, as many as the
+        // segments hold) and inside each segment (column first + r < batch of each row).
+        unsafe {
+            let mut sums: [__m512; ROWS] = [_mm512_setzero_ps(); ROWS];
+            let mut weights = panel.as_ptr();
+            for index in 0..segments.count() {
+                let segment = segments.segment(index);
+                let mut x = segment.as_ptr().add(first);
+                for _ in 0..segment.len() / batch {
+                    let row_weights = _mm512_loadu_ps(weights);
+                    for (row, sum) in sums.iter_mut().enumerate() {
+                        let value = _mm512_set1_ps(*x.add(row));
+                        *sum = _mm512_fmadd_ps(value, row_weights, *sum);
+                    }
+                    weights = weights.add(PANEL);
+                    x = x.add(batch);
+                }
+            }
+            for (row, sum) in sums.iter().enumerate() {
+                _mm512_storeu_ps(tile[row].as_mut_ptr(), *sum);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -301,17 +440,38 @@ mod tests {
 
     #[test]
     fn every_kernel_agrees_with_a_naive_product() {
-        let mut kernels = vec![Kernel::Portable];
-        #[cfg(target_arch = "x86_64")]
-        if matches!(Kernel::detect(), Kernel::Avx2) {
-            kernels.push(Kernel::Avx2);
-        }
-        for kernel in kernels {
+        for kernel in Kernel::runnable() {
             // Ragged panels, every tile height, several segments.
             check(&[5, 7], 21, 13, kernel);
             check(&[16], 16, 1, kernel);
             check(&[3, 3, 3], 40, 6, kernel);
         }
+    }
+
+    /// Both vector kernels make the same fused multiply-adds in the same order, lane by lane.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx512_kernel_equals_the_avx2_kernel_bit_for_bit() {
+        if Kernel::detect() != Kernel::Avx512 {
+            eprintln!("this CPU has no AVX-512: nothing to compare");
+            return;
+        }
+        let (inputs, outputs, batch) = (70, 37, 13);
+        let packed = PackedMatrix::pack(&values(inputs * outputs, 6), inputs, outputs);
+        let x = values(inputs * batch, 7);
+        let segments = [&x[..30 * batch], &x[30 * batch..]];
+        let run = |kernel| {
+            let mut out = values(outputs * batch, 8);
+            for (panel, out) in packed
+                .panels
+                .chunks(inputs * PANEL)
+                .zip(out.chunks_mut(PANEL * batch))
+            {
+                panel_product(kernel, panel, &segments[..], batch, out, true);
+            }
+            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+        };
+        assert_eq!(run(Kernel::Avx512), run(Kernel::Avx2));
     }
 
     #[test]

@@ -133,7 +133,11 @@ impl StackLayers {
         if count == MAGENTA_LAYERS {
             Fits::Released
         } else {
-            Fits::WholeCycles((1..=count).filter(|cycle| count % cycle == 0).collect())
+            Fits::WholeCycles(
+                (1..=count)
+                    .filter(|cycle| count.is_multiple_of(*cycle))
+                    .collect(),
+            )
         }
     }
 
