@@ -249,9 +249,26 @@ ensure_apt_packages() {
 
 # ------------------------------------------------------------- rustup ---
 
+# The Rust the workspace declares (rust-version in Cargo.toml), updated through rustup when the
+# installed one is older.
+ensure_rust_version() {
+    local wanted have
+    wanted="$(sed -n 's/^rust-version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)"
+    have="$(rustc --version | cut -d' ' -f2 | cut -d- -f1)"
+    [[ -n "$wanted" ]] || return 0
+    if [[ "$(printf '%s\n%s\n' "$wanted" "$have" | sort -V | head -n 1)" == "$wanted" ]]; then
+        return 0
+    fi
+    command -v rustup >/dev/null 2>&1 ||
+        die "setup: Rust $have is older than the $wanted this project needs, and there is no rustup to update it"
+    info "setup: Rust $have is older than $wanted: rustup update stable"
+    rustup update stable
+}
+
 ensure_rust() {
     ensure_cargo_on_path
     cd "$REPO_ROOT"
+    ensure_rust_version
 
     local -a components=() targets=()
     [[ $want_lint -eq 1 ]] && components=(rustfmt clippy)
