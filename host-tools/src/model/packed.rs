@@ -267,13 +267,37 @@ fn tile_product<const ROWS: usize, S: Segments + ?Sized>(
 ) {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Kernel::detect` saw AVX-512F; `product` checked that the segments hold
-        // exactly `panel.len() / 16` rows of `batch` values and `first + ROWS <= batch`.
+        // SAFETY: `Kernel::chosen` picks only kernels the CPU runs; `product` checked that the
+        // segments hold exactly `panel.len() / 16` rows of `batch` values and that
+        // `first + ROWS <= batch`.
         Kernel::Avx512 => unsafe { avx512::tile::<ROWS, S>(panel, segments, batch, first, tile) },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Kernel::detect` saw AVX2 and FMA; the rest as above.
+        // SAFETY: as above.
         Kernel::Avx2 => unsafe { avx2::tile::<ROWS, S>(panel, segments, batch, first, tile) },
         Kernel::Portable => portable_tile::<ROWS, S>(panel, segments, batch, first, tile),
+    }
+}
+
+/// Calls `step` with each input row in order: its 16 panel weights and its batch values from
+/// column `first` on. The walk every tile kernel makes; inlined into each, so the vector kernels'
+/// closures run with their target features.
+#[inline(always)]
+fn each_input_row<S: Segments + ?Sized>(
+    panel: &[f32],
+    segments: &S,
+    batch: usize,
+    first: usize,
+    mut step: impl FnMut(&[f32], &[f32]),
+) {
+    let mut weights = panel.chunks_exact(PANEL);
+    for index in 0..segments.count() {
+        for (x, w) in segments
+            .segment(index)
+            .chunks_exact(batch)
+            .zip(&mut weights)
+        {
+            step(w, &x[first..]);
+        }
     }
 }
 
@@ -285,17 +309,13 @@ fn portable_tile<const ROWS: usize, S: Segments + ?Sized>(
     tile: &mut Tile,
 ) {
     let mut sums = [[0.0f32; PANEL]; ROWS];
-    let mut weights = panel.chunks_exact(PANEL);
-    for index in 0..segments.count() {
-        for x in segments.segment(index).chunks_exact(batch) {
-            let Some(w) = weights.next() else { return };
-            for (row_sums, &value) in sums.iter_mut().zip(&x[first..first + ROWS]) {
-                for (sum, &weight) in row_sums.iter_mut().zip(w) {
-                    *sum += value * weight;
-                }
+    each_input_row(panel, segments, batch, first, |w, x| {
+        for (row_sums, &value) in sums.iter_mut().zip(&x[..ROWS]) {
+            for (sum, &weight) in row_sums.iter_mut().zip(w) {
+                *sum += value * weight;
             }
         }
-    }
+    });
     tile[..ROWS].copy_from_slice(&sums);
 }
 
@@ -306,7 +326,7 @@ mod avx2 {
         _mm256_storeu_ps,
     };
 
-    use super::{Segments, Tile, PANEL};
+    use super::{each_input_row, Segments, Tile};
 
     /// # Safety
     /// The CPU must support AVX2 and FMA; the segments must hold `panel.len() / 16` rows of
@@ -319,26 +339,18 @@ mod avx2 {
         first: usize,
         tile: &mut Tile,
     ) {
-        // SAFETY: reads stay inside `panel` (one 16-wide row per input row, as many as the
-        // segments hold) and inside each segment (column first + r < batch of each row).
+        // SAFETY: the loads read the 16 weights of `w`; the rest is register arithmetic.
         unsafe {
             let mut sums: [[__m256; 2]; ROWS] = [[_mm256_setzero_ps(); 2]; ROWS];
-            let mut weights = panel.as_ptr();
-            for index in 0..segments.count() {
-                let segment = segments.segment(index);
-                let mut x = segment.as_ptr().add(first);
-                for _ in 0..segment.len() / batch {
-                    let low = _mm256_loadu_ps(weights);
-                    let high = _mm256_loadu_ps(weights.add(8));
-                    for (row, row_sums) in sums.iter_mut().enumerate() {
-                        let value = _mm256_broadcast_ss(&*x.add(row));
-                        row_sums[0] = _mm256_fmadd_ps(value, low, row_sums[0]);
-                        row_sums[1] = _mm256_fmadd_ps(value, high, row_sums[1]);
-                    }
-                    weights = weights.add(PANEL);
-                    x = x.add(batch);
+            each_input_row(panel, segments, batch, first, |w, x| {
+                let low = _mm256_loadu_ps(w.as_ptr());
+                let high = _mm256_loadu_ps(w.as_ptr().add(8));
+                for (row_sums, value) in sums.iter_mut().zip(&x[..ROWS]) {
+                    let value = _mm256_broadcast_ss(value);
+                    row_sums[0] = _mm256_fmadd_ps(value, low, row_sums[0]);
+                    row_sums[1] = _mm256_fmadd_ps(value, high, row_sums[1]);
                 }
-            }
+            });
             for (row, row_sums) in sums.iter().enumerate() {
                 _mm256_storeu_ps(tile[row].as_mut_ptr(), row_sums[0]);
                 _mm256_storeu_ps(tile[row].as_mut_ptr().add(8), row_sums[1]);
@@ -354,7 +366,7 @@ mod avx512 {
         _mm512_storeu_ps,
     };
 
-    use super::{Segments, Tile, PANEL};
+    use super::{each_input_row, Segments, Tile};
 
     /// # Safety
     /// The CPU must support AVX-512F; the segments must hold `panel.len() / 16` rows of `batch`
@@ -367,24 +379,15 @@ mod avx512 {
         first: usize,
         tile: &mut Tile,
     ) {
-        // SAFETY: reads stay inside `panel` (one 16-wide row per input row, as many as the
-        // segments hold) and inside each segment (column first + r < batch of each row).
+        // SAFETY: the loads read the 16 weights of `w`; the rest is register arithmetic.
         unsafe {
             let mut sums: [__m512; ROWS] = [_mm512_setzero_ps(); ROWS];
-            let mut weights = panel.as_ptr();
-            for index in 0..segments.count() {
-                let segment = segments.segment(index);
-                let mut x = segment.as_ptr().add(first);
-                for _ in 0..segment.len() / batch {
-                    let row_weights = _mm512_loadu_ps(weights);
-                    for (row, sum) in sums.iter_mut().enumerate() {
-                        let value = _mm512_set1_ps(*x.add(row));
-                        *sum = _mm512_fmadd_ps(value, row_weights, *sum);
-                    }
-                    weights = weights.add(PANEL);
-                    x = x.add(batch);
+            each_input_row(panel, segments, batch, first, |w, x| {
+                let row_weights = _mm512_loadu_ps(w.as_ptr());
+                for (sum, &value) in sums.iter_mut().zip(&x[..ROWS]) {
+                    *sum = _mm512_fmadd_ps(_mm512_set1_ps(value), row_weights, *sum);
                 }
-            }
+            });
             for (row, sum) in sums.iter().enumerate() {
                 _mm512_storeu_ps(tile[row].as_mut_ptr(), *sum);
             }
