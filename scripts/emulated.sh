@@ -2,9 +2,17 @@
 # The emulated Raspberry Pi shared by image-test.sh and sound-test.sh: the
 # stand-in base, the board and settings for the emulated machine, an image of
 # them, and qemu's arm64 `virt` machine booting it. Source it after common.sh,
-# with `work` (a scratch folder), `cache` (kept between runs) and `target_dir`
-# set (and `guest_cpus`, the emulated machine's processors, 2 unless set); do not run it.
+# with `port` set (the host's UDP port for the guest's OSC port) and
+# `guest_cpus` if not 2 (the emulated machine's processors); do not run it. It
+# refuses to go on without root, and sets `target_dir`, `cache` (the stand-in,
+# kept between runs) and `work` (this run's scratch folder, which `finish`
+# removes).
 
+[[ "$(id -u)" -eq 0 ]] || die "$script_name: run it as root (mmdebstrap and binfmt_misc need root)"
+target_dir="$(cargo_target_dir)"
+cache="$target_dir/image-test"
+mkdir -p "$cache"
+work="$(mktemp -d "${TMPDIR:-/tmp}/${script_name%.sh}.XXXXXX")"
 qemu_pid=""
 nsynth="$target_dir/release/open-nsynth"
 arm_binary="$target_dir/aarch64-unknown-linux-gnu/release/open-nsynth"

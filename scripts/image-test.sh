@@ -45,14 +45,8 @@ set -uo pipefail
 cd "$REPO_ROOT"
 ensure_cargo_on_path
 
-[[ "$(id -u)" -eq 0 ]] || die "image-test.sh: run it as root (mmdebstrap and binfmt_misc need root)"
-
 port="${IMAGE_TEST_PORT:-18000}"
 boot_timeout="${IMAGE_TEST_TIMEOUT:-300}"
-target_dir="$(cargo_target_dir)"
-cache="$target_dir/image-test"
-work="$(mktemp -d "${TMPDIR:-/tmp}/image-test.XXXXXX")"
-mkdir -p "$cache"
 # shellcheck source=scripts/emulated.sh
 . scripts/emulated.sh
 trap 'finish stop_qemu' EXIT

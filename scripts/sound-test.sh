@@ -55,21 +55,15 @@ set -uo pipefail
 cd "$REPO_ROOT" || exit 1
 ensure_cargo_on_path
 
-[[ "$(id -u)" -eq 0 ]] || die "sound-test.sh: run it as root (mmdebstrap and binfmt_misc need root)"
-
 notes="${SOUND_TEST_NOTES:-100}"
 load="${SOUND_TEST_LOAD:-300}"
 load_buffer="${SOUND_TEST_LOAD_BUFFER:-1024}"
 port="${SOUND_TEST_PORT:-18001}"
-target_dir="$(cargo_target_dir)"
-cache="$target_dir/image-test"
-work="$(mktemp -d "${TMPDIR:-/tmp}/sound-test.XXXXXX")"
 # One emulated processor: qemu then needs a host core for it and one for its own timers and
 # devices, which two cores give. With two emulated processors kept busy on two host cores, qemu's
 # own thread waits for a core and the guest's clock interrupts come late, whatever the guest's
 # priorities (underruns at any priority).
 guest_cpus=1
-mkdir -p "$cache"
 # shellcheck source=scripts/emulated.sh
 . scripts/emulated.sh
 trap 'finish stop_qemu' EXIT
