@@ -94,4 +94,16 @@ pub enum ModelError {
         prefix: usize,
         samples: usize,
     },
+    /// Rows stepped together must be equally long.
+    #[error("row {index} has {samples} samples, the first {expected}")]
+    RaggedRows {
+        index: usize,
+        samples: usize,
+        expected: usize,
+    },
+    /// A weight too large for the 16-bit format asked for.
+    #[error(
+        "the decoder has weights beyond {format}'s range (±65 504): use --weights bf16 or f32"
+    )]
+    WeightRange { format: &'static str },
 }

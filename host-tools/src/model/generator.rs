@@ -12,7 +12,7 @@ use super::error::ModelError;
 use super::history::History;
 use super::linear::Linear;
 use super::mulaw::{class_level, inv_mu_law, network_input, CLASSES};
-use super::packed::{product, PackedMatrix, Segments};
+use super::packed::{product, PackedMatrix, Segments, WeightFormat};
 use super::rng::SplitMix64;
 use super::sampling::sample_class;
 use super::shape::{ModelShape, HOP_LENGTH};
@@ -37,9 +37,10 @@ struct PackedLayer {
 }
 
 impl PackedDecoder {
-    fn new(decoder: &Decoder) -> Self {
-        let pack =
-            |linear: &Linear| PackedMatrix::pack(&linear.weight, linear.inputs, linear.outputs);
+    fn new(decoder: &Decoder, format: WeightFormat) -> Self {
+        let pack = |linear: &Linear| {
+            PackedMatrix::pack(&linear.weight, linear.inputs, linear.outputs, format)
+        };
         Self {
             skip_start: pack(&decoder.skip_start),
             layers: decoder
@@ -117,6 +118,16 @@ impl<'m> Generator<'m> {
     /// the generator). Memory per note: about `2 · width · Σ dilations` floats of history
     /// (12.6 MB for the released model).
     pub fn new(model: &'m Model, batch: usize) -> Result<Self, ModelError> {
+        Self::with_weights(model, batch, WeightFormat::F32)
+    }
+
+    /// As [`new`](Self::new), with the packed weights stored in `format` (16-bit formats: half
+    /// the memory, and half the bytes each step reads).
+    pub fn with_weights(
+        model: &'m Model,
+        batch: usize,
+        format: WeightFormat,
+    ) -> Result<Self, ModelError> {
         if batch == 0 {
             return Err(ModelError::ZeroParameter {
                 what: "the batch size",
@@ -124,12 +135,17 @@ impl<'m> Generator<'m> {
         }
         let shape = model.shape();
         let decoder = &model.decoder;
+        if !decoder.linears().all(|linear| format.holds(&linear.weight)) {
+            return Err(ModelError::WeightRange {
+                format: format.name(),
+            });
+        }
         let (width, skip_width) = (shape.decoder_width, shape.skip_width);
         let past_taps = shape.filter_length - 1;
         let skip_bias = decoder.skip_bias();
         let mut generator = Self {
             model,
-            weights: PackedDecoder::new(decoder),
+            weights: PackedDecoder::new(decoder, format),
             batch,
             time: 0,
             inputs: vec![0.0; batch],
@@ -399,6 +415,76 @@ pub fn generate(
     model: &Model,
     notes: &[Note<'_>],
     report_every: usize,
+    on_progress: impl FnMut(usize, &[Vec<f32>]) -> bool,
+) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
+    generate_with(model, WeightFormat::F32, notes, report_every, on_progress)
+}
+
+/// The logits the generator gives at each step when fed the samples of `audio` rather than
+/// its own (teacher forcing), for each row: `[samples, 256]`, the next sample's logits after
+/// each sample. Rows are equally long; each embedding covers its row's samples. For comparing
+/// weight formats and checking the generator against the parallel decoder.
+pub fn teacher_forced_steps(
+    model: &Model,
+    weights: WeightFormat,
+    audio: &[&[f32]],
+    embeddings: &[&[f32]],
+) -> Result<Vec<Vec<f32>>, ModelError> {
+    let width = model.shape().bottleneck_width;
+    let samples = audio.first().map_or(0, |row| row.len());
+    let mut generator = Generator::with_weights(model, audio.len(), weights)?;
+    if embeddings.len() != audio.len() {
+        return Err(ModelError::BatchSize {
+            expected: audio.len(),
+            per_row: 1,
+            found: embeddings.len(),
+        });
+    }
+    for (index, (row, embedding)) in audio.iter().zip(embeddings).enumerate() {
+        if row.len() != samples {
+            return Err(ModelError::RaggedRows {
+                index,
+                samples: row.len(),
+                expected: samples,
+            });
+        }
+        let frames = embedding.len() / width;
+        if frames * HOP_LENGTH < samples {
+            return Err(ModelError::TooFewFrames {
+                samples,
+                needed: samples.div_ceil(HOP_LENGTH),
+                frames,
+                hop: HOP_LENGTH,
+            });
+        }
+    }
+    let mut rows = vec![Vec::with_capacity(samples * CLASSES); audio.len()];
+    let mut frame = vec![0.0; audio.len() * width];
+    let mut previous = vec![0.0; audio.len()];
+    for time in 0..samples {
+        if time % HOP_LENGTH == 0 {
+            for (row, embedding) in frame.chunks_exact_mut(width).zip(embeddings) {
+                row.copy_from_slice(&embedding[time / HOP_LENGTH * width..][..width]);
+            }
+            generator.set_conditioning(&frame)?;
+        }
+        let logits = generator.step(&previous)?;
+        for (row, chunk) in rows.iter_mut().zip(logits.chunks_exact(CLASSES)) {
+            row.extend_from_slice(chunk);
+        }
+        for (previous, row) in previous.iter_mut().zip(audio) {
+            *previous = row[time];
+        }
+    }
+    Ok(rows)
+}
+
+/// [`generate`] with the decoder's weights stored in `weights`.
+pub fn generate_with(
+    model: &Model,
+    weights: WeightFormat,
+    notes: &[Note<'_>],
+    report_every: usize,
     mut on_progress: impl FnMut(usize, &[Vec<f32>]) -> bool,
 ) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
     let width = model.shape().bottleneck_width;
@@ -406,7 +492,7 @@ pub fn generate(
     let Some(&total) = lengths.iter().max() else {
         return Ok(Some(Vec::new()));
     };
-    let mut generator = Generator::new(model, notes.len())?;
+    let mut generator = Generator::with_weights(model, notes.len(), weights)?;
     let mut audio: Vec<Vec<f32>> = notes
         .iter()
         .zip(&lengths)
@@ -471,37 +557,6 @@ mod tests {
         Model::load(&MapSource::random(&tiny_shape(), seed), tiny_shape().stages).unwrap()
     }
 
-    /// Runs the generator teacher-forced on `audio` (one signal per row) and returns each row's
-    /// logits for every step.
-    fn incremental_logits(
-        model: &Model,
-        audio: &[Vec<f32>],
-        embeddings: &[Vec<f32>],
-    ) -> Vec<Vec<f32>> {
-        let batch = audio.len();
-        let width = model.shape().bottleneck_width;
-        let mut generator = Generator::new(model, batch).unwrap();
-        let mut rows = vec![Vec::new(); batch];
-        for time in 0..audio[0].len() {
-            if time % HOP_LENGTH == 0 {
-                let frame: Vec<f32> = embeddings
-                    .iter()
-                    .flat_map(|e| e[time / HOP_LENGTH * width..][..width].to_vec())
-                    .collect();
-                generator.set_conditioning(&frame).unwrap();
-            }
-            let previous: Vec<f32> = audio
-                .iter()
-                .map(|a| if time == 0 { 0.0 } else { a[time - 1] })
-                .collect();
-            let logits = generator.step(&previous).unwrap();
-            for (row, chunk) in rows.iter_mut().zip(logits.chunks_exact(CLASSES)) {
-                row.extend_from_slice(chunk);
-            }
-        }
-        rows
-    }
-
     #[test]
     fn teacher_forced_steps_reproduce_the_parallel_decoder() {
         let model = tiny_model(31);
@@ -520,7 +575,9 @@ mod tests {
                     .data
             })
             .collect();
-        let incremental = incremental_logits(&model, &audio, &embeddings);
+        let rows: Vec<&[f32]> = audio.iter().map(Vec::as_slice).collect();
+        let frames: Vec<&[f32]> = embeddings.iter().map(Vec::as_slice).collect();
+        let incremental = teacher_forced_steps(&model, WeightFormat::F32, &rows, &frames).unwrap();
         for row in 0..2 {
             let parallel = model
                 .teacher_forced_logits(&audio[row], &embeddings[row])

@@ -4,6 +4,8 @@
 //! graph) and incremental generation with per-layer histories for batches of notes. Numbers
 //! follow Magenta's float32 graph to rounding; this module never reads files or prints.
 
+#[cfg(test)]
+mod accuracy;
 mod activation;
 mod conv;
 mod decoder;
@@ -27,9 +29,9 @@ mod weights;
 pub(crate) use decoder::teacher_forcing_frames;
 pub use error::ModelError;
 pub(crate) use generator::note_lengths;
-pub use generator::{generate, Generator, Note};
+pub use generator::{generate, generate_with, teacher_forced_steps, Generator, Note};
 pub(crate) use linear::Linear;
-pub use packed::tile_kernel;
+pub use packed::{tile_kernel, WeightFormat};
 pub use random::RandomWeights;
 pub(crate) use rng::{fnv1a, mix};
 pub use sampling::sample_class;

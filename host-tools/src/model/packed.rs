@@ -1,14 +1,19 @@
 //! The generator's matrix products: weights packed once into panels of 16 output columns
-//! (`[panel][input][16]`, contiguous, so a step streams each weight exactly once), multiplied
-//! against a batch of activations stored channel-major (`[channel, batch]`). Panels are split
-//! across rayon's threads; each thread owns the output rows of its panels. The inner tile is
-//! AVX-512 where the CPU has it (a panel row is one register), else AVX2+FMA (two), else plain
-//! loops with the same order of operations per element; the two vector kernels make the same
-//! fused multiply-adds lane by lane, so their results are equal bit for bit. Every output element is summed over the inputs in the same order whatever the batch
+//! (`[panel][input][16]`, contiguous, so a step streams each weight exactly once), stored as
+//! float32 or, to halve the bytes a step streams, bfloat16 or float16 ([`WeightFormat`]),
+//! multiplied against a batch of float32 activations stored channel-major (`[channel, batch]`).
+//! Panels are split across rayon's threads; each thread owns the output rows of its panels. The
+//! inner tile is AVX-512 where the CPU has it (a panel row is one register), else AVX2+FMA
+//! (two), else plain loops with the same order of operations per element; 16-bit weights are
+//! widened to float32 exactly as they are loaded and every sum is float32. The two vector
+//! kernels make the same fused multiply-adds lane by lane, so their results are equal bit for
+//! bit. Every output element is summed over the inputs in the same order whatever the batch
 //! size or its place in the batch, so a note's numbers never depend on its batch. Nothing here
 //! allocates during a product.
 
+use half::{bf16, f16};
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
 
 /// Output columns per panel: two AVX2 registers.
 const PANEL: usize = 16;
@@ -24,34 +29,144 @@ const WIDE_TILE_ROWS: usize = 12;
 /// Multiply-adds per parallel task, so that small products stay on one thread.
 const TASK_WORK: usize = 1 << 16;
 
+/// How the generator stores its packed weights. The products always add in float32; 16-bit
+/// weights are rounded once, to nearest, when packed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightFormat {
+    /// float32: the checkpoint's numbers.
+    #[default]
+    F32,
+    /// bfloat16: float32's range, 8 significant bits.
+    Bf16,
+    /// IEEE half: 11 significant bits, magnitudes up to 65 504.
+    F16,
+}
+
+impl WeightFormat {
+    pub const ALL: [WeightFormat; 3] = [WeightFormat::F32, WeightFormat::Bf16, WeightFormat::F16];
+
+    /// `f32`, `bf16` or `f16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WeightFormat::F32 => "f32",
+            WeightFormat::Bf16 => "bf16",
+            WeightFormat::F16 => "f16",
+        }
+    }
+
+    /// Bytes per weight.
+    pub fn bytes(self) -> usize {
+        match self {
+            WeightFormat::F32 => 4,
+            WeightFormat::Bf16 | WeightFormat::F16 => 2,
+        }
+    }
+
+    /// Whether every finite value of `weights` stays finite in this format.
+    pub fn holds(self, weights: &[f32]) -> bool {
+        self != WeightFormat::F16
+            || weights
+                .iter()
+                .all(|w| !w.is_finite() || f16::from_f32(*w).is_finite())
+    }
+}
+
+impl std::str::FromStr for WeightFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|format| format.name() == text)
+            .ok_or_else(|| format!("unknown weight format {text:?}: expected f32, bf16 or f16"))
+    }
+}
+
+/// A weight as a panel stores it, widened exactly to float32 for the sums.
+trait PanelWeight: Copy + Default + Send + Sync {
+    const FORMAT: WeightFormat;
+    fn narrow(value: f32) -> Self;
+    fn widen(self) -> f32;
+}
+
+impl PanelWeight for f32 {
+    const FORMAT: WeightFormat = WeightFormat::F32;
+    fn narrow(value: f32) -> Self {
+        value
+    }
+    fn widen(self) -> f32 {
+        self
+    }
+}
+
+impl PanelWeight for bf16 {
+    const FORMAT: WeightFormat = WeightFormat::Bf16;
+    fn narrow(value: f32) -> Self {
+        bf16::from_f32(value)
+    }
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+impl PanelWeight for f16 {
+    const FORMAT: WeightFormat = WeightFormat::F16;
+    fn narrow(value: f32) -> Self {
+        f16::from_f32(value)
+    }
+    fn widen(self) -> f32 {
+        self.to_f32()
+    }
+}
+
 /// A `[inputs, outputs]` matrix in panel order, the last panel padded with zero columns.
 #[derive(Debug, Clone)]
 pub struct PackedMatrix {
     inputs: usize,
     outputs: usize,
-    panels: Vec<f32>,
+    panels: Panels,
+}
+
+#[derive(Debug, Clone)]
+enum Panels {
+    F32(Vec<f32>),
+    Bf16(Vec<bf16>),
+    F16(Vec<f16>),
 }
 
 impl PackedMatrix {
-    /// Packs a row-major `[inputs, outputs]` matrix.
-    pub fn pack(weight: &[f32], inputs: usize, outputs: usize) -> Self {
+    /// Packs a row-major `[inputs, outputs]` matrix in `format`.
+    pub fn pack(weight: &[f32], inputs: usize, outputs: usize, format: WeightFormat) -> Self {
         assert_eq!(weight.len(), inputs * outputs, "weight size");
-        let panel_count = outputs.div_ceil(PANEL);
-        let mut panels = vec![0.0; panel_count * inputs * PANEL];
-        for (panel, packed) in panels.chunks_exact_mut(inputs * PANEL).enumerate() {
-            let first = panel * PANEL;
-            let width = PANEL.min(outputs - first);
-            for (row, packed_row) in packed.chunks_exact_mut(PANEL).enumerate() {
-                let start = row * outputs + first;
-                packed_row[..width].copy_from_slice(&weight[start..start + width]);
-            }
-        }
+        let panels = match format {
+            WeightFormat::F32 => Panels::F32(panels(weight, inputs, outputs)),
+            WeightFormat::Bf16 => Panels::Bf16(panels(weight, inputs, outputs)),
+            WeightFormat::F16 => Panels::F16(panels(weight, inputs, outputs)),
+        };
         Self {
             inputs,
             outputs,
             panels,
         }
     }
+}
+
+/// The panels of a row-major `[inputs, outputs]` matrix.
+fn panels<W: PanelWeight>(weight: &[f32], inputs: usize, outputs: usize) -> Vec<W> {
+    let panel_count = outputs.div_ceil(PANEL);
+    let mut panels = vec![W::default(); panel_count * inputs * PANEL];
+    for (panel, packed) in panels.chunks_exact_mut(inputs * PANEL).enumerate() {
+        let first = panel * PANEL;
+        let width = PANEL.min(outputs - first);
+        for (row, packed_row) in packed.chunks_exact_mut(PANEL).enumerate() {
+            let start = row * outputs + first;
+            for (packed, &value) in packed_row.iter_mut().zip(&weight[start..start + width]) {
+                *packed = W::narrow(value);
+            }
+        }
+    }
+    panels
 }
 
 /// The activations of a product: consecutive blocks of input rows, each `[rows, batch]`
@@ -92,24 +207,37 @@ pub fn product<S: Segments + ?Sized>(
         assert_eq!(segments.segment(index).len() % batch, 0, "ragged segment");
     }
     assert_eq!(out.len(), weights.outputs * batch, "output size");
+    match &weights.panels {
+        Panels::F32(panels) => panels_product(panels, weights, segments, batch, out, accumulate),
+        Panels::Bf16(panels) => panels_product(panels, weights, segments, batch, out, accumulate),
+        Panels::F16(panels) => panels_product(panels, weights, segments, batch, out, accumulate),
+    }
+}
+
+/// [`product`] with the panels of `weights` in their stored type.
+fn panels_product<W: PanelWeight, S: Segments + ?Sized>(
+    panels: &[W],
+    weights: &PackedMatrix,
+    segments: &S,
+    batch: usize,
+    out: &mut [f32],
+    accumulate: bool,
+) {
     let kernel = Kernel::chosen();
     let panel_len = weights.inputs * PANEL;
     let work_per_panel = panel_len * batch;
-    let task = |(panel, out): (&[f32], &mut [f32])| {
+    let task = |(panel, out): (&[W], &mut [f32])| {
         panel_product(kernel, panel, segments, batch, out, accumulate);
     };
-    let pairs = weights
-        .panels
-        .par_chunks(panel_len)
-        .zip(out.par_chunks_mut(PANEL * batch));
     if work_per_panel * weights.outputs.div_ceil(PANEL) < 2 * TASK_WORK {
-        weights
-            .panels
+        panels
             .chunks(panel_len)
             .zip(out.chunks_mut(PANEL * batch))
             .for_each(task);
     } else {
-        pairs
+        panels
+            .par_chunks(panel_len)
+            .zip(out.par_chunks_mut(PANEL * batch))
             .with_min_len(TASK_WORK.div_ceil(work_per_panel))
             .for_each(task);
     }
@@ -166,7 +294,10 @@ impl Kernel {
         let mut kernels = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
                 kernels.push(Kernel::Avx2);
             }
             if is_x86_feature_detected!("avx512f") {
@@ -197,15 +328,7 @@ impl Kernel {
 
     /// The fastest kernel this CPU runs.
     fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx512f") {
-            return Self::Avx512;
-        }
-        #[cfg(target_arch = "x86_64")]
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            return Self::Avx2;
-        }
-        Self::Portable
+        Self::runnable().pop().unwrap_or(Kernel::Portable)
     }
 }
 
@@ -213,9 +336,9 @@ type Tile = [[f32; PANEL]; WIDE_TILE_ROWS];
 
 /// One panel against every batch row, the kernel's tile rows at a time; `out` is the panel's rows
 /// of the output, `[columns ≤ 16, batch]`.
-fn panel_product<S: Segments + ?Sized>(
+fn panel_product<W: PanelWeight, S: Segments + ?Sized>(
     kernel: Kernel,
-    panel: &[f32],
+    panel: &[W],
     segments: &S,
     batch: usize,
     out: &mut [f32],
@@ -227,20 +350,20 @@ fn panel_product<S: Segments + ?Sized>(
     while first < batch {
         let rows = kernel.tile_rows().min(batch - first);
         match rows {
-            1 => tile_product::<1, S>(kernel, panel, segments, batch, first, &mut tile),
-            2 => tile_product::<2, S>(kernel, panel, segments, batch, first, &mut tile),
-            3 => tile_product::<3, S>(kernel, panel, segments, batch, first, &mut tile),
-            4 => tile_product::<4, S>(kernel, panel, segments, batch, first, &mut tile),
-            5 => tile_product::<5, S>(kernel, panel, segments, batch, first, &mut tile),
-            6 => tile_product::<6, S>(kernel, panel, segments, batch, first, &mut tile),
-            7 => tile_product::<7, S>(kernel, panel, segments, batch, first, &mut tile),
-            8 => tile_product::<8, S>(kernel, panel, segments, batch, first, &mut tile),
-            9 => tile_product::<9, S>(kernel, panel, segments, batch, first, &mut tile),
-            10 => tile_product::<10, S>(kernel, panel, segments, batch, first, &mut tile),
-            11 => tile_product::<11, S>(kernel, panel, segments, batch, first, &mut tile),
-            _ => {
-                tile_product::<WIDE_TILE_ROWS, S>(kernel, panel, segments, batch, first, &mut tile)
-            }
+            1 => tile_product::<1, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            2 => tile_product::<2, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            3 => tile_product::<3, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            4 => tile_product::<4, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            5 => tile_product::<5, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            6 => tile_product::<6, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            7 => tile_product::<7, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            8 => tile_product::<8, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            9 => tile_product::<9, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            10 => tile_product::<10, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            11 => tile_product::<11, W, S>(kernel, panel, segments, batch, first, &mut tile),
+            _ => tile_product::<WIDE_TILE_ROWS, W, S>(
+                kernel, panel, segments, batch, first, &mut tile,
+            ),
         }
         for (column, out_row) in out.chunks_exact_mut(batch).take(columns).enumerate() {
             let targets = &mut out_row[first..first + rows];
@@ -257,9 +380,9 @@ fn panel_product<S: Segments + ?Sized>(
 }
 
 /// `tile[r][j] = Σ_k x[k, first + r] · panel[k][j]` for `ROWS` batch rows.
-fn tile_product<const ROWS: usize, S: Segments + ?Sized>(
+fn tile_product<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
     kernel: Kernel,
-    panel: &[f32],
+    panel: &[W],
     segments: &S,
     batch: usize,
     first: usize,
@@ -270,11 +393,13 @@ fn tile_product<const ROWS: usize, S: Segments + ?Sized>(
         // SAFETY: `Kernel::chosen` picks only kernels the CPU runs; `product` checked that the
         // segments hold exactly `panel.len() / 16` rows of `batch` values and that
         // `first + ROWS <= batch`.
-        Kernel::Avx512 => unsafe { avx512::tile::<ROWS, S>(panel, segments, batch, first, tile) },
+        Kernel::Avx512 => unsafe {
+            avx512::tile::<ROWS, W, S>(panel, segments, batch, first, tile)
+        },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Kernel::Avx2 => unsafe { avx2::tile::<ROWS, S>(panel, segments, batch, first, tile) },
-        Kernel::Portable => portable_tile::<ROWS, S>(panel, segments, batch, first, tile),
+        Kernel::Avx2 => unsafe { avx2::tile::<ROWS, W, S>(panel, segments, batch, first, tile) },
+        Kernel::Portable => portable_tile::<ROWS, W, S>(panel, segments, batch, first, tile),
     }
 }
 
@@ -282,12 +407,12 @@ fn tile_product<const ROWS: usize, S: Segments + ?Sized>(
 /// column `first` on. The walk every tile kernel makes; inlined into each, so the vector kernels'
 /// closures run with their target features.
 #[inline(always)]
-fn each_input_row<S: Segments + ?Sized>(
-    panel: &[f32],
+fn each_input_row<W, S: Segments + ?Sized>(
+    panel: &[W],
     segments: &S,
     batch: usize,
     first: usize,
-    mut step: impl FnMut(&[f32], &[f32]),
+    mut step: impl FnMut(&[W], &[f32]),
 ) {
     let mut weights = panel.chunks_exact(PANEL);
     for index in 0..segments.count() {
@@ -301,8 +426,8 @@ fn each_input_row<S: Segments + ?Sized>(
     }
 }
 
-fn portable_tile<const ROWS: usize, S: Segments + ?Sized>(
-    panel: &[f32],
+fn portable_tile<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
+    panel: &[W],
     segments: &S,
     batch: usize,
     first: usize,
@@ -312,7 +437,7 @@ fn portable_tile<const ROWS: usize, S: Segments + ?Sized>(
     each_input_row(panel, segments, batch, first, |w, x| {
         for (row_sums, &value) in sums.iter_mut().zip(&x[..ROWS]) {
             for (sum, &weight) in row_sums.iter_mut().zip(w) {
-                *sum += value * weight;
+                *sum += value * weight.widen();
             }
         }
     });
@@ -322,18 +447,37 @@ fn portable_tile<const ROWS: usize, S: Segments + ?Sized>(
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::{
-        __m256, _mm256_broadcast_ss, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps,
-        _mm256_storeu_ps,
+        __m256, _mm256_broadcast_ss, _mm256_castsi256_ps, _mm256_cvtepu16_epi32, _mm256_cvtph_ps,
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_slli_epi32, _mm256_storeu_ps,
+        _mm_loadu_si128,
     };
 
-    use super::{each_input_row, Segments, Tile};
+    use super::{each_input_row, PanelWeight, Segments, Tile, WeightFormat};
+
+    /// Eight weights from `w` on, widened to float32.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 and F16C; `w` must point at 8 readable weights.
+    #[inline(always)]
+    unsafe fn load<W: PanelWeight>(w: *const W) -> __m256 {
+        // SAFETY: the caller's; `bf16` and `f16` are a `u16` each.
+        unsafe {
+            match W::FORMAT {
+                WeightFormat::F32 => _mm256_loadu_ps(w.cast()),
+                WeightFormat::Bf16 => _mm256_castsi256_ps(_mm256_slli_epi32::<16>(
+                    _mm256_cvtepu16_epi32(_mm_loadu_si128(w.cast())),
+                )),
+                WeightFormat::F16 => _mm256_cvtph_ps(_mm_loadu_si128(w.cast())),
+            }
+        }
+    }
 
     /// # Safety
-    /// The CPU must support AVX2 and FMA; the segments must hold `panel.len() / 16` rows of
-    /// `batch` values in all, and `first + ROWS <= batch`.
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn tile<const ROWS: usize, S: Segments + ?Sized>(
-        panel: &[f32],
+    /// The CPU must support AVX2, FMA and F16C; the segments must hold `panel.len() / 16` rows
+    /// of `batch` values in all, and `first + ROWS <= batch`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn tile<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
+        panel: &[W],
         segments: &S,
         batch: usize,
         first: usize,
@@ -343,8 +487,8 @@ mod avx2 {
         unsafe {
             let mut sums: [[__m256; 2]; ROWS] = [[_mm256_setzero_ps(); 2]; ROWS];
             each_input_row(panel, segments, batch, first, |w, x| {
-                let low = _mm256_loadu_ps(w.as_ptr());
-                let high = _mm256_loadu_ps(w.as_ptr().add(8));
+                let low = load(w.as_ptr());
+                let high = load(w.as_ptr().add(8));
                 for (row_sums, value) in sums.iter_mut().zip(&x[..ROWS]) {
                     let value = _mm256_broadcast_ss(value);
                     row_sums[0] = _mm256_fmadd_ps(value, low, row_sums[0]);
@@ -362,18 +506,37 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::{
-        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        __m512, _mm256_loadu_si256, _mm512_castsi512_ps, _mm512_cvtepu16_epi32, _mm512_cvtph_ps,
+        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_slli_epi32,
         _mm512_storeu_ps,
     };
 
-    use super::{each_input_row, Segments, Tile};
+    use super::{each_input_row, PanelWeight, Segments, Tile, WeightFormat};
+
+    /// Sixteen weights from `w` on, widened to float32.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F; `w` must point at 16 readable weights.
+    #[inline(always)]
+    unsafe fn load<W: PanelWeight>(w: *const W) -> __m512 {
+        // SAFETY: the caller's; `bf16` and `f16` are a `u16` each.
+        unsafe {
+            match W::FORMAT {
+                WeightFormat::F32 => _mm512_loadu_ps(w.cast()),
+                WeightFormat::Bf16 => _mm512_castsi512_ps(_mm512_slli_epi32::<16>(
+                    _mm512_cvtepu16_epi32(_mm256_loadu_si256(w.cast())),
+                )),
+                WeightFormat::F16 => _mm512_cvtph_ps(_mm256_loadu_si256(w.cast())),
+            }
+        }
+    }
 
     /// # Safety
     /// The CPU must support AVX-512F; the segments must hold `panel.len() / 16` rows of `batch`
     /// values in all, and `first + ROWS <= batch`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile<const ROWS: usize, S: Segments + ?Sized>(
-        panel: &[f32],
+    pub unsafe fn tile<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
+        panel: &[W],
         segments: &S,
         batch: usize,
         first: usize,
@@ -383,7 +546,7 @@ mod avx512 {
         unsafe {
             let mut sums: [__m512; ROWS] = [_mm512_setzero_ps(); ROWS];
             each_input_row(panel, segments, batch, first, |w, x| {
-                let row_weights = _mm512_loadu_ps(w.as_ptr());
+                let row_weights = load(w.as_ptr());
                 for (sum, &value) in sums.iter_mut().zip(&x[..ROWS]) {
                     *sum = _mm512_fmadd_ps(_mm512_set1_ps(value), row_weights, *sum);
                 }
@@ -404,11 +567,52 @@ mod tests {
         (0..count).map(|_| rng.symmetric(1.0)).collect()
     }
 
-    /// Checks a product of `inputs` rows split into segments of the given sizes.
-    fn check(inputs: &[usize], outputs: usize, batch: usize, kernel: Kernel) {
+    /// `out += x · W` through `kernel`, panel by panel on this thread.
+    fn run_panels(
+        kernel: Kernel,
+        packed: &PackedMatrix,
+        segments: &[&[f32]],
+        batch: usize,
+        out: &mut [f32],
+    ) {
+        fn each<W: PanelWeight>(
+            kernel: Kernel,
+            panels: &[W],
+            inputs: usize,
+            segments: &[&[f32]],
+            batch: usize,
+            out: &mut [f32],
+        ) {
+            for (panel, out) in panels
+                .chunks(inputs * PANEL)
+                .zip(out.chunks_mut(PANEL * batch))
+            {
+                panel_product(kernel, panel, segments, batch, out, true);
+            }
+        }
+        let inputs = packed.inputs;
+        match &packed.panels {
+            Panels::F32(panels) => each(kernel, panels, inputs, segments, batch, out),
+            Panels::Bf16(panels) => each(kernel, panels, inputs, segments, batch, out),
+            Panels::F16(panels) => each(kernel, panels, inputs, segments, batch, out),
+        }
+    }
+
+    /// The weight as `format` stores it.
+    fn stored(value: f32, format: WeightFormat) -> f32 {
+        match format {
+            WeightFormat::F32 => value,
+            WeightFormat::Bf16 => bf16::from_f32(value).to_f32(),
+            WeightFormat::F16 => f16::from_f32(value).to_f32(),
+        }
+    }
+
+    /// Checks a product of `inputs` rows split into segments of the given sizes against the
+    /// naive sum over the stored weights.
+    fn check(inputs: &[usize], outputs: usize, batch: usize, kernel: Kernel, format: WeightFormat) {
         let total: usize = inputs.iter().sum();
         let weight = values(total * outputs, 1);
-        let packed = PackedMatrix::pack(&weight, total, outputs);
+        let packed = PackedMatrix::pack(&weight, total, outputs, format);
         let x = values(total * batch, 2);
         let mut segments = Vec::new();
         let mut start = 0;
@@ -418,37 +622,56 @@ mod tests {
         }
         let mut out = values(outputs * batch, 3);
         let before = out.clone();
-        // Through the chosen kernel, with accumulation, single-threaded.
-        for (panel, out) in packed
-            .panels
-            .chunks(total * PANEL)
-            .zip(out.chunks_mut(PANEL * batch))
-        {
-            panel_product(kernel, panel, &segments[..], batch, out, true);
-        }
+        run_panels(kernel, &packed, &segments, batch, &mut out);
         for n in 0..outputs {
             for b in 0..batch {
                 let sum: f32 = (0..total)
-                    .map(|k| weight[k * outputs + n] * x[k * batch + b])
+                    .map(|k| stored(weight[k * outputs + n], format) * x[k * batch + b])
                     .sum();
                 let got = out[n * batch + b];
                 let expected = before[n * batch + b] + sum;
                 assert!(
                     (got - expected).abs() < 1e-4,
-                    "{kernel:?} n {n} b {b}: {got} vs {expected}"
+                    "{kernel:?} {format:?} n {n} b {b}: {got} vs {expected}"
                 );
             }
         }
     }
 
     #[test]
-    fn every_kernel_agrees_with_a_naive_product() {
+    fn every_kernel_agrees_with_a_naive_product_in_every_format() {
         for kernel in Kernel::runnable() {
-            // Ragged panels, every tile height, several segments.
-            check(&[5, 7], 21, 13, kernel);
-            check(&[16], 16, 1, kernel);
-            check(&[3, 3, 3], 40, 6, kernel);
+            for format in WeightFormat::ALL {
+                // Ragged panels, every tile height, several segments.
+                check(&[5, 7], 21, 13, kernel, format);
+                check(&[16], 16, 1, kernel, format);
+                check(&[3, 3, 3], 40, 6, kernel, format);
+            }
         }
+    }
+
+    #[test]
+    fn sixteen_bit_weights_are_rounded_to_nearest_and_range_checked() {
+        let weight = [1.0 + 1.0 / 256.0 + 1.0 / 1024.0, -3.0e-3, 0.25, 0.0];
+        for format in WeightFormat::ALL {
+            let packed = PackedMatrix::pack(&weight, 4, 1, format);
+            let x = [1.0, 0.0, 0.0, 0.0];
+            let mut out = [0.0];
+            product(&packed, &[&x[..]][..], 1, &mut out, false);
+            assert_eq!(out[0], stored(weight[0], format), "{format:?}");
+        }
+        // bfloat16 keeps 8 significant bits, half 11.
+        assert_eq!(stored(weight[0], WeightFormat::Bf16), 1.0 + 1.0 / 128.0);
+        assert_eq!(stored(weight[0], WeightFormat::F16), weight[0]);
+        let large = [0.5, 70_000.0];
+        assert!(WeightFormat::Bf16.holds(&large));
+        assert!(!WeightFormat::F16.holds(&large));
+        assert!(WeightFormat::F16.holds(&large[..1]));
+        assert_eq!("bf16".parse(), Ok(WeightFormat::Bf16));
+        assert!("f64"
+            .parse::<WeightFormat>()
+            .unwrap_err()
+            .contains("f32, bf16 or f16"));
     }
 
     /// Both vector kernels make the same fused multiply-adds in the same order, lane by lane.
@@ -460,39 +683,31 @@ mod tests {
             return;
         }
         let (inputs, outputs, batch) = (70, 37, 13);
-        let packed = PackedMatrix::pack(&values(inputs * outputs, 6), inputs, outputs);
         let x = values(inputs * batch, 7);
         let segments = [&x[..30 * batch], &x[30 * batch..]];
-        let run = |kernel| {
-            let mut out = values(outputs * batch, 8);
-            for (panel, out) in packed
-                .panels
-                .chunks(inputs * PANEL)
-                .zip(out.chunks_mut(PANEL * batch))
-            {
-                panel_product(kernel, panel, &segments[..], batch, out, true);
-            }
-            out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-        };
-        assert_eq!(run(Kernel::Avx512), run(Kernel::Avx2));
+        for format in WeightFormat::ALL {
+            let packed = PackedMatrix::pack(&values(inputs * outputs, 6), inputs, outputs, format);
+            let run = |kernel| {
+                let mut out = values(outputs * batch, 8);
+                run_panels(kernel, &packed, &segments, batch, &mut out);
+                out.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(run(Kernel::Avx512), run(Kernel::Avx2), "{format:?}");
+        }
     }
 
     #[test]
     fn threaded_products_equal_the_single_threaded_ones_bit_for_bit() {
         let (inputs, outputs, batch) = (192, 200, 7);
         let weight = values(inputs * outputs, 4);
-        let packed = PackedMatrix::pack(&weight, inputs, outputs);
         let x = values(inputs * batch, 5);
-        let mut threaded = vec![0.0; outputs * batch];
-        product(&packed, &[&x[..]][..], batch, &mut threaded, false);
-        let mut alone = vec![0.0; outputs * batch];
-        for (panel, out) in packed
-            .panels
-            .chunks(inputs * PANEL)
-            .zip(alone.chunks_mut(PANEL * batch))
-        {
-            panel_product(Kernel::detect(), panel, &[&x[..]][..], batch, out, false);
+        for format in WeightFormat::ALL {
+            let packed = PackedMatrix::pack(&weight, inputs, outputs, format);
+            let mut threaded = vec![0.0; outputs * batch];
+            product(&packed, &[&x[..]][..], batch, &mut threaded, false);
+            let mut alone = vec![0.0; outputs * batch];
+            run_panels(Kernel::chosen(), &packed, &[&x[..]], batch, &mut alone);
+            assert_eq!(threaded, alone, "{format:?}");
         }
-        assert_eq!(threaded, alone);
     }
 }

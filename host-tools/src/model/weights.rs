@@ -60,6 +60,17 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
+    /// Every kernel the generator multiplies by.
+    pub fn linears(&self) -> impl Iterator<Item = &Linear> {
+        let layers = self
+            .layers
+            .iter()
+            .flat_map(|layer| [&layer.conv, &layer.cond, &layer.res, &layer.skip]);
+        [&self.skip_start, &self.cond_out, &self.out1, &self.logits]
+            .into_iter()
+            .chain(layers)
+    }
+
     /// `skip_start`'s bias plus every `skip_i` bias: all the constants the skip stream sums.
     pub fn skip_bias(&self) -> Vec<f32> {
         let mut sum = self.skip_start.bias.clone();
