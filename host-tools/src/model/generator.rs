@@ -562,7 +562,7 @@ mod tests {
         let model = tiny_model(31);
         // Long enough for every layer's history to wrap around several times and to cross a
         // frame boundary; two rows with different audio and embeddings.
-        let audio = vec![
+        let audio = [
             test_audio(2 * HOP_LENGTH + 77, 1),
             test_audio(2 * HOP_LENGTH + 77, 2),
         ];
