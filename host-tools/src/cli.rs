@@ -6,12 +6,13 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use open_nsynth::atomic::check_output;
 
 use crate::commands::{self, grains::GrainOptions};
 use crate::cuda::{Placement, Precision};
-use crate::model::GivenStages;
+use crate::model::{GivenStages, WeightFormat};
 use crate::pipeline::{GenerateOptions, PipelineOptions, Shard, ShardSpec};
 use crate::progress::Progress;
 use crate::slurm::{Memory, ModelFlags, Resources, SlurmWork, TimeLimit};
@@ -321,6 +322,16 @@ struct ShapeArgs {
     /// rounding). Not with --device cpu, which always computes in float32.
     #[arg(long)]
     precision: Option<Precision>,
+    /// How the CPU stores the decoder's weights while generating: f32 (the default), or bf16
+    /// or f16, half the memory and half the bytes read per step (faster at small batches),
+    /// widened to float32 for the sums. The logits move by up to 5e-2 (bf16) or 1e-2 (f16)
+    /// relative on the test model (see docs/performance.md); outputs made with one format are
+    /// not taken for another's. Not with a GPU, whose --precision sets its arithmetic.
+    #[arg(long)]
+    weights: Option<WeightFormat>,
+    /// CPU threads the model uses (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 impl ModelArgs {
@@ -335,12 +346,17 @@ impl ModelArgs {
         let on_cpu =
             self.shape.precision.is_some() && Placement::parse(&device, None) == Ok(Placement::Cpu);
         let precision = self.shape.precision_on(on_cpu)?;
+        let weights = self
+            .shape
+            .weights_on(Placement::parse(&device, None) == Ok(Placement::Cpu))?;
         Ok(ModelFlags {
             checkpoint: self.checkpoint.clone(),
             encoder_stages: self.shape.encoder_stages,
             decoder_stages: self.shape.decoder_stages,
             device,
             precision: precision.map(|precision| precision.name().into()),
+            weights: weights.map(|weights| weights.name().into()),
+            threads: self.shape.threads,
             batch: run.batch,
             seed: run.seed,
             checkpoint_every: run.checkpoint_every,
@@ -371,12 +387,27 @@ impl ShapeArgs {
         };
         let placement = self.placement()?;
         let precision = self.precision_on(placement == Placement::Cpu)?;
+        let weights = self.weights_on(placement == Placement::Cpu)?;
+        use_threads(self.threads)?;
         NsynthSynthesizer::open_on(
             checkpoint,
             stages,
             &placement,
             precision.unwrap_or_default(),
+            weights.unwrap_or_default(),
         )
+    }
+
+    /// `--weights` as given, refused when the model runs on GPUs (not `on_cpu`).
+    fn weights_on(&self, on_cpu: bool) -> anyhow::Result<Option<WeightFormat>> {
+        match self.weights {
+            Some(weights) if !on_cpu => anyhow::bail!(
+                "--weights {} is for the CPU, and the model would run on GPUs: use --precision \
+                 bf16 there for bfloat16 weights",
+                weights.name()
+            ),
+            weights => Ok(weights),
+        }
     }
 
     /// `--precision` as given, refused when the model runs on the CPU (`on_cpu`), which would
@@ -428,6 +459,19 @@ impl RunArgs {
             force,
         }
     }
+}
+
+/// Sizes rayon's pool, which runs every CPU product, to `threads` (`--threads`); its default
+/// is one thread per core.
+fn use_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    let Some(threads) = threads else {
+        return Ok(());
+    };
+    anyhow::ensure!(threads > 0, "--threads must be at least 1");
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("cannot start the CPU threads")
 }
 
 /// Runs the parsed command line.

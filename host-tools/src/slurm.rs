@@ -40,6 +40,9 @@ pub struct ModelFlags {
     pub device: String,
     /// GPU arithmetic (`--precision`); `None` leaves the command's default.
     pub precision: Option<String>,
+    /// The CPU's weight format (`--weights`) and threads (`--threads`), passed on where given.
+    pub weights: Option<String>,
+    pub threads: Option<usize>,
     pub batch: usize,
     pub seed: u64,
     /// Seconds between saves of partial audio (`--checkpoint-every`).
@@ -288,9 +291,13 @@ impl SlurmJob {
         .into_iter()
         .filter_map(|(flag, stages)| Some((flag, stages?.to_string())));
         let precision = model.precision.as_ref().map(|p| ("--precision", p.clone()));
+        let weights = model.weights.as_ref().map(|w| ("--weights", w.clone()));
+        let threads = model.threads.map(|n| ("--threads", n.to_string()));
         let flags = stages
             .chain([("--device", model.device.clone())])
             .chain(precision)
+            .chain(weights)
+            .chain(threads)
             .chain([
                 ("--batch", model.batch.to_string()),
                 ("--seed", model.seed.to_string()),
@@ -374,6 +381,8 @@ mod tests {
                 decoder_stages: Some(10),
                 device: "cpu".into(),
                 precision: None,
+                weights: None,
+                threads: None,
                 batch: 32,
                 seed: 7,
                 checkpoint_every: 300,
@@ -474,6 +483,7 @@ mod tests {
         job.tasks = 1;
         job.model.device = "cuda:1".into();
         job.model.precision = Some("bf16".into());
+        job.model.threads = Some(8);
         job.resources = Resources {
             gpus_per_task: 0,
             cpus_per_task: Some(16),
@@ -502,7 +512,7 @@ mod tests {
             "{script}"
         );
         assert!(
-            script.contains(" --device cuda:1 --precision bf16 --batch 32 "),
+            script.contains(" --device cuda:1 --precision bf16 --threads 8 --batch 32 "),
             "{script}"
         );
         assert!(script.ends_with("--shard \"${SLURM_ARRAY_TASK_ID}/1\"\n"));

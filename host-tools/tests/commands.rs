@@ -173,19 +173,22 @@ fn encode_skips_bad_recordings_with_exit_status_2_unless_strict() {
 fn generate_is_repeatable_and_skips_finished_files() {
     let dir = tempfile::tempdir().unwrap();
     let embeddings = fixture("embeddings.npy");
-    let run = |out: &Path| {
-        let args: [&OsStr; 6] = [
+    let run_with = |out: &Path, weights: &str| {
+        let args: [&OsStr; 8] = [
             "--embeddings".as_ref(),
             embeddings.as_os_str(),
             "--out".as_ref(),
             out.as_os_str(),
             "--seed".as_ref(),
             "3".as_ref(),
+            "--weights".as_ref(),
+            weights.as_ref(),
         ];
         let output = host_tools("generate", &args);
         ok(&output);
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
+    let run = |out: &Path| run_with(out, "f32");
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     assert!(run(&a).contains("generated 1 files"));
     assert!(run(&b).contains("generated 1 files"));
@@ -198,6 +201,16 @@ fn generate_is_repeatable_and_skips_finished_files() {
         run(&a).contains("generated 0 files"),
         "a finished file is skipped"
     );
+    // Sixteen-bit weights make other numbers: the file is made again, then kept.
+    let redone = run_with(&a, "bf16");
+    assert!(
+        redone.contains("generated 1 files") && redone.contains("(1 redone: model changed)"),
+        "{redone}"
+    );
+    assert_ne!(std::fs::read(a.join(wav)).unwrap(), first);
+    assert!(run_with(&a, "bf16").contains("generated 0 files"));
+    assert!(run(&a).contains("generated 1 files"));
+    assert_eq!(std::fs::read(a.join(wav)).unwrap(), first);
 }
 
 #[test]
@@ -332,6 +345,25 @@ fn a_layer_count_that_several_cycles_divide_needs_the_flag() {
         stderr.contains("decoder's 8 dilated layers") && stderr.contains("--decoder-stages"),
         "{stderr}"
     );
+}
+
+#[test]
+fn sixteen_bit_weights_on_a_gpu_and_no_threads_are_refused() {
+    let cases: [(&[&str], &str); 2] = [
+        (
+            &["--device", "cuda:0", "--weights", "bf16"],
+            "--weights bf16 is for the CPU, and the model would run on GPUs",
+        ),
+        (&["--threads", "0"], "--threads must be at least 1"),
+    ];
+    for (flags, message) in cases {
+        let mut args: Vec<&OsStr> = flags.iter().map(OsStr::new).collect();
+        args.extend(["--input", "x.wav", "--out", "o"].map(OsStr::new));
+        let output = host_tools("encode", &args);
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    }
 }
 
 #[test]

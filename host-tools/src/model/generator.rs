@@ -133,13 +133,9 @@ impl<'m> Generator<'m> {
                 what: "the batch size",
             });
         }
+        Self::check_weights(model, format)?;
         let shape = model.shape();
         let decoder = &model.decoder;
-        if !decoder.linears().all(|linear| format.holds(&linear.weight)) {
-            return Err(ModelError::WeightRange {
-                format: format.name(),
-            });
-        }
         let (width, skip_width) = (shape.decoder_width, shape.skip_width);
         let past_taps = shape.filter_length - 1;
         let skip_bias = decoder.skip_bias();
@@ -169,6 +165,21 @@ impl<'m> Generator<'m> {
         };
         generator.set_conditioning(&vec![0.0; batch * shape.bottleneck_width])?;
         Ok(generator)
+    }
+
+    /// Whether the decoder's weights fit in `format` (float16's range is ±65 504).
+    pub fn check_weights(model: &Model, format: WeightFormat) -> Result<(), ModelError> {
+        if model
+            .decoder
+            .linears()
+            .all(|linear| format.holds(&linear.weight))
+        {
+            Ok(())
+        } else {
+            Err(ModelError::WeightRange {
+                format: format.name(),
+            })
+        }
     }
 
     /// Notes in the batch.

@@ -5,6 +5,7 @@
 use super::*;
 use crate::audio::zero_crossing_frequency;
 use crate::embedding::Embedding;
+use crate::model::WeightFormat;
 use crate::synth::{GenerationJob, GenerationProgress, ModelIdentity, ToneSynthesizer};
 use provenance::{record_path, Provenance};
 use std::f64::consts::TAU;
@@ -90,6 +91,7 @@ fn checkpoint(index: &str) -> ModelIdentity {
         index: index.into(),
         encoder_stages: 10,
         decoder_stages: 10,
+        weights: WeightFormat::F32,
     }
 }
 

@@ -11,7 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::TensorFile;
 use crate::digest::{file_digest, Hasher};
-use crate::model::Stages;
+use crate::model::{Stages, WeightFormat};
+
+fn is_f32(format: &WeightFormat) -> bool {
+    *format == WeightFormat::F32
+}
 
 /// The model that made an output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +33,10 @@ pub enum ModelIdentity {
         encoder_stages: usize,
         /// Layers per dilation cycle of the decoder.
         decoder_stages: usize,
+        /// How the CPU stored the decoder's weights while generating (`--weights`); float32,
+        /// and left out of records, unless a 16-bit format was asked for.
+        #[serde(default, skip_serializing_if = "is_f32")]
+        weights: WeightFormat,
     },
     /// The sine stand-in of dry runs (`ToneSynthesizer`).
     Tone,
@@ -63,7 +71,16 @@ impl ModelIdentity {
             index,
             encoder_stages: stages.encoder,
             decoder_stages: stages.decoder,
+            weights: WeightFormat::F32,
         })
+    }
+
+    /// This identity with the decoder's weights stored in `format` while generating.
+    pub fn with_weights(mut self, format: WeightFormat) -> Self {
+        if let ModelIdentity::Nsynth { weights, .. } = &mut self {
+            *weights = format;
+        }
+        self
     }
 
     /// Whether this is the stand-in of a dry run rather than NSynth.
@@ -145,6 +162,21 @@ mod tests {
     }
 
     #[test]
+    fn sixteen_bit_weights_change_the_identity_and_float32_records_stay_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = Checkpoint::open(&sample_checkpoint(dir.path())).unwrap();
+        let identity = ModelIdentity::of_checkpoint(&checkpoint, STAGES).unwrap();
+        let text = serde_json::to_string(&identity).unwrap();
+        assert!(!text.contains("weights"), "{text}");
+        let bf16 = identity.clone().with_weights(WeightFormat::Bf16);
+        assert_ne!(bf16, identity);
+        let text = serde_json::to_string(&bf16).unwrap();
+        assert!(text.contains(r#""weights":"bf16""#), "{text}");
+        assert_eq!(serde_json::from_str::<ModelIdentity>(&text).unwrap(), bf16);
+        assert_eq!(identity.clone().with_weights(WeightFormat::F32), identity);
+    }
+
+    #[test]
     fn an_identity_round_trips_through_json() {
         let identity = ModelIdentity::Nsynth {
             tensors: 2,
@@ -152,6 +184,7 @@ mod tests {
             index: "sha256:11".into(),
             encoder_stages: 10,
             decoder_stages: 10,
+            weights: WeightFormat::F32,
         };
         let text = serde_json::to_string(&identity).unwrap();
         assert!(text.starts_with(r#"{"kind":"nsynth","#), "{text}");

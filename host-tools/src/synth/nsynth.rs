@@ -13,7 +13,7 @@ use super::{GenerationJob, GenerationProgress, ModelIdentity, Synthesizer};
 use crate::checkpoint::Checkpoint;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
-use crate::model::{self, GivenStages, Model, Note};
+use crate::model::{self, GivenStages, Model, Note, WeightFormat};
 
 /// Samples between two progress reports of a batch: about a second of work at batch 64 on two
 /// cores, often enough for a smooth bar and cheap next to the steps.
@@ -28,8 +28,8 @@ pub struct NsynthSynthesizer {
 
 /// Where the model runs.
 enum Backend {
-    /// All the CPU's cores.
-    Cpu,
+    /// The CPU's cores (rayon's pool), generating with the decoder's weights in this format.
+    Cpu(WeightFormat),
     /// These GPUs, each running one call at a time.
     Cuda(GpuPool<CudaDevice>),
 }
@@ -42,7 +42,7 @@ impl Backend {
         call: impl FnOnce(&mut dyn ModelCalls) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         match self {
-            Backend::Cpu => call(&mut &*model),
+            &Backend::Cpu(weights) => call(&mut CpuModel { model, weights }),
             Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
         }
     }
@@ -50,7 +50,7 @@ impl Backend {
     /// Calls worth running at once: one per GPU.
     fn concurrency(&self) -> usize {
         match self {
-            Backend::Cpu => 1,
+            Backend::Cpu(_) => 1,
             Backend::Cuda(pool) => pool.labels().len(),
         }
     }
@@ -77,9 +77,15 @@ trait ModelCalls {
     ) -> anyhow::Result<Option<Vec<Vec<f32>>>>;
 }
 
-impl ModelCalls for &Model {
+/// The model on the CPU.
+struct CpuModel<'a> {
+    model: &'a Model,
+    weights: WeightFormat,
+}
+
+impl ModelCalls for CpuModel<'_> {
     fn encode(&mut self, audio: &[f32]) -> anyhow::Result<Vec<f32>> {
-        Ok(Model::encode(self, audio)?.data)
+        Ok(self.model.encode(audio)?.data)
     }
 
     fn teacher_forced_logits(
@@ -87,7 +93,7 @@ impl ModelCalls for &Model {
         audio: &[f32],
         embedding: &[f32],
     ) -> anyhow::Result<Vec<f32>> {
-        Ok(Model::teacher_forced_logits(self, audio, embedding)?.data)
+        Ok(self.model.teacher_forced_logits(audio, embedding)?.data)
     }
 
     fn generate(
@@ -95,7 +101,14 @@ impl ModelCalls for &Model {
         notes: &[Note<'_>],
         on_progress: &mut dyn FnMut(usize, &[Vec<f32>]) -> bool,
     ) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
-        Ok(model::generate(self, notes, REPORT_EVERY, on_progress)?)
+        let (model, weights) = (self.model, self.weights);
+        Ok(model::generate_with(
+            model,
+            weights,
+            notes,
+            REPORT_EVERY,
+            on_progress,
+        )?)
     }
 }
 
@@ -142,20 +155,27 @@ impl NsynthSynthesizer {
         let identity = ModelIdentity::of_checkpoint(&checkpoint, model.shape().stages)?;
         Ok(Self {
             model,
-            backend: Backend::Cpu,
+            backend: Backend::Cpu(WeightFormat::F32),
             identity,
         })
     }
 
-    /// As [`open`](Self::open), then puts the model where `placement` says.
+    /// As [`open`](Self::open), then puts the model where `placement` says: on GPUs computing
+    /// at `precision`, or on the CPU generating with its decoder's weights in `weights`.
     pub fn open_on(
         path: &Path,
         stages: GivenStages,
         placement: &Placement,
         precision: Precision,
+        weights: WeightFormat,
     ) -> anyhow::Result<Self> {
         let Placement::Cuda(ordinals) = placement else {
-            return Self::open(path, stages);
+            let mut synth = Self::open(path, stages)?;
+            // Refused here rather than at the first batch, after the encoding.
+            model::Generator::check_weights(&synth.model, weights)?;
+            synth.backend = Backend::Cpu(weights);
+            synth.identity = synth.identity.with_weights(weights);
+            return Ok(synth);
         };
         // Before reading a large checkpoint, find out whether the GPUs are usable at all.
         cuda::check_libraries(&format!("cuda:{}", ordinals[0]))?;
@@ -253,7 +273,7 @@ mod tests {
         let model = Model::load(&RandomWeights::new(shape.clone(), 3), shape.stages).unwrap();
         NsynthSynthesizer {
             model,
-            backend: Backend::Cpu,
+            backend: Backend::Cpu(WeightFormat::F32),
             identity: ModelIdentity::Tone,
         }
     }
