@@ -1,7 +1,7 @@
 """PyTorch baseline of NSynth WaveNet incremental generation, written like Magenta's fastgen.
 
-This is the yardstick for `host-tools bench`: run both on the same GPU and compare
-samples per second. It steps the Magenta h512_bo16 decoder (random float32 weights)
+This is the yardstick for `host-tools bench`: run both on the same GPU, or the same
+CPU cores, and compare samples per second. It steps the Magenta h512_bo16 decoder (random float32 weights)
 one audio sample at a time, the way `magenta/models/nsynth/wavenet/fastgen.py` does:
 one framework call per matmul, bias add and activation, per layer, per step. There
 are no CUDA graphs, no fusion and no custom kernels, on purpose.
@@ -13,6 +13,7 @@ overwritten by x(t)) and slot (t-d) % 2d holds x(t-d).
 
 Usage:
     python3 fastgen_torch.py --batches 1,64,512 --steps 200 --warmup 20 --device cuda
+    python3 fastgen_torch.py --batches 1,16,64 --steps 50 --device cpu --threads 2
 
 It prints one header line, then one line per batch size, for scripts to parse:
     baseline device=<name> torch=<version> dtype=<dtype> shape=R<r>/S<s>/L<l>
@@ -176,9 +177,12 @@ def parse_args():
     p.add_argument("--layers", type=int, default=30)
     p.add_argument("--stages", type=int, default=10, help="layers per dilation cycle")
     p.add_argument("--bottleneck", type=int, default=16, help="conditioning (encoding) dim")
+    p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads)")
     args = p.parse_args()
     if args.steps < 1 or args.warmup < 0 or min(args.batches) < 1:
         p.error("--steps and batch sizes must be positive, --warmup not negative")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be positive")
     return args
 
 
@@ -189,6 +193,8 @@ def main():
     dtype = torch.bfloat16 if args.dtype == "bfloat16" else torch.float32
     torch.backends.cuda.matmul.allow_tf32 = args.dtype == "tf32"
     torch.manual_seed(0)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     macs = macs_per_sample(args.width, args.skip, args.layers, args.bottleneck)
     if (args.width, args.skip, args.layers, args.bottleneck) == (512, 256, 30, 16):
@@ -196,7 +202,8 @@ def main():
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(f"baseline device={name} torch={torch.__version__} dtype={args.dtype} "
-          f"shape=R{args.width}/S{args.skip}/L{args.layers}", flush=True)
+          f"threads={torch.get_num_threads()} shape=R{args.width}/S{args.skip}/L{args.layers}",
+          flush=True)
 
     with torch.no_grad():
         model = FastgenWaveNet(args.width, args.skip, args.layers, args.stages,

@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use open_nsynth::atomic::check_output;
 
-use crate::commands::{self, grains::GrainOptions};
+use crate::commands::{self, bench::BenchOptions, grains::GrainOptions};
 use crate::cuda::{Placement, Precision};
 use crate::model::{GivenStages, WeightFormat};
 use crate::pipeline::{GenerateOptions, PipelineOptions, Shard, ShardSpec};
@@ -212,33 +212,53 @@ enum Command {
         #[arg(long)]
         mem: Option<Memory>,
     },
-    /// Benchmark NSynth generation on a GPU with the released model's shape (random weights).
+    /// Benchmark NSynth generation on a GPU or the CPU with the released model's shape (random
+    /// weights).
     ///
-    /// For each batch size, times whole frames of generation (conditioning and 512 steps) with
-    /// CUDA events after a warm-up frame, and prints samples per second, 4-second notes per
-    /// hour, the TFLOP/s reached (Magenta's count of 59 741 696 multiply-adds per sample),
-    /// its share of the GPU's dense peak, and the device memory in use. With --baseline, runs
-    /// the PyTorch step-by-step baseline (host-tools/bench/fastgen_torch.py) on the same GPU
-    /// afterwards and prints the speed-up at each batch size.
+    /// On a GPU, for each batch size, times whole frames of generation (conditioning and 512
+    /// steps) with CUDA events after a warm-up frame, and prints samples per second, 4-second
+    /// notes per hour, the TFLOP/s reached (Magenta's count of 59 741 696 multiply-adds per
+    /// sample), its share of the GPU's dense peak, and the device memory in use. On the CPU
+    /// (--device cpu), times --steps steps at each batch size and weight format for --rounds
+    /// rounds and prints the medians, the GFLOP/s and their share of the cores' peak (measured
+    /// with an FMA loop), then the largest batch on 1, 2, 4, … threads. With --baseline, runs
+    /// the PyTorch step-by-step baseline (host-tools/bench/fastgen_torch.py) on the same device,
+    /// on the CPU in turns with ours each round, and prints the speed-up at each batch size.
     Bench {
-        /// The GPU to measure.
+        /// The device to measure: cuda:N, or cpu.
         #[arg(long, default_value = "cuda:0")]
         device: String,
         /// GPU arithmetic (tf32, bf16 or fp32).
         #[arg(long, default_value = "tf32")]
         precision: Precision,
-        /// Batch sizes; `max` is the largest that fits in the GPU's free memory.
-        #[arg(long, default_value = "1,64,512,max")]
-        batches: String,
-        /// Frames of 512 steps timed at each batch size.
+        /// Batch sizes; on a GPU `max` is the largest that fits in its free memory. Default:
+        /// 1,64,512,max on a GPU, 1,16,64 on the CPU.
+        #[arg(long)]
+        batches: Option<String>,
+        /// GPU: frames of 512 steps timed at each batch size.
         #[arg(long, default_value_t = 2)]
         frames: usize,
         /// The GPU's dense peak TFLOP/s for this precision (known for H100 and H200).
         #[arg(long)]
         peak_tflops: Option<f64>,
+        /// CPU: the weight formats to measure, e.g. f32,bf16,f16.
+        #[arg(long, value_delimiter = ',', default_value = "f32,bf16")]
+        weights: Vec<WeightFormat>,
+        /// CPU: steps timed per measurement.
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// CPU: rounds of measurements (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// CPU: threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
         /// The PyTorch baseline script to compare with.
         #[arg(long)]
         baseline: Option<PathBuf>,
+        /// The Python interpreter that has PyTorch, for --baseline.
+        #[arg(long, default_value = "python3")]
+        python: PathBuf,
         /// Steps the baseline times at each batch size.
         #[arg(long, default_value_t = 200)]
         baseline_steps: usize,
@@ -579,17 +599,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             batches,
             frames,
             peak_tflops,
+            weights,
+            steps,
+            rounds,
+            threads,
             baseline,
+            python,
             baseline_steps,
-        } => commands::bench::run(
-            &device,
+        } => commands::bench::run(&BenchOptions {
+            device: &device,
+            batches: batches.as_deref(),
             precision,
-            &batches,
             frames,
             peak_tflops,
-            baseline.as_deref(),
+            weights: &weights,
+            steps,
+            rounds,
+            threads,
+            baseline: baseline.as_deref(),
+            python: &python,
             baseline_steps,
-        ),
+        }),
         Command::Inspect { checkpoint, quick } => commands::inspect::run(&checkpoint, quick),
         Command::Convert { from, to, all } => {
             check_output(&to, &[&from])?;

@@ -4,9 +4,11 @@
 //! (`cli`), which the binary in `main.rs` runs.
 
 pub mod audio;
+pub mod baseline;
 pub mod checkpoint;
 pub mod cli;
 pub mod commands;
+pub mod cpu_bench;
 pub mod cuda;
 pub mod digest;
 pub mod embedding;

@@ -1,9 +1,8 @@
-//! The generation benchmark behind `host-tools bench`: the released model's shape with random
-//! weights on one GPU ([`Benchmark`]), the decoder stepped for a batch of notes at each batch
-//! size, timed with CUDA events around whole frames (conditioning plus the step graph replayed
-//! 512 times) after one warm-up frame; the figures derived from that time; and the PyTorch
-//! baseline's run. It measures and returns what it measured; it never prints or decides
-//! anything.
+//! The GPU generation benchmark behind `host-tools bench`: the released model's shape with
+//! random weights on one GPU ([`Benchmark`]), the decoder stepped for a batch of notes at each
+//! batch size, timed with CUDA events around whole frames (conditioning plus the step graph
+//! replayed 512 times) after one warm-up frame, and the figures derived from that time. It
+//! measures and returns what it measured; it never prints or decides anything.
 
 use super::decoder::{BatchNotes, DecoderBatch, DecoderWeights};
 use super::device::CudaDevice;
@@ -193,87 +192,8 @@ fn measure(
     result
 }
 
-/// One line of the PyTorch baseline's output (`host-tools/bench/fastgen_torch.py`):
-/// `baseline batch=B steps=N seconds=S samples_per_second=X …`; `None` for other lines.
-pub fn parse_baseline_line(line: &str) -> Option<(usize, f64)> {
-    let mut fields = line.strip_prefix("baseline ")?.split_whitespace();
-    let mut batch = None;
-    let mut speed = None;
-    for field in fields.by_ref() {
-        match field.split_once('=') {
-            Some(("batch", value)) => batch = value.parse().ok(),
-            Some(("samples_per_second", value)) => speed = value.parse().ok(),
-            _ => {}
-        }
-    }
-    Some((batch?, speed?))
-}
-
-/// Runs the PyTorch baseline script on the same GPU for `batches` at `precision` and returns
-/// its samples per second by batch (batches it could not run are missing), with its header line.
-pub fn run_baseline(
-    script: &std::path::Path,
-    device_ordinal: usize,
-    batches: &[usize],
-    steps: usize,
-    precision: Precision,
-) -> anyhow::Result<(String, Vec<(usize, f64)>)> {
-    use anyhow::Context as _;
-    let dtype = match precision {
-        Precision::Bf16 => "bfloat16",
-        Precision::Tf32 => "tf32",
-        Precision::Fp32 => "float32",
-    };
-    let list: Vec<String> = batches.iter().map(usize::to_string).collect();
-    let output = std::process::Command::new("python3")
-        .arg(script)
-        .args([
-            "--batches",
-            &list.join(","),
-            "--steps",
-            &steps.to_string(),
-            "--dtype",
-            dtype,
-        ])
-        .args(["--device", &format!("cuda:{device_ordinal}")])
-        .output()
-        .with_context(|| format!("cannot run python3 {}", script.display()))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    anyhow::ensure!(
-        output.status.success(),
-        "the baseline {} failed: {}{}",
-        script.display(),
-        text,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let header = text
-        .lines()
-        .find(|line| line.starts_with("baseline device="))
-        .unwrap_or("baseline")
-        .to_string();
-    Ok((
-        header,
-        text.lines().filter_map(parse_baseline_line).collect(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn baseline_lines_are_read_by_their_fields() {
-        let line = "baseline batch=64 steps=200 seconds=1.5 samples_per_second=8533.3 tflops=1.0";
-        assert_eq!(parse_baseline_line(line), Some((64, 8533.3)));
-        assert_eq!(
-            parse_baseline_line("baseline batch=512 out_of_memory"),
-            None
-        );
-        assert_eq!(
-            parse_baseline_line("baseline device=NVIDIA H200 torch=2.11"),
-            None
-        );
-        assert_eq!(parse_baseline_line("warning: something"), None);
-    }
-
     use super::*;
 
     #[test]
