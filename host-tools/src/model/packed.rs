@@ -2,9 +2,10 @@
 //! (`[panel][input][16]`, contiguous, so a step streams each weight exactly once), stored as
 //! float32 or, to halve the bytes a step streams, bfloat16 or float16 ([`WeightFormat`]),
 //! multiplied against a batch of float32 activations stored channel-major (`[channel, batch]`).
-//! Panels are split across rayon's threads; each thread owns the output rows of its panels. The
-//! inner tile is AVX-512 where the CPU has it (a panel row is one register), else AVX2+FMA
-//! (two), else plain loops with the same order of operations per element; 16-bit weights are
+//! Panels are split across rayon's threads; each thread owns the output rows of its panels and
+//! walks their inputs in blocks that stay in the L1 cache while every tile of batch rows reads
+//! them. The inner tile is AVX-512 where the CPU has it (a panel row is one register), else
+//! AVX2+FMA (two), else plain loops with the same order of operations per element; 16-bit weights are
 //! widened to float32 exactly as they are loaded and every sum is float32. The two vector
 //! kernels make the same fused multiply-adds lane by lane, so their results are equal bit for
 //! bit. Every output element is summed over the inputs in the same order whatever the batch
@@ -332,10 +333,19 @@ impl Kernel {
     }
 }
 
-type Tile = [[f32; PANEL]; WIDE_TILE_ROWS];
+/// Batch rows whose sums a panel keeps on the stack while it walks the inputs block by block.
+const ROW_CHUNK: usize = 64;
 
-/// One panel against every batch row, the kernel's tile rows at a time; `out` is the panel's rows
-/// of the output, `[columns ≤ 16, batch]`.
+/// Inputs per block: a block of a panel's weights (8 KB in float32) stays in the L1 cache
+/// while every tile of the row chunk reads it.
+const INPUT_BLOCK: usize = 128;
+
+/// One panel against every batch row; `out` is the panel's rows of the output,
+/// `[columns ≤ 16, batch]`. Rows go in chunks of up to 64 whose sums stay on the stack; each
+/// chunk walks the inputs a block at a time, every tile of the chunk (its rows split evenly
+/// into the fewest tiles the kernel allows) continuing its sums through the block, so that a
+/// block's weights are read from memory once per chunk. Each sum still adds the inputs one by
+/// one in order, starting from zero.
 fn panel_product<W: PanelWeight, S: Segments + ?Sized>(
     kernel: Kernel,
     panel: &[W],
@@ -345,84 +355,122 @@ fn panel_product<W: PanelWeight, S: Segments + ?Sized>(
     accumulate: bool,
 ) {
     let columns = out.len() / batch;
-    let mut tile: Tile = [[0.0; PANEL]; WIDE_TILE_ROWS];
-    let mut first = 0;
-    while first < batch {
-        let rows = kernel.tile_rows().min(batch - first);
-        match rows {
-            1 => tile_product::<1, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            2 => tile_product::<2, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            3 => tile_product::<3, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            4 => tile_product::<4, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            5 => tile_product::<5, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            6 => tile_product::<6, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            7 => tile_product::<7, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            8 => tile_product::<8, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            9 => tile_product::<9, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            10 => tile_product::<10, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            11 => tile_product::<11, W, S>(kernel, panel, segments, batch, first, &mut tile),
-            _ => tile_product::<WIDE_TILE_ROWS, W, S>(
-                kernel, panel, segments, batch, first, &mut tile,
-            ),
+    let inputs = panel.len() / PANEL;
+    let mut chunk_first = 0;
+    while chunk_first < batch {
+        let chunk_rows = ROW_CHUNK.min(batch - chunk_first);
+        let mut sums = [[0.0f32; PANEL]; ROW_CHUNK];
+        let tiles = chunk_rows.div_ceil(kernel.tile_rows());
+        for block in (0..inputs).step_by(INPUT_BLOCK) {
+            let span = Span {
+                start: block,
+                end: inputs.min(block + INPUT_BLOCK),
+            };
+            let mut first = 0;
+            for tile in 0..tiles {
+                // Rows split evenly: 64 rows in 12-row tiles are 11, 11, 11, 11, 10, 10.
+                let rows = (chunk_rows - first) / (tiles - tile);
+                let tile_sums = &mut sums[first..first + rows];
+                let at = chunk_first + first;
+                tile_product(kernel, panel, segments, batch, at, span, tile_sums);
+                first += rows;
+            }
         }
         for (column, out_row) in out.chunks_exact_mut(batch).take(columns).enumerate() {
-            let targets = &mut out_row[first..first + rows];
-            for (target, sums) in targets.iter_mut().zip(&tile) {
+            let targets = &mut out_row[chunk_first..chunk_first + chunk_rows];
+            for (target, row_sums) in targets.iter_mut().zip(&sums) {
                 *target = if accumulate {
-                    *target + sums[column]
+                    *target + row_sums[column]
                 } else {
-                    sums[column]
+                    row_sums[column]
                 };
             }
         }
-        first += rows;
+        chunk_first += chunk_rows;
     }
 }
 
-/// `tile[r][j] = Σ_k x[k, first + r] · panel[k][j]` for `ROWS` batch rows.
-fn tile_product<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
+/// Input rows `start..end` of a product.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+/// `sums[r][j] += Σ_k x[k, first + r] · panel[k][j]` over the inputs `k` of `span`, for the
+/// `sums.len()` batch rows from `first` on.
+fn tile_product<W: PanelWeight, S: Segments + ?Sized>(
     kernel: Kernel,
     panel: &[W],
     segments: &S,
     batch: usize,
     first: usize,
-    tile: &mut Tile,
+    span: Span,
+    sums: &mut [[f32; PANEL]],
 ) {
+    macro_rules! rows {
+        ($($rows:literal)*) => {
+            match sums.len() {
+                $($rows => tile_rows::<$rows, W, S>(kernel, panel, segments, batch, first, span, sums),)*
+                rows => unreachable!("a tile of {rows} rows"),
+            }
+        };
+    }
+    rows!(1 2 3 4 5 6 7 8 9 10 11 12);
+}
+
+fn tile_rows<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
+    kernel: Kernel,
+    panel: &[W],
+    segments: &S,
+    batch: usize,
+    first: usize,
+    span: Span,
+    sums: &mut [[f32; PANEL]],
+) {
+    let sums: &mut [[f32; PANEL]; ROWS] = sums.try_into().expect("tile rows");
     match kernel {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: `Kernel::chosen` picks only kernels the CPU runs; `product` checked that the
-        // segments hold exactly `panel.len() / 16` rows of `batch` values and that
+        // segments hold exactly `panel.len() / 16` rows of `batch` values, and
         // `first + ROWS <= batch`.
         Kernel::Avx512 => unsafe {
-            avx512::tile::<ROWS, W, S>(panel, segments, batch, first, tile)
+            avx512::tile::<ROWS, W, S>(panel, segments, batch, first, span, sums)
         },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
-        Kernel::Avx2 => unsafe { avx2::tile::<ROWS, W, S>(panel, segments, batch, first, tile) },
-        Kernel::Portable => portable_tile::<ROWS, W, S>(panel, segments, batch, first, tile),
+        Kernel::Avx2 => unsafe {
+            avx2::tile::<ROWS, W, S>(panel, segments, batch, first, span, sums)
+        },
+        Kernel::Portable => portable_tile::<ROWS, W, S>(panel, segments, batch, first, span, sums),
     }
 }
 
-/// Calls `step` with each input row in order: its 16 panel weights and its batch values from
-/// column `first` on. The walk every tile kernel makes; inlined into each, so the vector kernels'
-/// closures run with their target features.
+/// Calls `step` with each input row of `span` in order: its 16 panel weights and its batch
+/// values from column `first` on. The walk every tile kernel makes; inlined into each, so the
+/// vector kernels' closures run with their target features.
 #[inline(always)]
 fn each_input_row<W, S: Segments + ?Sized>(
     panel: &[W],
     segments: &S,
     batch: usize,
     first: usize,
+    span: Span,
     mut step: impl FnMut(&[W], &[f32]),
 ) {
-    let mut weights = panel.chunks_exact(PANEL);
+    let mut weights = panel[span.start * PANEL..span.end * PANEL].chunks_exact(PANEL);
+    let mut segment_start = 0;
     for index in 0..segments.count() {
-        for (x, w) in segments
-            .segment(index)
-            .chunks_exact(batch)
-            .zip(&mut weights)
-        {
-            step(w, &x[first..]);
+        let segment = segments.segment(index);
+        let segment_end = segment_start + segment.len() / batch;
+        let (from, to) = (span.start.max(segment_start), span.end.min(segment_end));
+        if from < to {
+            let rows = &segment[(from - segment_start) * batch..(to - segment_start) * batch];
+            for (x, w) in rows.chunks_exact(batch).zip(&mut weights) {
+                step(w, &x[first..]);
+            }
         }
+        segment_start = segment_end;
     }
 }
 
@@ -431,17 +479,16 @@ fn portable_tile<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
     segments: &S,
     batch: usize,
     first: usize,
-    tile: &mut Tile,
+    span: Span,
+    sums: &mut [[f32; PANEL]; ROWS],
 ) {
-    let mut sums = [[0.0f32; PANEL]; ROWS];
-    each_input_row(panel, segments, batch, first, |w, x| {
+    each_input_row(panel, segments, batch, first, span, |w, x| {
         for (row_sums, &value) in sums.iter_mut().zip(&x[..ROWS]) {
             for (sum, &weight) in row_sums.iter_mut().zip(w) {
                 *sum += value * weight.widen();
             }
         }
     });
-    tile[..ROWS].copy_from_slice(&sums);
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -452,7 +499,7 @@ mod avx2 {
         _mm_loadu_si128,
     };
 
-    use super::{each_input_row, PanelWeight, Segments, Tile, WeightFormat};
+    use super::{each_input_row, PanelWeight, Segments, Span, WeightFormat, PANEL};
 
     /// Eight weights from `w` on, widened to float32.
     ///
@@ -481,12 +528,18 @@ mod avx2 {
         segments: &S,
         batch: usize,
         first: usize,
-        tile: &mut Tile,
+        span: Span,
+        tile: &mut [[f32; PANEL]; ROWS],
     ) {
-        // SAFETY: the loads read the 16 weights of `w`; the rest is register arithmetic.
+        // SAFETY: the loads read the 16 weights of `w` or a row of `tile`; the rest is
+        // register arithmetic.
         unsafe {
             let mut sums: [[__m256; 2]; ROWS] = [[_mm256_setzero_ps(); 2]; ROWS];
-            each_input_row(panel, segments, batch, first, |w, x| {
+            for (row, row_sums) in sums.iter_mut().enumerate() {
+                row_sums[0] = _mm256_loadu_ps(tile[row].as_ptr());
+                row_sums[1] = _mm256_loadu_ps(tile[row].as_ptr().add(8));
+            }
+            each_input_row(panel, segments, batch, first, span, |w, x| {
                 let low = load(w.as_ptr());
                 let high = load(w.as_ptr().add(8));
                 for (row_sums, value) in sums.iter_mut().zip(&x[..ROWS]) {
@@ -511,7 +564,7 @@ mod avx512 {
         _mm512_storeu_ps,
     };
 
-    use super::{each_input_row, PanelWeight, Segments, Tile, WeightFormat};
+    use super::{each_input_row, PanelWeight, Segments, Span, WeightFormat, PANEL};
 
     /// Sixteen weights from `w` on, widened to float32.
     ///
@@ -540,12 +593,17 @@ mod avx512 {
         segments: &S,
         batch: usize,
         first: usize,
-        tile: &mut Tile,
+        span: Span,
+        tile: &mut [[f32; PANEL]; ROWS],
     ) {
-        // SAFETY: the loads read the 16 weights of `w`; the rest is register arithmetic.
+        // SAFETY: the loads read the 16 weights of `w` or a row of `tile`; the rest is
+        // register arithmetic.
         unsafe {
             let mut sums: [__m512; ROWS] = [_mm512_setzero_ps(); ROWS];
-            each_input_row(panel, segments, batch, first, |w, x| {
+            for (row, sum) in sums.iter_mut().enumerate() {
+                *sum = _mm512_loadu_ps(tile[row].as_ptr());
+            }
+            each_input_row(panel, segments, batch, first, span, |w, x| {
                 let row_weights = load(w.as_ptr());
                 for (sum, &value) in sums.iter_mut().zip(&x[..ROWS]) {
                     *sum = _mm512_fmadd_ps(_mm512_set1_ps(value), row_weights, *sum);
