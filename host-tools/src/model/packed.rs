@@ -704,6 +704,8 @@ mod tests {
                 check(&[5, 7], 21, 13, kernel, format);
                 check(&[16], 16, 1, kernel, format);
                 check(&[3, 3, 3], 40, 6, kernel, format);
+                // Input blocks that cross segments, and more rows than one chunk.
+                check(&[100, 60, 100], 20, 70, kernel, format);
             }
         }
     }
