@@ -101,6 +101,10 @@ enum Command {
         /// Generate every file again from the start, even where it is up to date.
         #[arg(long)]
         force: bool,
+        /// Print only what the run would cost (the notes and samples still to generate, and the
+        /// time at the speed measured on a few steps of the model where it would run), then exit.
+        #[arg(long)]
+        estimate: bool,
     },
     /// The whole Open NSynth Super pipeline: recordings to pads and a device settings.json.
     ///
@@ -134,6 +138,10 @@ enum Command {
         /// Stop at the first recording that cannot be used instead of skipping it.
         #[arg(long)]
         strict: bool,
+        /// Print only what the run would cost (the notes and samples still to generate, and the
+        /// time at the speed measured on a few steps of the model where it would run), then exit.
+        #[arg(long)]
+        estimate: bool,
     },
     /// A grain cloud between two sounds, interpolated in embedding space (as py-modular's
     /// NSynth tutorial makes one), saved as a float32 [count, grain_length] .npy array.
@@ -477,6 +485,7 @@ impl RunArgs {
             batch_size: self.batch.max(1),
             checkpoint_interval: Duration::from_secs(self.checkpoint_every),
             force,
+            expected_rate: None,
         }
     }
 }
@@ -521,6 +530,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             run,
             shard,
             force,
+            estimate,
         } => commands::generate::run(
             &model.load()?,
             &embeddings,
@@ -528,6 +538,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &run.options(force),
             run.seed,
             shard,
+            estimate,
             &progress,
         ),
         Command::Pipeline {
@@ -538,6 +549,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             shard,
             force,
             strict,
+            estimate,
         } => {
             let options = PipelineOptions {
                 generate: run.options(force),
@@ -545,7 +557,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 shard,
                 strict,
             };
-            commands::pipeline::run(&config, &workdir, &*model.load()?, &options, &progress)
+            commands::pipeline::run(
+                &config,
+                &workdir,
+                &*model.load()?,
+                &options,
+                estimate,
+                &progress,
+            )
         }
         Command::Grains {
             model,

@@ -2,8 +2,9 @@
 //! stderr; elsewhere (batch jobs' logs, `nohup`), a log line as soon as the first work is
 //! measured, one every 30 s after, and one when the step ends. Both give done and total, the
 //! rate in plain units (`1,105 samples/s`) and the time left, estimated from the first steps
-//! and refined as the step goes on; before anything is measured they say "estimating". It never
-//! affects what the steps compute.
+//! and refined as the step goes on; before anything is measured they use a rate measured
+//! beforehand if the step was given one, else say "estimating". It never affects what the
+//! steps compute.
 
 use std::io::IsTerminal;
 use std::sync::mpsc::{self, Sender};
@@ -107,6 +108,12 @@ impl Bar {
         if self.log_thread.is_some() {
             self.shared.log_if_due(now);
         }
+    }
+
+    /// Until the step's own progress is measured, its rate is taken to be `per_second` (one
+    /// measured on a few units beforehand).
+    pub fn expect_rate(&self, per_second: f64) {
+        self.shared.meter().expected = Some(per_second).filter(|rate| *rate > 0.0);
     }
 
     /// The step turned out to have `total` units.
@@ -214,6 +221,8 @@ struct Meter {
     logged: Option<Instant>,
     /// Whether a log line has given an estimate yet.
     estimated: bool,
+    /// The rate until one is measured.
+    expected: Option<f64>,
     finished: bool,
 }
 
@@ -227,6 +236,7 @@ impl Meter {
             latest: now,
             logged: None,
             estimated: false,
+            expected: None,
             finished: false,
         }
     }
@@ -240,9 +250,12 @@ impl Meter {
     }
 
     /// Units per second: between the first progress and the latest, or before there is a
-    /// second, over the first steps from the start. `None` until something is done.
+    /// second, over the first steps from the start. Until something is done, the expected
+    /// rate, if any.
     fn rate(&self) -> Option<f64> {
-        let (at, then) = self.first?;
+        let Some((at, then)) = self.first else {
+            return self.expected;
+        };
         let (units, time) = if self.done > then {
             (self.done - then, self.latest - at)
         } else {
@@ -304,7 +317,7 @@ impl Meter {
 }
 
 /// A rate as people read it: three significant digits, whole numbers grouped by thousands.
-fn rate_text(per_second: f64, unit: &str) -> String {
+pub(crate) fn rate_text(per_second: f64, unit: &str) -> String {
     let number = if per_second >= 99.95 {
         HumanCount(per_second.round() as u64).to_string()
     } else if per_second > 0.0 {
@@ -317,7 +330,7 @@ fn rate_text(per_second: f64, unit: &str) -> String {
 }
 
 /// A time to the second, in its two largest units: `42s`, `17m 05s`, `3h 20m`, `2d 04h`.
-fn duration_text(duration: Duration) -> String {
+pub(crate) fn duration_text(duration: Duration) -> String {
     let seconds = duration.as_secs_f64().round() as u64;
     let (days, hours, minutes) = (seconds / 86_400, seconds / 3600 % 24, seconds / 60 % 60);
     match seconds {
@@ -331,6 +344,24 @@ fn duration_text(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rate_measured_beforehand_stands_until_the_step_measures_its_own() {
+        let start = Instant::now();
+        let mut meter = Meter::new(1000, start);
+        assert_eq!(meter.estimate(start, "samples"), "estimating");
+        meter.expected = Some(10.0);
+        assert_eq!(
+            meter.estimate(start, "samples"),
+            "10.0 samples/s, ETA 1m 40s"
+        );
+        meter.set_done(100, start + Duration::from_secs(5));
+        meter.set_done(300, start + Duration::from_secs(15));
+        assert_eq!(
+            meter.estimate(start + Duration::from_secs(15), "samples"),
+            "20.0 samples/s, ETA 35s"
+        );
+    }
 
     #[test]
     fn rates_read_in_plain_units() {

@@ -86,11 +86,42 @@ fn recordings_become_a_pad_the_device_plays() {
     assert!(dry_pads.join("flute_brass_reed_bell.bin").exists());
     assert!(!workdir.join("pads_output").exists());
 
+    // The cost, before any work: 18 sounds of 1536 samples, timed on a few steps of the model
+    // at the run's batch size; nothing is written.
+    let estimate = pipeline_with(&workdir, &config, &["--estimate"]);
+    assert!(estimate.status.success(), "{}", text(&estimate));
+    let printed = String::from_utf8_lossy(&estimate.stdout);
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert_eq!(lines[0], "to generate: 18 notes, 27,648 samples");
+    assert!(
+        lines[1].starts_with("estimate: about ")
+            && lines[1].contains(" on the CPU (")
+            && lines[1].contains(", 3 batches of up to 8 notes (")
+            && lines[1].ends_with(" at batch 8, measured on 80 samples)"),
+        "{printed}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&workdir).unwrap().count(),
+        2,
+        "only audio_input and dry-run"
+    );
+
     let first = pipeline(&workdir, &config);
     assert!(first.status.success(), "{}", text(&first));
+    assert!(
+        String::from_utf8_lossy(&first.stdout).starts_with(lines[0]),
+        "{}",
+        text(&first)
+    );
     assert_eq!(
         last_line(&first),
         "8 recordings: 8 encoded; 18 sounds: 18 generated; 18 cleaned; 1 pads written"
+    );
+    let again = pipeline_with(&workdir, &config, &["--estimate"]);
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "to generate: nothing (18 already made, kept)\n"
     );
 
     // The device reads the settings and the pad the pipeline wrote, and plays a song from it.

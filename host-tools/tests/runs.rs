@@ -1,5 +1,5 @@
-//! Runs as a user meets them, end to end through the `host-tools` binary: the progress a log
-//! shows when stderr is not a terminal; a run stopped by SIGTERM in the pad step leaves nothing
+//! Runs as a user meets them, end to end through the `host-tools` binary: the cost printed
+//! before generating and the progress a log shows when stderr is not a terminal; a run stopped by SIGTERM in the pad step leaves nothing
 //! half-written anywhere and the next run finishes; partial files a killed run left are
 //! cleared; a pad of the wrong size for its settings fails the pipeline and `host-tools pads`.
 
@@ -113,11 +113,20 @@ fn a_log_shows_the_progress_with_its_rate_and_time_left() {
         .filter_map(|line| line.split_once(" host_tools::progress: "))
         .map(|(_, message)| message)
         .collect();
-    // The first estimate once the first note is made (1,536 samples, a third of the three
-    // notes'), then the summary.
+    // The cost first, measured on a few steps of the model.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.starts_with("to generate: 3 notes, 4,608 samples\nestimate: about "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(" on the CPU (") && stdout.contains(" at batch 1, measured on 10 samples"),
+        "{stdout}"
+    );
+    // The first line at the start, with the time left at the measured rate, then the summary.
     assert!(progress.len() >= 2, "{stderr}");
     let (done, estimate) = progress[0].split_once(" (").unwrap();
-    assert_eq!(done, "generate: 1,536/4,608 samples");
+    assert_eq!(done, "generate: 0/4,608 samples");
     let (rate, left) = estimate.split_once(" samples/s, ETA ").unwrap();
     assert!(rate.replace(',', "").parse::<f64>().is_ok(), "{rate}");
     assert!(left.ends_with("s)"), "{left}");

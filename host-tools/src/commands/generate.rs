@@ -8,14 +8,16 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::{create_dir, inputs};
+use super::{create_dir, estimate, inputs};
 use crate::digest::file_digest;
 use crate::pipeline::provenance::Provenance;
 use crate::pipeline::{self, GenerateOptions, GenerationTask, Shard};
 use crate::progress::Progress;
 use crate::synth::{job_seed, ModelIdentity, Synthesizer};
 
-/// Generates and says how many files it made and reused.
+/// Prints the cost, then (unless `estimate_only`) generates and says how many files it made
+/// and reused.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     synth: &dyn Synthesizer,
     embeddings: &Path,
@@ -23,10 +25,21 @@ pub fn run(
     options: &GenerateOptions,
     seed: u64,
     shard: Option<Shard>,
+    estimate_only: bool,
     progress: &Progress,
 ) -> anyhow::Result<ExitCode> {
     let tasks = tasks(embeddings, out_dir, seed, shard, &synth.identity())?;
-    let report = pipeline::generate(synth, &tasks, options, progress)?;
+    let cost = pipeline::tasks_cost(&tasks, options.force)?;
+    let expected_rate = estimate::print(synth, &cost, options.batch_size)?;
+    if estimate_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    create_dir(out_dir)?;
+    let options = GenerateOptions {
+        expected_rate,
+        ..*options
+    };
+    let report = pipeline::generate(synth, &tasks, &options, progress)?;
     if !report.restarted.is_empty() {
         println!(
             "{} partly generated files started over: their checkpoints were made from other \
@@ -40,7 +53,7 @@ pub fn run(
 }
 
 /// The tasks that make `out_dir/gen_<stem>.wav` (spec §4.6) from one embedding file or every
-/// `.npy` of a folder in path order, creating `out_dir`. Each file makes `frames × 512` samples
+/// `.npy` of a folder in path order. Each file makes `frames × 512` samples
 /// (its own length, not Magenta's padding to `sample_length` frames), and the generation step
 /// reuses finished WAVs made from the same embedding, model and seed, and continues interrupted
 /// ones from their checkpoints. With a `shard`, only the files whose place `i` in that path
@@ -64,7 +77,6 @@ pub(super) fn tasks(
     if let Some(shard) = shard {
         tracing::info!("shard {shard}: {} of {total} embedding files", mine.len());
     }
-    create_dir(out_dir)?;
     mine.into_iter()
         .map(|embedding| {
             let unusable = || format!("{} has no usable file name", embedding.display());

@@ -1,6 +1,7 @@
 //! The host-tools commands, one module each, in the order of the pad factory: `inspect` and
 //! `convert` a checkpoint, `encode` recordings, `logits`, `generate` audio, the whole
-//! `pipeline`, a `slurm` job of it, `grains`, `bench` a GPU, and check `pads`. `cli` parses the
+//! `pipeline` (both after the `estimate` of their cost), a `slurm` job of it, `grains`, `bench`
+//! a GPU or the CPU, and check `pads`. `cli` parses the
 //! command line and calls a command's `run`, which does the work through the library and prints
 //! its outcome on stdout: the only printing in host-tools (progress bars go to stderr through
 //! [`Progress`](crate::progress::Progress), remarks to `tracing`). Errors are `anyhow` with the
@@ -9,6 +10,7 @@
 pub mod bench;
 pub mod convert;
 pub mod encode;
+pub mod estimate;
 pub mod generate;
 pub mod grains;
 pub mod inspect;

@@ -10,18 +10,27 @@ use crate::pipeline::{self, PipelineConfig, PipelineOptions, PipelineReport};
 use crate::progress::Progress;
 use crate::synth::Synthesizer;
 
-/// Runs the pad pipeline with the settings file `config_path` in `workdir` (see
-/// [`crate::pipeline`]) and says what it did, and whether other shards are still to run. Exits
-/// with [`super::encode::SKIPPED_STATUS`] when recordings were skipped.
+/// Prints the cost of the generation, then (unless `estimate_only`) runs the pad pipeline with
+/// the settings file `config_path` in `workdir` (see [`crate::pipeline`]) and says what it did,
+/// and whether other shards are still to run. Exits with [`super::encode::SKIPPED_STATUS`] when
+/// recordings were skipped.
 pub fn run(
     config_path: &Path,
     workdir: &Path,
     synth: &dyn Synthesizer,
     options: &PipelineOptions,
+    estimate_only: bool,
     progress: &Progress,
 ) -> anyhow::Result<ExitCode> {
     let config = PipelineConfig::from_file(config_path)?;
-    let report = pipeline::run(&config, workdir, synth, options, progress)?;
+    let cost = pipeline::pipeline_cost(&config, workdir, synth.identity(), options)?;
+    let expected_rate = super::estimate::print(synth, &cost, options.generate.batch_size)?;
+    if estimate_only {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut options = *options;
+    options.generate.expected_rate = expected_rate;
+    let report = pipeline::run(&config, workdir, synth, &options, progress)?;
     let status = skipped(&report.bad, report.recordings);
     if report.unmade_sounds > 0 {
         println!(

@@ -69,6 +69,7 @@ fn encode_then_generate_a_folder() {
     assert_eq!(read_embedding(&written[1]).unwrap().frames(), 3);
 
     let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
     let options = GenerateOptions {
         batch_size: 1,
         ..GenerateOptions::default()
@@ -188,6 +189,7 @@ fn the_pipeline_command_names_a_bad_settings_file() {
         dir.path(),
         &synth,
         &PipelineOptions::default(),
+        false,
         &Progress::hidden(),
     )
     .unwrap_err()

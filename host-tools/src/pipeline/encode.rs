@@ -233,27 +233,8 @@ pub(super) fn encode_notes(
     options: &EncodeOptions,
     progress: &Progress,
 ) -> Result<EncodedNotes, PipelineError> {
-    let notes: Vec<Note> = config
-        .instruments()
-        .flat_map(|i| config.layout.pitches.iter().map(|&p| (i.name.clone(), p)))
-        .collect();
-    let stem = |(name, pitch): &Note| format!("{name}_{pitch}");
-    let recordings = recordings_by_stem(&dirs.recordings)?;
-    let missing: Vec<String> = notes
-        .iter()
-        .map(stem)
-        .filter(|stem| !recordings.contains_key(stem))
-        .collect();
-    if !missing.is_empty() {
-        return Err(PipelineError::MissingRecordings {
-            dir: dirs.recordings.clone(),
-            missing: missing.join(", "),
-        });
-    }
-    let paths: Vec<PathBuf> = notes
-        .iter()
-        .map(|note| recordings[&stem(note)].clone())
-        .collect();
+    let (notes, paths): (Vec<Note>, Vec<PathBuf>) =
+        note_recordings(config, dirs)?.into_iter().unzip();
     let report = encode_recordings(synth, &paths, &dirs.input_embeddings, options, progress)?;
 
     let mut encoded = EncodedNotes {
@@ -267,7 +248,7 @@ pub(super) fn encode_notes(
         let Some(digest) = report.digests.get(recording) else {
             continue;
         };
-        let path = dirs.input_embedding(&stem(&note));
+        let path = dirs.input_embedding(&note_stem(&note));
         let embedding = read_embedding(&path)?;
         let (first, first_frames) = frames_at
             .entry(note.1)
@@ -288,6 +269,42 @@ pub(super) fn encode_notes(
         encoded.embeddings.insert(note, embedding);
     }
     Ok(encoded)
+}
+
+/// Every note of the settings' instruments and pitches with its recording, in instrument then
+/// pitch order; an error naming every note without one.
+pub(super) fn note_recordings(
+    config: &PipelineConfig,
+    dirs: &Workdir,
+) -> Result<Vec<(Note, PathBuf)>, PipelineError> {
+    let notes: Vec<Note> = config
+        .instruments()
+        .flat_map(|i| config.layout.pitches.iter().map(|&p| (i.name.clone(), p)))
+        .collect();
+    let recordings = recordings_by_stem(&dirs.recordings)?;
+    let missing: Vec<String> = notes
+        .iter()
+        .map(note_stem)
+        .filter(|stem| !recordings.contains_key(stem))
+        .collect();
+    if !missing.is_empty() {
+        return Err(PipelineError::MissingRecordings {
+            dir: dirs.recordings.clone(),
+            missing: missing.join(", "),
+        });
+    }
+    Ok(notes
+        .into_iter()
+        .map(|note| {
+            let path = recordings[&note_stem(&note)].clone();
+            (note, path)
+        })
+        .collect())
+}
+
+/// The file stem of a note's recording and embedding: `<instrument>_<pitch>`.
+fn note_stem((name, pitch): &Note) -> String {
+    format!("{name}_{pitch}")
 }
 
 /// The recordings in `dir` by file stem (`<instrument>_<pitch>`).

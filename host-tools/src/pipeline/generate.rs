@@ -39,7 +39,7 @@ pub struct GenerationTask {
 }
 
 /// How generation runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GenerateOptions {
     /// Sounds per call to the model.
     pub batch_size: usize,
@@ -48,6 +48,9 @@ pub struct GenerateOptions {
     /// Make every output again from the start, even one whose record matches, and resume no
     /// checkpoint (`--force`).
     pub force: bool,
+    /// Samples per second measured beforehand (the cost estimate's), for the progress's time
+    /// left until generation measures its own.
+    pub expected_rate: Option<f64>,
 }
 
 impl Default for GenerateOptions {
@@ -56,6 +59,7 @@ impl Default for GenerateOptions {
             batch_size: 64,
             checkpoint_interval: Duration::from_secs(300),
             force: false,
+            expected_rate: None,
         }
     }
 }
@@ -140,11 +144,11 @@ pub fn generate(
         .collect();
     let batches: Vec<&[&GenerationTask]> = pending.chunks(options.batch_size.max(1)).collect();
     let workers = synth.concurrency().clamp(1, batches.len());
-    let tally = SampleTally::new(
-        progress.bar("generate", 0, "samples"),
-        pending.len(),
-        workers,
-    );
+    let bar = progress.bar("generate", 0, "samples");
+    if let Some(rate) = options.expected_rate {
+        bar.expect_rate(rate);
+    }
+    let tally = SampleTally::new(bar, pending.len(), workers);
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<GenerateError>> = Mutex::new(None);
     std::thread::scope(|scope| {
@@ -474,7 +478,7 @@ mod tests {
         GenerateOptions {
             batch_size,
             checkpoint_interval: Duration::ZERO,
-            force: false,
+            ..GenerateOptions::default()
         }
     }
 

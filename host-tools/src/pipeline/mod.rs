@@ -30,6 +30,7 @@
 
 mod clean;
 pub mod config;
+mod cost;
 mod encode;
 mod generate;
 pub mod grid;
@@ -50,6 +51,7 @@ use clean::clean_sounds;
 pub use clean::{clean, normalize_peak, remove_clicks, PEAK_DBFS};
 pub use config::{ConfigError, PipelineConfig};
 use config::{CORNER_KEYS, SCREEN_CORNERS};
+pub use cost::{pipeline_cost, tasks_cost, GenerationCost};
 use encode::encode_notes;
 pub use encode::{
     encode_audio, encode_recordings, BadRecording, EncodeError, EncodeLength, EncodeOptions,
@@ -72,7 +74,7 @@ pub use workdir::{
 };
 
 /// How a pipeline run works.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PipelineOptions {
     /// Batching and checkpoints of the generation step; its `force` (`--force`) redoes every
     /// step's outputs, even those whose record matches.
@@ -183,18 +185,7 @@ pub fn run(
     options: &PipelineOptions,
     progress: &Progress,
 ) -> Result<PipelineReport, PipelineError> {
-    let shard = options
-        .shard
-        .map(|spec| match spec {
-            ShardSpec::Of(shard) => Ok(shard),
-            ShardSpec::Index(index) => {
-                Shard::new(index, config.shards).map_err(|_| PipelineError::NoSuchShard {
-                    shard: index,
-                    shards: config.shards,
-                })
-            }
-        })
-        .transpose()?;
+    let shard = shard_of(config, options)?;
     for note in &config.notes {
         tracing::warn!("{note}");
     }
@@ -285,6 +276,26 @@ pub fn run(
     report.pads = pads.tally;
     report.unmade_pads = pads.cannot;
     Ok(report)
+}
+
+/// The shard of the generation this run makes, if any: `--shard K/N`, or `--shard K` of the
+/// settings' `gpus` shards.
+fn shard_of(
+    config: &PipelineConfig,
+    options: &PipelineOptions,
+) -> Result<Option<Shard>, PipelineError> {
+    options
+        .shard
+        .map(|spec| match spec {
+            ShardSpec::Of(shard) => Ok(shard),
+            ShardSpec::Index(index) => {
+                Shard::new(index, config.shards).map_err(|_| PipelineError::NoSuchShard {
+                    shard: index,
+                    shards: config.shards,
+                })
+            }
+        })
+        .transpose()
 }
 
 #[cfg(test)]

@@ -144,7 +144,7 @@ fn options(seed: u64, shard: Option<ShardSpec>) -> PipelineOptions {
         generate: GenerateOptions {
             batch_size: 4,
             checkpoint_interval: std::time::Duration::ZERO,
-            force: false,
+            ..GenerateOptions::default()
         },
         seed,
         shard,

@@ -72,6 +72,24 @@ pub trait Synthesizer: Sync {
     fn concurrency(&self) -> usize {
         1
     }
+
+    /// How fast this model generates a batch of `batch` notes, measured on a few steps of the
+    /// real model where it runs (seconds); `None` where that is not worth measuring (the
+    /// stand-in's tones take no time to speak of).
+    fn generation_rate(&self, _batch: usize) -> anyhow::Result<Option<MeasuredRate>> {
+        Ok(None)
+    }
+}
+
+/// A generation speed, measured.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredRate {
+    /// Samples per second of one batch.
+    pub samples_per_second: f64,
+    /// Samples measured (notes × steps).
+    pub samples: usize,
+    /// Where it was measured, e.g. `the CPU (2 threads, f32 weights)`.
+    pub device: String,
 }
 
 /// The seed of the sound `name` in a run seeded with `run_seed`: the same sound gets the same seed

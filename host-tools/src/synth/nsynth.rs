@@ -9,8 +9,9 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use super::{GenerationJob, GenerationProgress, ModelIdentity, Synthesizer};
+use super::{GenerationJob, GenerationProgress, MeasuredRate, ModelIdentity, Synthesizer};
 use crate::checkpoint::Checkpoint;
+use crate::cpu_bench::time_steps;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
 use crate::model::{self, GivenStages, Model, Note, WeightFormat};
@@ -18,6 +19,12 @@ use crate::model::{self, GivenStages, Model, Note, WeightFormat};
 /// Samples between two progress reports of a batch: about a second of work at batch 64 on two
 /// cores, often enough for a smooth bar and cheap next to the steps.
 const REPORT_EVERY: usize = 2048;
+
+/// Steps the CPU times to measure its generation speed (after a few untimed ones).
+const CPU_CALIBRATION_STEPS: usize = 10;
+
+/// Frames a GPU generates to measure its speed: two of its chunks, the first one untimed.
+const GPU_CALIBRATION_FRAMES: usize = 2 * cuda::CHUNK / model::HOP_LENGTH;
 
 /// The NSynth autoencoder as a [`Synthesizer`].
 pub struct NsynthSynthesizer {
@@ -213,6 +220,33 @@ impl Synthesizer for NsynthSynthesizer {
         self.backend.concurrency()
     }
 
+    fn generation_rate(&self, batch: usize) -> anyhow::Result<Option<MeasuredRate>> {
+        let rate = match &self.backend {
+            &Backend::Cpu(weights) => {
+                let timing = time_steps(&self.model, batch, weights, CPU_CALIBRATION_STEPS, None)?;
+                MeasuredRate {
+                    samples_per_second: timing.samples_per_second(),
+                    samples: batch * timing.steps,
+                    device: format!(
+                        "the CPU ({} threads, {} weights)",
+                        rayon::current_num_threads(),
+                        weights.name()
+                    ),
+                }
+            }
+            Backend::Cuda(pool) => {
+                let (samples_per_second, samples) =
+                    pool.with_worker(|worker| timed_generation(worker, &self.model, batch))?;
+                MeasuredRate {
+                    samples_per_second,
+                    samples,
+                    device: pool.labels().join(", "),
+                }
+            }
+        };
+        Ok(Some(rate))
+    }
+
     fn generate(
         &self,
         jobs: &[GenerationJob],
@@ -251,6 +285,35 @@ impl Synthesizer for NsynthSynthesizer {
     }
 }
 
+/// Samples per second of `batch` notes generated through `calls`, and the samples it was
+/// measured on: between the first progress report (after the set-up and a first chunk) and the
+/// end.
+fn timed_generation(
+    calls: &mut dyn ModelCalls,
+    model: &Model,
+    batch: usize,
+) -> anyhow::Result<(f64, usize)> {
+    let embedding = vec![0.0; GPU_CALIBRATION_FRAMES * model.shape().bottleneck_width];
+    let notes: Vec<Note<'_>> = (0..batch as u64)
+        .map(|seed| Note {
+            embedding: &embedding,
+            seed,
+            prefix: &[],
+        })
+        .collect();
+    let mut reports: Vec<(std::time::Instant, usize)> = Vec::new();
+    calls.generate(&notes, &mut |time, _| {
+        reports.push((std::time::Instant::now(), time));
+        true
+    })?;
+    let (Some(&(started, from)), Some(&(ended, to))) = (reports.first(), reports.last()) else {
+        anyhow::bail!("generation reported no progress to time");
+    };
+    anyhow::ensure!(to > from, "generation reported its progress only once");
+    let samples = batch * (to - from);
+    Ok((samples as f64 / (ended - started).as_secs_f64(), samples))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +339,31 @@ mod tests {
             backend: Backend::Cpu(WeightFormat::F32),
             identity: ModelIdentity::Tone,
         }
+    }
+
+    #[test]
+    fn generation_is_timed_from_its_first_report_to_its_end() {
+        let synth = synthesizer();
+        let mut calls = CpuModel {
+            model: &synth.model,
+            weights: WeightFormat::Bf16,
+        };
+        let (rate, samples) = timed_generation(&mut calls, &synth.model, 3).unwrap();
+        // Reports every 2048 samples of 8192: timed from the first to the last.
+        assert_eq!(samples, 3 * (GPU_CALIBRATION_FRAMES * 512 - REPORT_EVERY));
+        assert!(rate > 0.0);
+        let measured = synth.generation_rate(4).unwrap().unwrap();
+        assert_eq!(measured.samples, 4 * CPU_CALIBRATION_STEPS);
+        assert!(
+            measured.device.starts_with("the CPU ("),
+            "{}",
+            measured.device
+        );
+        assert!(
+            measured.device.ends_with(" threads, f32 weights)"),
+            "{}",
+            measured.device
+        );
     }
 
     #[test]
