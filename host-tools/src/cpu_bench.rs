@@ -1,7 +1,9 @@
 //! Generation speed on the CPU, for `host-tools bench --device cpu` and the cost estimate made
 //! before generating: the generator's steps timed for a batch of notes at a weight format on a
 //! pool of threads ([`time_steps`]), and the cores' FP32 peak estimated from a measured loop of
-//! independent fused multiply-adds ([`Peak`]). It measures and returns; it never prints.
+//! independent fused multiply-adds ([`Peak`]), beside the rate of AVX-512 BF16's dot products
+//! where the CPU has them (which the kernels do not use where they are slower than the FMAs of
+//! widened weights). It measures and returns; it never prints.
 
 use std::time::Instant;
 
@@ -87,6 +89,9 @@ pub struct Peak {
     /// GFLOP/s of one core (an FMA counts 2 per lane).
     pub core_gflops: f64,
     pub cores: usize,
+    /// GFLOP/s of one core's `vdpbf16ps` dot products of bfloat16 pairs (a multiply-add counts
+    /// 2), where the CPU has AVX-512 BF16.
+    pub bf16_dot_gflops: Option<f64>,
 }
 
 impl Peak {
@@ -99,6 +104,7 @@ impl Peak {
             vectors,
             core_gflops,
             cores,
+            bf16_dot_gflops: fma::bf16_dot_rate(),
         })
     }
 
@@ -112,7 +118,8 @@ impl Peak {
 mod fma {
     use std::arch::x86_64::{
         _mm256_add_ps, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_storeu_ps, _mm512_add_ps,
-        _mm512_fmadd_ps, _mm512_reduce_add_ps, _mm512_set1_ps,
+        _mm512_cvtne2ps_pbh, _mm512_dpbf16_ps, _mm512_fmadd_ps, _mm512_reduce_add_ps,
+        _mm512_set1_ps,
     };
     use std::time::Instant;
 
@@ -131,14 +138,49 @@ mod fma {
             } else {
                 return None;
             };
-        let best = (0..5)
+        Some((
+            name,
+            (ROUNDS * 12 * lanes * 2) as f64 / best_seconds(spin) / 1e9,
+        ))
+    }
+
+    /// One core's rate of `vdpbf16ps` (16 lanes × 2 multiply-adds each), if it has them.
+    pub fn bf16_dot_rate() -> Option<f64> {
+        if !(is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bf16")) {
+            return None;
+        }
+        // SAFETY: AVX-512F and AVX-512 BF16 were detected.
+        let seconds = best_seconds(|rounds| unsafe { spin_bf16(rounds) });
+        Some((ROUNDS * 12 * 32 * 2) as f64 / seconds / 1e9)
+    }
+
+    /// The fastest of five runs of `spin` (other load only ever slows a run down).
+    fn best_seconds(spin: impl Fn(usize) -> f32) -> f64 {
+        (0..5)
             .map(|_| {
                 let started = Instant::now();
                 std::hint::black_box(spin(std::hint::black_box(ROUNDS)));
                 started.elapsed().as_secs_f64()
             })
-            .fold(f64::INFINITY, f64::min);
-        Some((name, (ROUNDS * 12 * lanes * 2) as f64 / best / 1e9))
+            .fold(f64::INFINITY, f64::min)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX-512F and AVX-512 BF16.
+    #[target_feature(enable = "avx512f,avx512bf16")]
+    unsafe fn spin_bf16(rounds: usize) -> f32 {
+        let mut sums = [_mm512_set1_ps(0.0); 12];
+        let one = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1.0), _mm512_set1_ps(1.0));
+        let tiny = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-7), _mm512_set1_ps(1e-7));
+        for _ in 0..rounds {
+            for sum in &mut sums {
+                *sum = _mm512_dpbf16_ps(*sum, one, tiny);
+            }
+        }
+        _mm512_reduce_add_ps(
+            sums.iter()
+                .fold(_mm512_set1_ps(0.0), |a, &b| _mm512_add_ps(a, b)),
+        )
     }
 
     /// # Safety
@@ -184,6 +226,10 @@ mod fma {
     pub fn best_rate() -> Option<(&'static str, f64)> {
         None
     }
+
+    pub fn bf16_dot_rate() -> Option<f64> {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -209,6 +255,7 @@ mod tests {
             vectors: "AVX-512",
             core_gflops: 180.0,
             cores: 2,
+            bf16_dot_gflops: None,
         };
         assert_eq!(peak.gflops(), 360.0);
     }
