@@ -16,7 +16,7 @@ use crate::model::{GivenStages, WeightFormat};
 use crate::pipeline::{GenerateOptions, PipelineOptions, Shard, ShardSpec};
 use crate::progress::Progress;
 use crate::slurm::{Memory, ModelFlags, Resources, SlurmWork, TimeLimit};
-use crate::synth::{NsynthSynthesizer, Synthesizer, ToneSynthesizer};
+use crate::synth::{CpuChoice, NsynthSynthesizer, Synthesizer, ToneSynthesizer};
 
 /// Makes and checks pads for the Open NSynth Super.
 #[derive(Debug, Parser)]
@@ -360,11 +360,18 @@ struct ShapeArgs {
     /// CPU threads the model uses (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// CPU: batches generated at once, each on its share of the threads (more scale better with
+    /// the cores; each needs a batch's memory and a copy of the weights). Default: as many as
+    /// half the available memory holds, up to one per thread.
+    #[arg(long)]
+    groups: Option<usize>,
 }
 
 impl ModelArgs {
-    fn load(&self) -> anyhow::Result<NsynthSynthesizer> {
-        self.shape.load(&self.checkpoint)
+    /// The model, for generating batches of `batch` notes (`None` for commands that generate
+    /// nothing).
+    fn load(&self, batch: Option<usize>) -> anyhow::Result<NsynthSynthesizer> {
+        self.shape.load(&self.checkpoint, batch)
     }
 
     /// The model flags of cluster tasks with `gpus_per_task` GPUs each.
@@ -385,6 +392,7 @@ impl ModelArgs {
             precision: precision.map(|precision| precision.name().into()),
             weights: weights.map(|weights| weights.name().into()),
             threads: self.shape.threads,
+            groups: self.shape.groups,
             batch: run.batch,
             seed: run.seed,
             checkpoint_every: run.checkpoint_every,
@@ -394,9 +402,11 @@ impl ModelArgs {
 
 impl OptionalModelArgs {
     /// The model, or the sine stand-in for a dry run.
-    fn load(&self) -> anyhow::Result<Box<dyn Synthesizer>> {
+    fn load(&self, batch: usize) -> anyhow::Result<Box<dyn Synthesizer>> {
         Ok(match &self.checkpoint {
-            Some(checkpoint) if !self.dry_run => Box::new(self.shape.load(checkpoint)?),
+            Some(checkpoint) if !self.dry_run => {
+                Box::new(self.shape.load(checkpoint, Some(batch))?)
+            }
             _ => Box::new(ToneSynthesizer::default()),
         })
     }
@@ -408,7 +418,7 @@ impl ShapeArgs {
         Placement::parse(device, self.devices.as_deref()).map_err(anyhow::Error::msg)
     }
 
-    fn load(&self, checkpoint: &Path) -> anyhow::Result<NsynthSynthesizer> {
+    fn load(&self, checkpoint: &Path, batch: Option<usize>) -> anyhow::Result<NsynthSynthesizer> {
         let stages = GivenStages {
             encoder: self.encoder_stages,
             decoder: self.decoder_stages,
@@ -416,13 +426,23 @@ impl ShapeArgs {
         let placement = self.placement()?;
         let precision = self.precision_on(placement == Placement::Cpu)?;
         let weights = self.weights_on(placement == Placement::Cpu)?;
+        anyhow::ensure!(
+            self.groups.is_none() || placement == Placement::Cpu,
+            "--groups is for the CPU, and the model would run on GPUs, one batch per GPU"
+        );
+        anyhow::ensure!(self.groups != Some(0), "--groups must be at least 1");
         use_threads(self.threads)?;
+        let cpu = CpuChoice {
+            weights: weights.unwrap_or_default(),
+            groups: self.groups.or(batch.is_none().then_some(1)),
+            batch: batch.unwrap_or(1),
+        };
         NsynthSynthesizer::open_on(
             checkpoint,
             stages,
             &placement,
             precision.unwrap_or_default(),
-            weights.unwrap_or_default(),
+            cpu,
         )
     }
 
@@ -513,7 +533,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
             force,
             strict,
-        } => commands::encode::run(&model.load()?, &input, &out, force, strict, &progress),
+        } => commands::encode::run(&model.load(None)?, &input, &out, force, strict, &progress),
         Command::Logits {
             model,
             audio,
@@ -521,7 +541,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             out,
         } => {
             check_output(&out, &[&audio, &encoding, &model.checkpoint])?;
-            commands::logits::run(&model.load()?, &audio, &encoding, &out)
+            commands::logits::run(&model.load(None)?, &audio, &encoding, &out)
         }
         Command::Generate {
             model,
@@ -532,7 +552,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             force,
             estimate,
         } => commands::generate::run(
-            &model.load()?,
+            &model.load(Some(run.batch))?,
             &embeddings,
             &out,
             &run.options(force),
@@ -560,7 +580,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             commands::pipeline::run(
                 &config,
                 &workdir,
-                &*model.load()?,
+                &*model.load(run.batch)?,
                 &options,
                 estimate,
                 &progress,
@@ -581,7 +601,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 grain_length,
                 seed,
             };
-            commands::grains::run(&model.load()?, &a, &b, &options, &out, &progress)
+            commands::grains::run(&model.load(Some(count))?, &a, &b, &options, &out, &progress)
         }
         Command::Slurm {
             workdir,

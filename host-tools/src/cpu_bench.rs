@@ -31,7 +31,7 @@ impl StepTiming {
 }
 
 /// Times `steps` steps (after a few untimed ones) of a generator for `batch` notes with its
-/// weights in `weights`, on rayon's pool of `threads` threads (the global pool for `None`), as
+/// weights in `weights`, on the threads of `pool` (rayon's global pool for `None`), as
 /// generation runs them: conditioned on a fixed frame, each step's input derived from the last
 /// step's logits.
 pub fn time_steps(
@@ -39,7 +39,7 @@ pub fn time_steps(
     batch: usize,
     weights: WeightFormat,
     steps: usize,
-    threads: Option<usize>,
+    pool: Option<&rayon::ThreadPool>,
 ) -> anyhow::Result<StepTiming> {
     let mut generator = Generator::with_weights(model, batch, weights)?;
     let width = model.shape().bottleneck_width;
@@ -58,20 +58,15 @@ pub fn time_steps(
         Ok(())
     };
     // On a pool thread, as generation runs its steps.
-    let mut timed = || {
-        rayon::scope(|_| {
-            run(WARM_UP_STEPS)?;
-            let started = Instant::now();
-            run(steps)?;
-            anyhow::Ok(started.elapsed().as_secs_f64())
-        })
+    let timed = |_: &rayon::Scope<'_>| {
+        run(WARM_UP_STEPS)?;
+        let started = Instant::now();
+        run(steps)?;
+        anyhow::Ok(started.elapsed().as_secs_f64())
     };
-    let seconds = match threads {
-        None => timed()?,
-        Some(threads) => rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?
-            .install(timed)?,
+    let seconds = match pool {
+        None => rayon::scope(timed)?,
+        Some(pool) => pool.scope(timed)?,
     };
     Ok(StepTiming {
         batch,
@@ -240,8 +235,12 @@ mod tests {
     #[test]
     fn steps_are_timed_on_the_pool_asked_for() {
         let model = Model::load(&MapSource::random(&tiny_shape(), 1), tiny_shape().stages).unwrap();
-        for (weights, threads) in [(WeightFormat::F32, None), (WeightFormat::Bf16, Some(1))] {
-            let timing = time_steps(&model, 3, weights, 20, threads).unwrap();
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        for (weights, pool) in [(WeightFormat::F32, None), (WeightFormat::Bf16, Some(&one))] {
+            let timing = time_steps(&model, 3, weights, 20, pool).unwrap();
             assert_eq!((timing.batch, timing.steps), (3, 20));
             assert!(timing.seconds > 0.0);
             assert_eq!(timing.samples_per_second(), 60.0 / timing.seconds);

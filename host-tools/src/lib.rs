@@ -13,6 +13,7 @@ pub mod cuda;
 pub mod digest;
 pub mod embedding;
 pub mod folder;
+pub mod lending;
 pub mod model;
 pub mod npy;
 pub mod pipeline;

@@ -43,6 +43,7 @@ pub struct ModelFlags {
     /// The CPU's weight format (`--weights`) and threads (`--threads`), passed on where given.
     pub weights: Option<String>,
     pub threads: Option<usize>,
+    pub groups: Option<usize>,
     pub batch: usize,
     pub seed: u64,
     /// Seconds between saves of partial audio (`--checkpoint-every`).
@@ -293,11 +294,13 @@ impl SlurmJob {
         let precision = model.precision.as_ref().map(|p| ("--precision", p.clone()));
         let weights = model.weights.as_ref().map(|w| ("--weights", w.clone()));
         let threads = model.threads.map(|n| ("--threads", n.to_string()));
+        let groups = model.groups.map(|n| ("--groups", n.to_string()));
         let flags = stages
             .chain([("--device", model.device.clone())])
             .chain(precision)
             .chain(weights)
             .chain(threads)
+            .chain(groups)
             .chain([
                 ("--batch", model.batch.to_string()),
                 ("--seed", model.seed.to_string()),
@@ -383,6 +386,7 @@ mod tests {
                 precision: None,
                 weights: None,
                 threads: None,
+                groups: None,
                 batch: 32,
                 seed: 7,
                 checkpoint_every: 300,

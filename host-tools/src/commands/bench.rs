@@ -158,12 +158,13 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
         threads: Some(threads),
         steps: options.baseline_steps,
     });
+    let pool = threads_pool(threads)?;
     let mut ours: Vec<(usize, WeightFormat, Vec<f64>)> = Vec::new();
     let mut theirs: Vec<BaselineResult> = Vec::new();
     for round in 1..=options.rounds {
         for &weights in options.weights {
             for &batch in &batches {
-                let timing = time_steps(&model, batch, weights, options.steps, Some(threads))?;
+                let timing = time_steps(&model, batch, weights, options.steps, Some(&pool))?;
                 println!(
                     "round={round} batch={batch} weights={} samples_per_second={:.1}",
                     weights.name(),
@@ -215,8 +216,10 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Samples per second of the largest batch in float32 on 1, 2, 4, … threads up to `cores`
-/// (the median of the rounds each), and each count's rate per thread against one thread's.
+/// How generation scales with the cores, for the largest batch in float32 on 1, 2, 4, …
+/// threads up to `cores` (the median of the rounds each): one batch whose products the threads
+/// share, and as many batches as threads, one thread each, at once (the CPU's groups of
+/// `generate` and `pipeline`); with each count's rate per thread against one thread's.
 fn thread_scaling(
     model: &Model,
     batches: &[usize],
@@ -228,30 +231,56 @@ fn thread_scaling(
         .take_while(|&n| n < cores)
         .collect();
     counts.push(cores);
+    let steps = options.steps;
     let mut single = None;
     for threads in counts {
-        let rates: anyhow::Result<Vec<f64>> = (0..options.rounds)
-            .map(|_| {
-                let timing: StepTiming = time_steps(
-                    model,
-                    batch,
-                    WeightFormat::F32,
-                    options.steps,
-                    Some(threads),
-                )?;
-                Ok(timing.samples_per_second())
-            })
-            .collect();
-        let rate = median(rates?);
-        let per_thread = rate / threads as f64;
-        let single = *single.get_or_insert(per_thread);
-        println!(
-            "threads={threads} batch={batch} weights=f32 samples_per_second={rate:.1} \
-             per_thread={per_thread:.1} of_one_thread={:.0}%",
-            100.0 * per_thread / single
-        );
+        let shared = threads_pool(threads)?;
+        let groups: Vec<rayon::ThreadPool> = (0..threads)
+            .map(|_| threads_pool(1))
+            .collect::<Result<_, _>>()?;
+        let (mut one_batch, mut batch_each) = (Vec::new(), Vec::new());
+        for _ in 0..options.rounds {
+            let timing = time_steps(model, batch, WeightFormat::F32, steps, Some(&shared))?;
+            one_batch.push(timing.samples_per_second());
+            let timings: Vec<anyhow::Result<StepTiming>> = std::thread::scope(|scope| {
+                let running: Vec<_> = groups
+                    .iter()
+                    .map(|pool| {
+                        scope.spawn(move || {
+                            time_steps(model, batch, WeightFormat::F32, steps, Some(pool))
+                        })
+                    })
+                    .collect();
+                running
+                    .into_iter()
+                    .map(|thread| thread.join().expect("a timing thread panicked"))
+                    .collect()
+            });
+            let mut total = 0.0;
+            for timing in timings {
+                total += timing?.samples_per_second();
+            }
+            batch_each.push(total);
+        }
+        for (kind, rates) in [("one_batch", one_batch), ("batch_per_thread", batch_each)] {
+            let rate = median(rates);
+            let per_thread = rate / threads as f64;
+            let single = *single.get_or_insert(per_thread);
+            println!(
+                "threads={threads} {kind} batch={batch} weights=f32 \
+                 samples_per_second={rate:.1} per_thread={per_thread:.1} of_one_thread={:.0}%",
+                100.0 * per_thread / single
+            );
+        }
     }
     Ok(())
+}
+
+/// A pool of `threads` threads.
+fn threads_pool(threads: usize) -> anyhow::Result<rayon::ThreadPool> {
+    Ok(rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?)
 }
 
 fn print_speedup(batch: usize, label: &str, ours: f64, baseline: Option<f64>) {

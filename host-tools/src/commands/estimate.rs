@@ -2,7 +2,7 @@
 //! do): the notes and samples still to make, and the time that takes at the speed measured on
 //! a few steps of the real model where it runs, at the run's batch size.
 
-use crate::pipeline::GenerationCost;
+use crate::pipeline::{self, GenerationCost};
 use crate::progress::{duration_text, rate_text};
 use crate::synth::Synthesizer;
 
@@ -26,7 +26,7 @@ pub fn print(
         counted(cost.notes(), "note"),
         indicatif::HumanCount(cost.samples())
     );
-    let rows = batch_size.clamp(1, cost.notes());
+    let rows = pipeline::batch_size(batch_size, cost.notes(), synth.concurrency());
     let Some(rate) = synth.generation_rate(rows)? else {
         println!("estimate: seconds (sine tones of a dry run)");
         return Ok(None);

@@ -3,14 +3,13 @@
 //! threads (one batch each) keep every GPU busy and a GPU that finishes early takes the next
 //! batch. It never decides what to generate.
 
-use std::sync::{Condvar, Mutex, PoisonError};
-
 use super::decoder::DecoderWeights;
 use super::device::CudaDevice;
 use super::encoder::EncoderWeights;
 use super::error::GpuError;
 use super::executor::Executor;
 use super::Precision;
+use crate::lending::Lending;
 use crate::model::Model;
 
 /// One executor with the model's weights on it.
@@ -42,8 +41,7 @@ impl<E: Executor> GpuWorker<E> {
 
 /// Workers lent out one at a time.
 pub struct GpuPool<E: Executor> {
-    idle: Mutex<Vec<GpuWorker<E>>>,
-    returned: Condvar,
+    workers: Lending<GpuWorker<E>>,
     labels: Vec<String>,
 }
 
@@ -70,8 +68,7 @@ impl<E: Executor> GpuPool<E> {
     pub fn new(workers: Vec<GpuWorker<E>>) -> Self {
         let labels = workers.iter().map(|w| w.label.clone()).collect();
         Self {
-            idle: Mutex::new(workers),
-            returned: Condvar::new(),
+            workers: Lending::new(workers),
             labels,
         }
     }
@@ -83,42 +80,6 @@ impl<E: Executor> GpuPool<E> {
 
     /// Runs `work` on the first idle worker, waiting for one if all are busy.
     pub fn with_worker<T>(&self, work: impl FnOnce(&mut GpuWorker<E>) -> T) -> T {
-        let worker = {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            loop {
-                if let Some(worker) = idle.pop() {
-                    break worker;
-                }
-                idle = self
-                    .returned
-                    .wait(idle)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        };
-        let mut lent = Lent {
-            pool: self,
-            worker: Some(worker),
-        };
-        work(lent.worker.as_mut().expect("lent until dropped"))
-    }
-}
-
-/// A worker out of the pool; it goes back when this drops, even if the work panicked.
-struct Lent<'a, E: Executor> {
-    pool: &'a GpuPool<E>,
-    worker: Option<GpuWorker<E>>,
-}
-
-impl<E: Executor> Drop for Lent<'_, E> {
-    fn drop(&mut self) {
-        if let Some(worker) = self.worker.take() {
-            let mut idle = self
-                .pool
-                .idle
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            idle.push(worker);
-            self.pool.returned.notify_one();
-        }
+        self.workers.with(work)
     }
 }

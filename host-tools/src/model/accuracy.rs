@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use super::generator::{generate_with, teacher_forced_steps, Note};
+use super::generator::{generate_with, teacher_forced_steps, Decoding, Note};
 use super::packed::WeightFormat;
 use super::shape::HOP_LENGTH;
 use super::stages::Stages;
@@ -73,7 +73,11 @@ impl Fixture {
             prefix: &[],
         }];
         let generate = |format| {
-            generate_with(&self.model, format, &note, 4096, |_, _| true)
+            let decoding = Decoding {
+                weights: format,
+                threads: None,
+            };
+            generate_with(&self.model, decoding, &note, 4096, |_, _| true)
                 .unwrap()
                 .unwrap()
                 .remove(0)

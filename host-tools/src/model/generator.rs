@@ -428,7 +428,15 @@ pub fn generate(
     report_every: usize,
     on_progress: impl FnMut(usize, &[Vec<f32>]) -> bool,
 ) -> Result<Option<Vec<Vec<f32>>>, ModelError> {
-    generate_with(model, WeightFormat::F32, notes, report_every, on_progress)
+    generate_with(model, Decoding::default(), notes, report_every, on_progress)
+}
+
+/// How [`generate_with`] runs the decoder: its weights' format, and the threads that run its
+/// steps (rayon's global pool, or another pool, e.g. one group of the CPU's threads).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Decoding<'p> {
+    pub weights: WeightFormat,
+    pub threads: Option<&'p rayon::ThreadPool>,
 }
 
 /// The logits the generator gives at each step when fed the samples of `audio` rather than
@@ -490,10 +498,10 @@ pub fn teacher_forced_steps(
     Ok(rows)
 }
 
-/// [`generate`] with the decoder's weights stored in `weights`.
+/// [`generate`] as `decoding` says.
 pub fn generate_with(
     model: &Model,
-    weights: WeightFormat,
+    decoding: Decoding<'_>,
     notes: &[Note<'_>],
     report_every: usize,
     mut on_progress: impl FnMut(usize, &[Vec<f32>]) -> bool,
@@ -503,7 +511,7 @@ pub fn generate_with(
     let Some(&total) = lengths.iter().max() else {
         return Ok(Some(Vec::new()));
     };
-    let mut generator = Generator::with_weights(model, notes.len(), weights)?;
+    let mut generator = Generator::with_weights(model, notes.len(), decoding.weights)?;
     let mut audio: Vec<Vec<f32>> = notes
         .iter()
         .zip(&lengths)
@@ -550,7 +558,10 @@ pub fn generate_with(
             }
             Ok(())
         };
-        rayon::scope(chunk)?;
+        match decoding.threads {
+            Some(pool) => pool.scope(chunk)?,
+            None => rayon::scope(chunk)?,
+        }
         time = end;
         if !on_progress(time, &audio) {
             return Ok(None);

@@ -226,20 +226,29 @@ fn panels_product<W: PanelWeight, S: Segments + ?Sized>(
 ) {
     let kernel = Kernel::chosen();
     let panel_len = weights.inputs * PANEL;
-    let work_per_panel = panel_len * batch;
-    let task = |(panel, out): (&[W], &mut [f32])| {
-        panel_product(kernel, panel, segments, batch, out, accumulate);
+    let group = kernel.panels_per_tile();
+    let work_per_group = group * panel_len * batch;
+    let task = |(panels, out): (&[W], &mut [f32])| {
+        group_product(
+            kernel,
+            panels,
+            weights.inputs,
+            segments,
+            batch,
+            out,
+            accumulate,
+        );
     };
-    if work_per_panel * weights.outputs.div_ceil(PANEL) < 2 * TASK_WORK {
+    if panel_len * batch * weights.outputs.div_ceil(PANEL) < 2 * TASK_WORK {
         panels
-            .chunks(panel_len)
-            .zip(out.chunks_mut(PANEL * batch))
+            .chunks(group * panel_len)
+            .zip(out.chunks_mut(group * PANEL * batch))
             .for_each(task);
     } else {
         panels
-            .par_chunks(panel_len)
-            .zip(out.par_chunks_mut(PANEL * batch))
-            .with_min_len(TASK_WORK.div_ceil(work_per_panel))
+            .par_chunks(group * panel_len)
+            .zip(out.par_chunks_mut(group * PANEL * batch))
+            .with_min_len(TASK_WORK.div_ceil(work_per_group))
             .for_each(task);
     }
 }
@@ -308,6 +317,16 @@ impl Kernel {
         kernels
     }
 
+    /// Panels a tile covers side by side: two (32 columns) for AVX-512, whose 32 registers
+    /// hold 12 rows of both, so each activation loaded feeds two multiply-adds.
+    fn panels_per_tile(self) -> usize {
+        match self {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => 2,
+            _ => 1,
+        }
+    }
+
     /// Batch rows per tile.
     fn tile_rows(self) -> usize {
         match self {
@@ -340,26 +359,27 @@ const ROW_CHUNK: usize = 64;
 /// while every tile of the row chunk reads it.
 const INPUT_BLOCK: usize = 128;
 
-/// One panel against every batch row; `out` is the panel's rows of the output,
-/// `[columns ≤ 16, batch]`. Rows go in chunks of up to 64 whose sums stay on the stack; each
-/// chunk walks the inputs a block at a time, every tile of the chunk (its rows split evenly
-/// into the fewest tiles the kernel allows) continuing its sums through the block, so that a
-/// block's weights are read from memory once per chunk. Each sum still adds the inputs one by
-/// one in order, starting from zero.
-fn panel_product<W: PanelWeight, S: Segments + ?Sized>(
+/// One or two neighbouring panels (as the kernel's tiles cover them) against every batch row;
+/// `out` is their rows of the output, `[columns ≤ 32, batch]`. Rows go in chunks of up to 64
+/// whose sums stay on the stack; each chunk walks the inputs a block at a time, every tile of
+/// the chunk (its rows split evenly into the fewest tiles the kernel allows) continuing its
+/// sums through the block, so that a block's weights are read from memory once per chunk. Each
+/// sum still adds the inputs one by one in order, starting from zero.
+fn group_product<W: PanelWeight, S: Segments + ?Sized>(
     kernel: Kernel,
-    panel: &[W],
+    panels: &[W],
+    inputs: usize,
     segments: &S,
     batch: usize,
     out: &mut [f32],
     accumulate: bool,
 ) {
     let columns = out.len() / batch;
-    let inputs = panel.len() / PANEL;
+    let (first_panel, second_panel) = panels.split_at(inputs * PANEL);
     let mut chunk_first = 0;
     while chunk_first < batch {
         let chunk_rows = ROW_CHUNK.min(batch - chunk_first);
-        let mut sums = [[0.0f32; PANEL]; ROW_CHUNK];
+        let mut sums = [[[0.0f32; PANEL]; ROW_CHUNK]; 2];
         let tiles = chunk_rows.div_ceil(kernel.tile_rows());
         for block in (0..inputs).step_by(INPUT_BLOCK) {
             let span = Span {
@@ -370,20 +390,26 @@ fn panel_product<W: PanelWeight, S: Segments + ?Sized>(
             for tile in 0..tiles {
                 // Rows split evenly: 64 rows in 12-row tiles are 11, 11, 11, 11, 10, 10.
                 let rows = (chunk_rows - first) / (tiles - tile);
-                let tile_sums = &mut sums[first..first + rows];
+                let [first_sums, second_sums] = &mut sums;
+                let first_sums = &mut first_sums[first..first + rows];
+                let second_sums = &mut second_sums[first..first + rows];
                 let at = chunk_first + first;
-                tile_product(kernel, panel, segments, batch, at, span, tile_sums);
+                if second_panel.is_empty() {
+                    tile_product(kernel, first_panel, segments, batch, at, span, first_sums);
+                } else {
+                    let pair = [first_panel, second_panel];
+                    let pair_sums = [first_sums, second_sums];
+                    tile_pair_product(kernel, pair, segments, batch, at, span, pair_sums);
+                }
                 first += rows;
             }
         }
         for (column, out_row) in out.chunks_exact_mut(batch).take(columns).enumerate() {
             let targets = &mut out_row[chunk_first..chunk_first + chunk_rows];
-            for (target, row_sums) in targets.iter_mut().zip(&sums) {
-                *target = if accumulate {
-                    *target + row_sums[column]
-                } else {
-                    row_sums[column]
-                };
+            let panel_sums = &sums[column / PANEL];
+            for (target, row_sums) in targets.iter_mut().zip(panel_sums) {
+                let sum = row_sums[column % PANEL];
+                *target = if accumulate { *target + sum } else { sum };
             }
         }
         chunk_first += chunk_rows;
@@ -444,6 +470,56 @@ fn tile_rows<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
         },
         Kernel::Portable => portable_tile::<ROWS, W, S>(panel, segments, batch, first, span, sums),
     }
+}
+
+/// [`tile_product`] for two panels side by side, on the kernels that cover both in one tile.
+fn tile_pair_product<W: PanelWeight, S: Segments + ?Sized>(
+    kernel: Kernel,
+    panels: [&[W]; 2],
+    segments: &S,
+    batch: usize,
+    first: usize,
+    span: Span,
+    sums: [&mut [[f32; PANEL]]; 2],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if kernel == Kernel::Avx512 {
+        macro_rows_pair(panels, segments, batch, first, span, sums);
+        return;
+    }
+    let [first_sums, second_sums] = sums;
+    tile_product(kernel, panels[0], segments, batch, first, span, first_sums);
+    tile_product(kernel, panels[1], segments, batch, first, span, second_sums);
+}
+
+/// The AVX-512 pair tile for `sums`' number of rows.
+#[cfg(target_arch = "x86_64")]
+fn macro_rows_pair<W: PanelWeight, S: Segments + ?Sized>(
+    panels: [&[W]; 2],
+    segments: &S,
+    batch: usize,
+    first: usize,
+    span: Span,
+    [first_sums, second_sums]: [&mut [[f32; PANEL]]; 2],
+) {
+    macro_rules! rows {
+        ($($rows:literal)*) => {
+            match first_sums.len() {
+                $($rows => {
+                    let sums = [
+                        <&mut [[f32; PANEL]; $rows]>::try_from(first_sums).expect("tile rows"),
+                        <&mut [[f32; PANEL]; $rows]>::try_from(second_sums).expect("tile rows"),
+                    ];
+                    // SAFETY: `Kernel::chosen` picked AVX-512 only where the CPU runs it;
+                    // `product` checked that the segments hold exactly `panel.len() / 16` rows
+                    // of `batch` values, and `first + ROWS <= batch`.
+                    unsafe { avx512::tile_pair::<$rows, W, S>(panels, segments, batch, first, span, sums) }
+                })*
+                rows => unreachable!("a tile of {rows} rows"),
+            }
+        };
+    }
+    rows!(1 2 3 4 5 6 7 8 9 10 11 12);
 }
 
 /// Calls `step` with each input row of `span` in order: its 16 panel weights and its batch
@@ -614,6 +690,45 @@ mod avx512 {
             }
         }
     }
+
+    /// [`tile`] for two panels side by side: each activation loaded feeds both.
+    ///
+    /// # Safety
+    /// As for [`tile`], for both panels.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tile_pair<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
+        [first, second]: [&[W]; 2],
+        segments: &S,
+        batch: usize,
+        at: usize,
+        span: Span,
+        [first_tile, second_tile]: [&mut [[f32; PANEL]; ROWS]; 2],
+    ) {
+        // SAFETY: the loads read 16 weights of each panel's row `k` (`each_input_row` hands
+        // out only rows of `span`, inside both panels) or a row of a tile; the rest is
+        // register arithmetic.
+        unsafe {
+            let mut sums: [[__m512; 2]; ROWS] = [[_mm512_setzero_ps(); 2]; ROWS];
+            for (row, row_sums) in sums.iter_mut().enumerate() {
+                row_sums[0] = _mm512_loadu_ps(first_tile[row].as_ptr());
+                row_sums[1] = _mm512_loadu_ps(second_tile[row].as_ptr());
+            }
+            let offset = second.as_ptr().offset_from(first.as_ptr());
+            each_input_row(first, segments, batch, at, span, |w, x| {
+                let low = load(w.as_ptr());
+                let high = load(w.as_ptr().offset(offset));
+                for (row_sums, &value) in sums.iter_mut().zip(&x[..ROWS]) {
+                    let value = _mm512_set1_ps(value);
+                    row_sums[0] = _mm512_fmadd_ps(value, low, row_sums[0]);
+                    row_sums[1] = _mm512_fmadd_ps(value, high, row_sums[1]);
+                }
+            });
+            for (row, row_sums) in sums.iter().enumerate() {
+                _mm512_storeu_ps(first_tile[row].as_mut_ptr(), row_sums[0]);
+                _mm512_storeu_ps(second_tile[row].as_mut_ptr(), row_sums[1]);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -641,11 +756,12 @@ mod tests {
             batch: usize,
             out: &mut [f32],
         ) {
-            for (panel, out) in panels
-                .chunks(inputs * PANEL)
-                .zip(out.chunks_mut(PANEL * batch))
+            let group = kernel.panels_per_tile();
+            for (panels, out) in panels
+                .chunks(group * inputs * PANEL)
+                .zip(out.chunks_mut(group * PANEL * batch))
             {
-                panel_product(kernel, panel, segments, batch, out, true);
+                group_product(kernel, panels, inputs, segments, batch, out, true);
             }
         }
         let inputs = packed.inputs;

@@ -10,7 +10,7 @@ mod nsynth;
 mod tone;
 
 pub use identity::{IdentityError, ModelIdentity};
-pub use nsynth::NsynthSynthesizer;
+pub use nsynth::{CpuChoice, CpuGroups, NsynthSynthesizer};
 pub use tone::ToneSynthesizer;
 
 use crate::embedding::Embedding;

@@ -1,6 +1,7 @@
 //! The real [`Synthesizer`]: the NSynth model loaded from a checkpoint (TensorFlow or
 //! safetensors), encoding and generating batches in lock-step with resumable, seed-determined
-//! sampling, on the CPU or on GPUs (one batch per GPU at a time). It adapts the model's calls
+//! sampling, on the CPU (one batch per group of its threads at a time) or on GPUs (one batch
+//! per GPU at a time). It adapts the model's calls
 //! to the pipeline's seam and never touches a file after loading. The choice of CPU or GPUs is
 //! a [`Backend`], matched only in its own methods; each back end makes the model's calls through
 //! one trait, [`ModelCalls`].
@@ -12,9 +13,11 @@ use anyhow::Context as _;
 use super::{GenerationJob, GenerationProgress, MeasuredRate, ModelIdentity, Synthesizer};
 use crate::checkpoint::Checkpoint;
 use crate::cpu_bench::time_steps;
+use crate::cuda::bench::bytes_per_note;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
-use crate::model::{self, GivenStages, Model, Note, WeightFormat};
+use crate::lending::Lending;
+use crate::model::{self, Decoding, GivenStages, Model, Note, WeightFormat};
 
 /// Samples between two progress reports of a batch: about a second of work at batch 64 on two
 /// cores, often enough for a smooth bar and cheap next to the steps.
@@ -26,6 +29,16 @@ const CPU_CALIBRATION_STEPS: usize = 10;
 /// Frames a GPU generates to measure its speed: two of its chunks, the first one untimed.
 const GPU_CALIBRATION_FRAMES: usize = 2 * cuda::CHUNK / model::HOP_LENGTH;
 
+/// How the CPU generates: the format of the decoder's weights, and the groups of threads that
+/// each make one batch at a time (`None`: as many as the memory has room for, for batches of
+/// `batch` notes, up to one per thread).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuChoice {
+    pub weights: WeightFormat,
+    pub groups: Option<usize>,
+    pub batch: usize,
+}
+
 /// The NSynth autoencoder as a [`Synthesizer`].
 pub struct NsynthSynthesizer {
     model: Model,
@@ -35,32 +48,130 @@ pub struct NsynthSynthesizer {
 
 /// Where the model runs.
 enum Backend {
-    /// The CPU's cores (rayon's pool), generating with the decoder's weights in this format.
-    Cpu(WeightFormat),
+    /// The CPU's threads: all of them for encoding, in groups for generating.
+    Cpu(CpuGroups),
     /// These GPUs, each running one call at a time.
     Cuda(GpuPool<CudaDevice>),
 }
 
 impl Backend {
-    /// Runs `call` on the CPU, or on the first free GPU.
+    /// Runs `call` on the CPU with all its threads, or on the first free GPU.
     fn run<T>(
         &self,
         model: &Model,
         call: impl FnOnce(&mut dyn ModelCalls) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         match self {
-            &Backend::Cpu(weights) => call(&mut CpuModel { model, weights }),
+            Backend::Cpu(cpu) => call(&mut CpuModel {
+                model,
+                decoding: Decoding {
+                    weights: cpu.weights,
+                    threads: None,
+                },
+            }),
             Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
         }
     }
 
-    /// Calls worth running at once: one per GPU.
+    /// Runs a generation `call` on the first free group of the CPU's threads, or GPU.
+    fn run_generation<T>(
+        &self,
+        model: &Model,
+        call: impl FnOnce(&mut dyn ModelCalls) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match self {
+            Backend::Cpu(cpu) => cpu.pools.with(|pool| {
+                call(&mut CpuModel {
+                    model,
+                    decoding: Decoding {
+                        weights: cpu.weights,
+                        threads: Some(pool),
+                    },
+                })
+            }),
+            Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
+        }
+    }
+
+    /// Batches worth generating at once: one per group of CPU threads, or per GPU.
     fn concurrency(&self) -> usize {
         match self {
-            Backend::Cpu(_) => 1,
+            Backend::Cpu(cpu) => cpu.pools.count(),
             Backend::Cuda(pool) => pool.labels().len(),
         }
     }
+}
+
+/// How the CPU generates: the decoder's weights in `weights`, one batch per group of threads.
+/// Groups scale with the cores where one batch's products shared by every thread would not
+/// (each product's end is a wait for the slowest thread), at the cost of the memory of a batch
+/// and a copy of the packed weights per group.
+pub struct CpuGroups {
+    weights: WeightFormat,
+    pools: Lending<rayon::ThreadPool>,
+    /// Threads of each group.
+    threads: usize,
+}
+
+impl CpuGroups {
+    /// `groups` groups (at most one per thread) sharing the threads of rayon's global pool
+    /// (`--threads`) evenly.
+    pub fn new(weights: WeightFormat, groups: usize) -> anyhow::Result<Self> {
+        let total = rayon::current_num_threads();
+        let groups = groups.clamp(1, total);
+        let threads = total / groups;
+        let pools = (0..groups)
+            .map(|group| {
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(move |thread| format!("group {group} thread {thread}"))
+                    .build()
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .context("cannot start the CPU's threads")?;
+        Ok(Self {
+            weights,
+            pools: Lending::new(pools),
+            threads,
+        })
+    }
+
+    /// As many groups as `MemAvailable` has room for with half of it to spare, each generating
+    /// `batch` notes of `model` with its own packed weights, up to one per thread.
+    pub fn fitting(model: &Model, weights: WeightFormat, batch: usize) -> anyhow::Result<Self> {
+        let weight_bytes: usize = model
+            .decoder
+            .linears()
+            .map(|linear| linear.weight.len() * weights.bytes())
+            .sum();
+        let per_group = weight_bytes + batch * bytes_per_note(model.shape(), 4);
+        let groups = available_memory().map_or(1, |bytes| bytes / 2 / per_group.max(1));
+        Self::new(weights, groups)
+    }
+
+    /// `the CPU (2 groups of 1 thread, f32 weights)`.
+    fn label(&self) -> String {
+        let plural = |count: usize, noun: &str| match count {
+            1 => format!("1 {noun}"),
+            _ => format!("{count} {noun}s"),
+        };
+        format!(
+            "the CPU ({} of {}, {} weights)",
+            plural(self.pools.count(), "group"),
+            plural(self.threads, "thread"),
+            self.weights.name()
+        )
+    }
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes.
+fn available_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kilobytes: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
 }
 
 /// The model's calls as one back end makes them.
@@ -87,7 +198,7 @@ trait ModelCalls {
 /// The model on the CPU.
 struct CpuModel<'a> {
     model: &'a Model,
-    weights: WeightFormat,
+    decoding: Decoding<'a>,
 }
 
 impl ModelCalls for CpuModel<'_> {
@@ -108,10 +219,9 @@ impl ModelCalls for CpuModel<'_> {
         notes: &[Note<'_>],
         on_progress: &mut dyn FnMut(usize, &[Vec<f32>]) -> bool,
     ) -> anyhow::Result<Option<Vec<Vec<f32>>>> {
-        let (model, weights) = (self.model, self.weights);
         Ok(model::generate_with(
-            model,
-            weights,
+            self.model,
+            self.decoding,
             notes,
             REPORT_EVERY,
             on_progress,
@@ -156,41 +266,52 @@ impl NsynthSynthesizer {
     /// `.index` file, or a `.safetensors` file), with the dilation cycles its layer counts
     /// leave open given in `stages` (none for the released model), to run on the CPU.
     pub fn open(path: &Path, stages: GivenStages) -> anyhow::Result<Self> {
-        let checkpoint = Checkpoint::open(path)?;
-        let model = Model::load(&checkpoint, stages)
-            .with_context(|| format!("cannot load the NSynth model from {}", path.display()))?;
-        let identity = ModelIdentity::of_checkpoint(&checkpoint, model.shape().stages)?;
-        Ok(Self {
-            model,
-            backend: Backend::Cpu(WeightFormat::F32),
-            identity,
-        })
+        let cpu = CpuChoice {
+            weights: WeightFormat::F32,
+            groups: Some(1),
+            batch: 1,
+        };
+        Self::open_on(path, stages, &Placement::Cpu, Precision::default(), cpu)
     }
 
     /// As [`open`](Self::open), then puts the model where `placement` says: on GPUs computing
-    /// at `precision`, or on the CPU generating with its decoder's weights in `weights`.
+    /// at `precision`, or on the CPU as `cpu` says.
     pub fn open_on(
         path: &Path,
         stages: GivenStages,
         placement: &Placement,
         precision: Precision,
-        weights: WeightFormat,
+        cpu: CpuChoice,
     ) -> anyhow::Result<Self> {
-        let Placement::Cuda(ordinals) = placement else {
-            let mut synth = Self::open(path, stages)?;
-            // Refused here rather than at the first batch, after the encoding.
-            model::Generator::check_weights(&synth.model, weights)?;
-            synth.backend = Backend::Cpu(weights);
-            synth.identity = synth.identity.with_weights(weights);
-            return Ok(synth);
+        if let Placement::Cuda(ordinals) = placement {
+            // Before reading a large checkpoint, find out whether the GPUs are usable at all.
+            cuda::check_libraries(&format!("cuda:{}", ordinals[0]))?;
+        }
+        let checkpoint = Checkpoint::open(path)?;
+        let model = Model::load(&checkpoint, stages)
+            .with_context(|| format!("cannot load the NSynth model from {}", path.display()))?;
+        let identity = ModelIdentity::of_checkpoint(&checkpoint, model.shape().stages)?;
+        let (backend, identity) = match placement {
+            Placement::Cuda(ordinals) => {
+                let pool = GpuPool::open(&model, ordinals, precision)?;
+                tracing::info!("generating on {}", pool.labels().join(", "));
+                (Backend::Cuda(pool), identity)
+            }
+            Placement::Cpu => {
+                // Refused here rather than at the first batch, after the encoding.
+                model::Generator::check_weights(&model, cpu.weights)?;
+                let groups = match cpu.groups {
+                    Some(groups) => CpuGroups::new(cpu.weights, groups)?,
+                    None => CpuGroups::fitting(&model, cpu.weights, cpu.batch)?,
+                };
+                (Backend::Cpu(groups), identity.with_weights(cpu.weights))
+            }
         };
-        // Before reading a large checkpoint, find out whether the GPUs are usable at all.
-        cuda::check_libraries(&format!("cuda:{}", ordinals[0]))?;
-        let mut synth = Self::open(path, stages)?;
-        let pool = GpuPool::open(&synth.model, ordinals, precision)?;
-        tracing::info!("generating on {}", pool.labels().join(", "));
-        synth.backend = Backend::Cuda(pool);
-        Ok(synth)
+        Ok(Self {
+            model,
+            backend,
+            identity,
+        })
     }
 
     /// Teacher-forced logits `[samples, 256]` of `audio` conditioned on `embedding`, on the
@@ -222,16 +343,20 @@ impl Synthesizer for NsynthSynthesizer {
 
     fn generation_rate(&self, batch: usize) -> anyhow::Result<Option<MeasuredRate>> {
         let rate = match &self.backend {
-            &Backend::Cpu(weights) => {
-                let timing = time_steps(&self.model, batch, weights, CPU_CALIBRATION_STEPS, None)?;
+            Backend::Cpu(cpu) => {
+                let timing = cpu.pools.with(|pool| {
+                    time_steps(
+                        &self.model,
+                        batch,
+                        cpu.weights,
+                        CPU_CALIBRATION_STEPS,
+                        Some(pool),
+                    )
+                })?;
                 MeasuredRate {
                     samples_per_second: timing.samples_per_second(),
                     samples: batch * timing.steps,
-                    device: format!(
-                        "the CPU ({} threads, {} weights)",
-                        rayon::current_num_threads(),
-                        weights.name()
-                    ),
+                    device: cpu.label(),
                 }
             }
             Backend::Cuda(pool) => {
@@ -274,7 +399,7 @@ impl Synthesizer for NsynthSynthesizer {
                 }
             }
         };
-        let finished = self.backend.run(&self.model, |calls| {
+        let finished = self.backend.run_generation(&self.model, |calls| {
             calls.generate(&notes, &mut on_progress)
         })?;
         match (finished, failure) {
@@ -336,7 +461,7 @@ mod tests {
         let model = Model::load(&RandomWeights::new(shape.clone(), 3), shape.stages).unwrap();
         NsynthSynthesizer {
             model,
-            backend: Backend::Cpu(WeightFormat::F32),
+            backend: Backend::Cpu(CpuGroups::new(WeightFormat::F32, 1).unwrap()),
             identity: ModelIdentity::Tone,
         }
     }
@@ -346,7 +471,10 @@ mod tests {
         let synth = synthesizer();
         let mut calls = CpuModel {
             model: &synth.model,
-            weights: WeightFormat::Bf16,
+            decoding: Decoding {
+                weights: WeightFormat::Bf16,
+                threads: None,
+            },
         };
         let (rate, samples) = timed_generation(&mut calls, &synth.model, 3).unwrap();
         // Reports every 2048 samples of 8192: timed from the first to the last.
@@ -360,7 +488,8 @@ mod tests {
             measured.device
         );
         assert!(
-            measured.device.ends_with(" threads, f32 weights)"),
+            measured.device.starts_with("the CPU (1 group of ")
+                && measured.device.ends_with(", f32 weights)"),
             "{}",
             measured.device
         );
