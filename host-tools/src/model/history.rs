@@ -2,6 +2,9 @@
 //! ring of slots, which is what Magenta keeps in two FIFO queues per layer. Zero-filled slots
 //! stand for the zero history before the first sample. It never computes anything.
 
+/// Values per 4 KiB page.
+const PAGE_VALUES: usize = 1024;
+
 /// The last few inputs of one causal conv for every batch row: `slots` entries of `slot_len`
 /// values, entry `time mod slots` holding the input of that time.
 #[derive(Debug)]
@@ -12,11 +15,17 @@ pub struct History {
 }
 
 impl History {
+    /// Zero history, its memory touched now rather than page by page by the first steps (whose
+    /// page faults would wait on each other in generators running side by side).
     pub fn new(slots: usize, slot_len: usize) -> Self {
+        let mut values = vec![0.0; slots * slot_len];
+        for page in values.chunks_mut(PAGE_VALUES) {
+            page[0] = std::hint::black_box(0.0);
+        }
         Self {
             slots,
             slot_len,
-            values: vec![0.0; slots * slot_len],
+            values,
         }
     }
 
