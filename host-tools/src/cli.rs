@@ -261,6 +261,10 @@ enum Command {
         /// CPU: threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// CPU: also measure this many batches at once, each on its share of the threads, as
+        /// `generate` runs them (default: one per thread).
+        #[arg(long)]
+        groups: Option<usize>,
         /// The PyTorch baseline script to compare with.
         #[arg(long)]
         baseline: Option<PathBuf>,
@@ -642,6 +646,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             steps,
             rounds,
             threads,
+            groups,
             baseline,
             python,
             baseline_steps,
@@ -655,6 +660,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             steps,
             rounds,
             threads,
+            groups,
             baseline: baseline.as_deref(),
             python: &python,
             baseline_steps,

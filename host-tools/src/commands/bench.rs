@@ -29,6 +29,8 @@ pub struct BenchOptions<'a> {
     pub steps: usize,
     pub rounds: usize,
     pub threads: Option<usize>,
+    /// CPU: groups of threads generating a batch each (default: one per thread).
+    pub groups: Option<usize>,
     /// The PyTorch baseline, run by `python`, and its timed steps per batch size.
     pub baseline: Option<&'a Path>,
     pub python: &'a Path,
@@ -158,24 +160,32 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
         threads: Some(threads),
         steps: options.baseline_steps,
     });
-    let pool = threads_pool(threads)?;
-    let mut ours: Vec<(usize, WeightFormat, Vec<f64>)> = Vec::new();
+    // One batch on every thread, and (as `generate` runs) one batch per group of threads.
+    let groups = options.groups.unwrap_or(threads).clamp(1, threads);
+    let mut layouts = vec![("one_batch".to_string(), vec![threads_pool(threads)?])];
+    if groups > 1 {
+        let pools = (0..groups)
+            .map(|_| threads_pool(threads / groups))
+            .collect::<anyhow::Result<_>>()?;
+        layouts.push((format!("{groups}_groups"), pools));
+    }
+    let mut ours: Vec<(usize, WeightFormat, &str, Vec<f64>)> = Vec::new();
     let mut theirs: Vec<BaselineResult> = Vec::new();
     for round in 1..=options.rounds {
         for &weights in options.weights {
             for &batch in &batches {
-                let timing = time_steps(&model, batch, weights, options.steps, Some(&pool))?;
-                println!(
-                    "round={round} batch={batch} weights={} samples_per_second={:.1}",
-                    weights.name(),
-                    timing.samples_per_second()
-                );
-                match ours
-                    .iter_mut()
-                    .find(|(b, w, _)| (*b, *w) == (batch, weights))
-                {
-                    Some((_, _, rates)) => rates.push(timing.samples_per_second()),
-                    None => ours.push((batch, weights, vec![timing.samples_per_second()])),
+                for (layout, pools) in &layouts {
+                    let rate = time_groups(&model, batch, weights, options.steps, pools)?;
+                    println!(
+                        "round={round} batch={batch} weights={} layout={layout} \
+                         samples_per_second={rate:.1}",
+                        weights.name(),
+                    );
+                    let key = (batch, weights, layout.as_str());
+                    match ours.iter_mut().find(|(b, w, l, _)| (*b, *w, *l) == key) {
+                        Some((_, _, _, rates)) => rates.push(rate),
+                        None => ours.push((batch, weights, layout, vec![rate])),
+                    }
                 }
             }
         }
@@ -190,17 +200,16 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
     if let Some(first) = theirs.first() {
         println!("{}", first.header);
     }
-    for (batch, weights, rates) in &ours {
+    for (batch, weights, layout, rates) in &ours {
         let rate = median(rates.clone());
         let executed_gflops = 2.0 * executed_macs * rate / 1e9;
         let share = peak.map_or(String::new(), |peak| {
             format!(" of_peak={:.1}%", 100.0 * executed_gflops / peak.gflops())
         });
         println!(
-            "bench batch={batch} weights={} samples_per_second={rate:.1} ms_per_step={:.2} \
+            "bench batch={batch} weights={} layout={layout} samples_per_second={rate:.1} \
              gflops={executed_gflops:.1}{share} (median of {})",
             weights.name(),
-            1000.0 * *batch as f64 / rate,
             rates.len()
         );
         if baseline.is_some() {
@@ -209,7 +218,8 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
                 .filter_map(|result| result.speed(*batch))
                 .collect();
             let speed = (!speeds.is_empty()).then(|| median(speeds));
-            print_speedup(*batch, &format!(" weights={}", weights.name()), rate, speed);
+            let label = format!(" weights={} layout={layout}", weights.name());
+            print_speedup(*batch, &label, rate, speed);
         }
     }
     thread_scaling(&model, &batches, options, cores)?;
@@ -234,33 +244,26 @@ fn thread_scaling(
     let steps = options.steps;
     let mut single = None;
     for threads in counts {
-        let shared = threads_pool(threads)?;
+        let shared = [threads_pool(threads)?];
         let groups: Vec<rayon::ThreadPool> = (0..threads)
             .map(|_| threads_pool(1))
             .collect::<Result<_, _>>()?;
         let (mut one_batch, mut batch_each) = (Vec::new(), Vec::new());
         for _ in 0..options.rounds {
-            let timing = time_steps(model, batch, WeightFormat::F32, steps, Some(&shared))?;
-            one_batch.push(timing.samples_per_second());
-            let timings: Vec<anyhow::Result<StepTiming>> = std::thread::scope(|scope| {
-                let running: Vec<_> = groups
-                    .iter()
-                    .map(|pool| {
-                        scope.spawn(move || {
-                            time_steps(model, batch, WeightFormat::F32, steps, Some(pool))
-                        })
-                    })
-                    .collect();
-                running
-                    .into_iter()
-                    .map(|thread| thread.join().expect("a timing thread panicked"))
-                    .collect()
-            });
-            let mut total = 0.0;
-            for timing in timings {
-                total += timing?.samples_per_second();
-            }
-            batch_each.push(total);
+            one_batch.push(time_groups(
+                model,
+                batch,
+                WeightFormat::F32,
+                steps,
+                &shared,
+            )?);
+            batch_each.push(time_groups(
+                model,
+                batch,
+                WeightFormat::F32,
+                steps,
+                &groups,
+            )?);
         }
         for (kind, rates) in [("one_batch", one_batch), ("batch_per_thread", batch_each)] {
             let rate = median(rates);
@@ -274,6 +277,31 @@ fn thread_scaling(
         }
     }
     Ok(())
+}
+
+/// Samples per second of one batch of `batch` notes per pool, all pools at once.
+fn time_groups(
+    model: &Model,
+    batch: usize,
+    weights: WeightFormat,
+    steps: usize,
+    pools: &[rayon::ThreadPool],
+) -> anyhow::Result<f64> {
+    let timings: Vec<anyhow::Result<StepTiming>> = std::thread::scope(|scope| {
+        let running: Vec<_> = pools
+            .iter()
+            .map(|pool| scope.spawn(move || time_steps(model, batch, weights, steps, Some(pool))))
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("a timing thread panicked"))
+            .collect()
+    });
+    let mut total = 0.0;
+    for timing in timings {
+        total += timing?.samples_per_second();
+    }
+    Ok(total)
 }
 
 /// A pool of `threads` threads.
