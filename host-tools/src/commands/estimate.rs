@@ -27,12 +27,13 @@ pub fn print(
         indicatif::HumanCount(cost.samples())
     );
     let rows = pipeline::batch_size(batch_size, cost.notes(), synth.concurrency());
+    let batches = cost.notes().div_ceil(rows);
+    let workers = synth.concurrency().clamp(1, batches);
+    synth.expect_batches_at_once(workers);
     let Some(rate) = synth.generation_rate(rows)? else {
         println!("estimate: seconds (sine tones of a dry run)");
         return Ok(None);
     };
-    let batches = cost.notes().div_ceil(rows);
-    let workers = synth.concurrency().clamp(1, batches);
     let seconds_per_step = rows as f64 / rate.samples_per_second;
     let seconds = cost.seconds(rows, seconds_per_step, workers);
     println!(

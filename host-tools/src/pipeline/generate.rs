@@ -151,6 +151,7 @@ pub fn generate(
     let size = batch_size(options.batch_size, pending.len(), synth.concurrency());
     let batches: Vec<&[&GenerationTask]> = pending.chunks(size).collect();
     let workers = synth.concurrency().clamp(1, batches.len());
+    synth.expect_batches_at_once(workers);
     let bar = progress.bar("generate", 0, "samples");
     if let Some(rate) = options.expected_rate {
         bar.expect_rate(rate);

@@ -73,6 +73,13 @@ pub trait Synthesizer: Sync {
         1
     }
 
+    /// The caller is about to run `batches` batches at once (at most [`concurrency`]), so a
+    /// model whose workers share one machine can give each the share it will not have to
+    /// split (the CPU's threads: all of them to a batch that runs alone).
+    ///
+    /// [`concurrency`]: Synthesizer::concurrency
+    fn expect_batches_at_once(&self, _batches: usize) {}
+
     /// How fast this model generates a batch of `batch` notes, measured on a few steps of the
     /// real model where it runs (seconds); `None` where that is not worth measuring (the
     /// stand-in's tones take no time to speak of).

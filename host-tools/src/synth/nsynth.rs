@@ -7,6 +7,7 @@
 //! one trait, [`ModelCalls`].
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context as _;
 
@@ -73,13 +74,15 @@ impl Backend {
         }
     }
 
-    /// Runs a generation `call` on the first free group of the CPU's threads, or GPU.
+    /// Runs a generation `call` on the first free group of the CPU's threads (on all of them
+    /// when it runs alone), or GPU.
     fn run_generation<T>(
         &self,
         model: &Model,
         call: impl FnOnce(&mut dyn ModelCalls) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         match self {
+            Backend::Cpu(cpu) if cpu.alone.load(Ordering::Relaxed) => self.run(model, call),
             Backend::Cpu(cpu) => cpu.pools.with(|pool| {
                 call(&mut CpuModel {
                     model,
@@ -111,6 +114,8 @@ pub struct CpuGroups {
     pools: Lending<rayon::ThreadPool>,
     /// Threads of each group.
     threads: usize,
+    /// The next batches run one at a time, each on every thread.
+    alone: AtomicBool,
 }
 
 impl CpuGroups {
@@ -133,6 +138,7 @@ impl CpuGroups {
             weights,
             pools: Lending::new(pools),
             threads,
+            alone: AtomicBool::new(false),
         })
     }
 
@@ -149,18 +155,23 @@ impl CpuGroups {
         Self::new(weights, groups)
     }
 
-    /// `the CPU (2 groups of 1 thread, f32 weights)`.
+    /// `the CPU (2 groups of 1 thread, f32 weights)`, or with one batch at a time `the CPU (2
+    /// threads, f32 weights)`.
     fn label(&self) -> String {
         let plural = |count: usize, noun: &str| match count {
             1 => format!("1 {noun}"),
             _ => format!("{count} {noun}s"),
         };
-        format!(
-            "the CPU ({} of {}, {} weights)",
-            plural(self.pools.count(), "group"),
-            plural(self.threads, "thread"),
-            self.weights.name()
-        )
+        let threads = if self.alone.load(Ordering::Relaxed) {
+            plural(rayon::current_num_threads(), "thread")
+        } else {
+            format!(
+                "{} of {}",
+                plural(self.pools.count(), "group"),
+                plural(self.threads, "thread")
+            )
+        };
+        format!("the CPU ({threads}, {} weights)", self.weights.name())
     }
 }
 
@@ -341,18 +352,23 @@ impl Synthesizer for NsynthSynthesizer {
         self.backend.concurrency()
     }
 
+    fn expect_batches_at_once(&self, batches: usize) {
+        if let Backend::Cpu(cpu) = &self.backend {
+            cpu.alone.store(batches <= 1, Ordering::Relaxed);
+        }
+    }
+
     fn generation_rate(&self, batch: usize) -> anyhow::Result<Option<MeasuredRate>> {
         let rate = match &self.backend {
             Backend::Cpu(cpu) => {
-                let timing = cpu.pools.with(|pool| {
-                    time_steps(
-                        &self.model,
-                        batch,
-                        cpu.weights,
-                        CPU_CALIBRATION_STEPS,
-                        Some(pool),
-                    )
-                })?;
+                let time = |pool: Option<&rayon::ThreadPool>| {
+                    time_steps(&self.model, batch, cpu.weights, CPU_CALIBRATION_STEPS, pool)
+                };
+                let timing = if cpu.alone.load(Ordering::Relaxed) {
+                    time(None)?
+                } else {
+                    cpu.pools.with(|pool| time(Some(pool)))?
+                };
                 MeasuredRate {
                     samples_per_second: timing.samples_per_second(),
                     samples: batch * timing.steps,
@@ -493,6 +509,37 @@ mod tests {
             "{}",
             measured.device
         );
+    }
+
+    #[test]
+    fn a_batch_alone_gets_every_thread_and_batches_side_by_side_a_group_each() {
+        let mut synth = synthesizer();
+        synth.backend = Backend::Cpu(CpuGroups::new(WeightFormat::F32, 2).unwrap());
+        let groups = synth.concurrency();
+        assert_eq!(groups, 2.min(rayon::current_num_threads()));
+        let device = |batches| {
+            synth.expect_batches_at_once(batches);
+            synth.generation_rate(2).unwrap().unwrap().device
+        };
+        let threads = rayon::current_num_threads();
+        let all = if threads == 1 {
+            "1 thread".to_string()
+        } else {
+            format!("{threads} threads")
+        };
+        assert_eq!(device(1), format!("the CPU ({all}, f32 weights)"));
+        if groups == 2 {
+            let each = threads / 2;
+            let each = if each == 1 {
+                "1 thread".to_string()
+            } else {
+                format!("{each} threads")
+            };
+            assert_eq!(
+                device(2),
+                format!("the CPU (2 groups of {each}, f32 weights)")
+            );
+        }
     }
 
     #[test]
