@@ -348,13 +348,18 @@ fn a_layer_count_that_several_cycles_divide_needs_the_flag() {
 }
 
 #[test]
-fn sixteen_bit_weights_on_a_gpu_and_no_threads_are_refused() {
-    let cases: [(&[&str], &str); 2] = [
+fn cpu_flags_on_a_gpu_and_no_threads_or_groups_are_refused() {
+    let cases: [(&[&str], &str); 4] = [
         (
             &["--device", "cuda:0", "--weights", "bf16"],
             "--weights bf16 is for the CPU, and the model would run on GPUs",
         ),
+        (
+            &["--device", "cuda:0", "--groups", "2"],
+            "--groups is for the CPU, and the model would run on GPUs",
+        ),
         (&["--threads", "0"], "--threads must be at least 1"),
+        (&["--groups", "0"], "--groups must be at least 1"),
     ];
     for (flags, message) in cases {
         let mut args: Vec<&OsStr> = flags.iter().map(OsStr::new).collect();
