@@ -5,10 +5,12 @@
 #   fmt          cargo fmt --all -- --check
 #   clippy       cargo clippy --workspace --all-targets -- -D warnings
 #   test         cargo test --workspace
+#   kernels      host-tools' model tests again with the AVX2 and the portable
+#                products forced (HOST_TOOLS_KERNEL), as on CPUs without AVX-512
 #   doc          cargo doc --workspace --no-deps, warnings as errors
 #   fuzz         scripts/fuzz.sh 20: every fuzz target for 20 s from its seeds
 #                (setup.sh --fuzz installs nightly and cargo-fuzz)
-#   kernels      the GPU kernels compiled by NVRTC for every supported GPU
+#   nvrtc        the GPU kernels compiled by NVRTC for every supported GPU
 #                architecture (no GPU needed; setup fetches the library)
 #   cross        cargo build --release -p open-nsynth for aarch64 and armv7
 #   native       cargo build --release -p open-nsynth
@@ -85,6 +87,10 @@ ensure_cargo_on_path
 step "cargo fmt" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test" cargo test --workspace
+for kernel in avx2 portable; do
+    step "model tests, $kernel products" env HOST_TOOLS_KERNEL="$kernel" \
+        cargo test -p host-tools --lib model::
+done
 step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 step "fuzz" bash scripts/fuzz.sh 20
 
