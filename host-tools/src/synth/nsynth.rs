@@ -145,14 +145,33 @@ impl CpuGroups {
     /// As many groups as `MemAvailable` has room for with half of it to spare, each generating
     /// `batch` notes of `model` with its own packed weights, up to one per thread.
     pub fn fitting(model: &Model, weights: WeightFormat, batch: usize) -> anyhow::Result<Self> {
-        let weight_bytes: usize = model
-            .decoder
-            .linears()
-            .map(|linear| linear.weight.len() * weights.bytes())
-            .sum();
-        let per_group = weight_bytes + batch * bytes_per_note(model.shape(), 4);
+        let per_group = batch_bytes(model, weights, batch);
         let groups = available_memory().map_or(1, |bytes| bytes / 2 / per_group.max(1));
         Self::new(weights, groups)
+    }
+
+    /// An error if a batch of `batch` notes of `model` needs more memory than is available,
+    /// rather than the process being killed for it partway.
+    fn check_room(&self, model: &Model, batch: usize) -> anyhow::Result<()> {
+        let Some(available) = available_memory() else {
+            return Ok(());
+        };
+        let needed = batch_bytes(model, self.weights, batch);
+        if needed <= available {
+            return Ok(());
+        }
+        let per_note = bytes_per_note(model.shape(), 4);
+        let weights = batch_bytes(model, self.weights, 0);
+        let gib = |bytes: usize| bytes as f64 / f64::from(1u32 << 30);
+        anyhow::bail!(
+            "a batch of {batch} notes needs about {:.1} GiB on the CPU ({:.1} MB per note and \
+             {:.0} MB of packed weights), and {:.1} GiB is available: use --batch {} or less",
+            gib(needed),
+            per_note as f64 / 1e6,
+            weights as f64 / 1e6,
+            gib(available),
+            available.saturating_sub(weights) / per_note.max(1)
+        )
     }
 
     /// `the CPU (2 groups of 1 thread, f32 weights)`, or with one batch at a time `the CPU (2
@@ -173,6 +192,17 @@ impl CpuGroups {
         };
         format!("the CPU ({threads}, {} weights)", self.weights.name())
     }
+}
+
+/// Bytes a generator for `batch` notes of `model` takes: its packed weights in `weights` and
+/// each note's histories and activations.
+fn batch_bytes(model: &Model, weights: WeightFormat, batch: usize) -> usize {
+    let weight_bytes: usize = model
+        .decoder
+        .linears()
+        .map(|linear| linear.weight.len() * weights.bytes())
+        .sum();
+    weight_bytes.saturating_add(batch.saturating_mul(bytes_per_note(model.shape(), 4)))
 }
 
 /// `MemAvailable` of `/proc/meminfo`, in bytes.
@@ -361,6 +391,7 @@ impl Synthesizer for NsynthSynthesizer {
     fn generation_rate(&self, batch: usize) -> anyhow::Result<Option<MeasuredRate>> {
         let rate = match &self.backend {
             Backend::Cpu(cpu) => {
+                cpu.check_room(&self.model, batch)?;
                 let time = |pool: Option<&rayon::ThreadPool>| {
                     time_steps(&self.model, batch, cpu.weights, CPU_CALIBRATION_STEPS, pool)
                 };
@@ -415,6 +446,9 @@ impl Synthesizer for NsynthSynthesizer {
                 }
             }
         };
+        if let Backend::Cpu(cpu) = &self.backend {
+            cpu.check_room(&self.model, jobs.len())?;
+        }
         let finished = self.backend.run_generation(&self.model, |calls| {
             calls.generate(&notes, &mut on_progress)
         })?;
@@ -540,6 +574,24 @@ mod tests {
                 format!("the CPU (2 groups of {each}, f32 weights)")
             );
         }
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_memory_is_refused_before_it_starts() {
+        let synth = synthesizer();
+        let Backend::Cpu(cpu) = &synth.backend else {
+            unreachable!()
+        };
+        assert!(cpu.check_room(&synth.model, 64).is_ok());
+        let error = cpu
+            .check_room(&synth.model, usize::MAX / 4)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with(&format!("a batch of {} notes needs about ", usize::MAX / 4))
+                && error.contains("is available: use --batch "),
+            "{error}"
+        );
     }
 
     #[test]
