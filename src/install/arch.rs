@@ -141,10 +141,20 @@ mod tests {
         let path = dir.path().join("stripped");
         std::fs::write(&path, &installed).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let listed = std::process::Command::new(&path)
-            .arg("--list")
-            .output()
-            .unwrap();
+        // Another test's child may still hold the file open for writing for a moment (forked
+        // while it was being written): then running it fails with "text file busy".
+        let run = || std::process::Command::new(&path).arg("--list").output();
+        let mut listed = run();
+        for _ in 0..50 {
+            match &listed {
+                Err(error) if error.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    listed = run();
+                }
+                _ => break,
+            }
+        }
+        let listed = listed.unwrap();
         assert!(listed.status.success(), "{listed:?}");
         assert!(String::from_utf8_lossy(&listed.stdout).contains("the_installed_program_has_no"));
         // A file without sections (a header only) is installed as it is.
