@@ -25,6 +25,7 @@ const TILE_ROWS: usize = 6;
 
 /// Batch rows per tile of the AVX-512 kernel: 12 accumulators of its 32 registers, enough
 /// independent multiply-adds to keep both FMA units busy through their latency.
+#[cfg(target_arch = "x86_64")]
 const WIDE_TILE_ROWS: usize = 12;
 
 /// Multiply-adds per parallel task, so that small products stay on one thread.
@@ -86,6 +87,8 @@ impl std::str::FromStr for WeightFormat {
 
 /// A weight as a panel stores it, widened exactly to float32 for the sums.
 trait PanelWeight: Copy + Default + Send + Sync {
+    /// For the vector kernels' loads.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     const FORMAT: WeightFormat;
     fn narrow(value: f32) -> Self;
     fn widen(self) -> f32;
@@ -301,6 +304,7 @@ impl Kernel {
 
     /// Every kernel this CPU runs, slowest first.
     fn runnable() -> Vec<Kernel> {
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut kernels = vec![Kernel::Portable];
         #[cfg(target_arch = "x86_64")]
         {
@@ -392,14 +396,24 @@ fn group_product<W: PanelWeight, S: Segments + ?Sized>(
                 let rows = (chunk_rows - first) / (tiles - tile);
                 let [first_sums, second_sums] = &mut sums;
                 let first_sums = &mut first_sums[first..first + rows];
-                let second_sums = &mut second_sums[first..first + rows];
                 let at = chunk_first + first;
                 if second_panel.is_empty() {
                     tile_product(kernel, first_panel, segments, batch, at, span, first_sums);
                 } else {
-                    let pair = [first_panel, second_panel];
-                    let pair_sums = [first_sums, second_sums];
-                    tile_pair_product(kernel, pair, segments, batch, at, span, pair_sums);
+                    #[cfg(target_arch = "x86_64")]
+                    avx512_pair_tile(
+                        [first_panel, second_panel],
+                        segments,
+                        batch,
+                        at,
+                        span,
+                        [first_sums, &mut second_sums[first..first + rows]],
+                    );
+                    #[cfg(not(target_arch = "x86_64"))]
+                    {
+                        let _ = second_sums;
+                        unreachable!("only AVX-512 tiles cover two panels");
+                    }
                 }
                 first += rows;
             }
@@ -472,29 +486,10 @@ fn tile_rows<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
     }
 }
 
-/// [`tile_product`] for two panels side by side, on the kernels that cover both in one tile.
-fn tile_pair_product<W: PanelWeight, S: Segments + ?Sized>(
-    kernel: Kernel,
-    panels: [&[W]; 2],
-    segments: &S,
-    batch: usize,
-    first: usize,
-    span: Span,
-    sums: [&mut [[f32; PANEL]]; 2],
-) {
-    #[cfg(target_arch = "x86_64")]
-    if kernel == Kernel::Avx512 {
-        macro_rows_pair(panels, segments, batch, first, span, sums);
-        return;
-    }
-    let [first_sums, second_sums] = sums;
-    tile_product(kernel, panels[0], segments, batch, first, span, first_sums);
-    tile_product(kernel, panels[1], segments, batch, first, span, second_sums);
-}
-
-/// The AVX-512 pair tile for `sums`' number of rows.
+/// [`tile_product`] for two panels side by side, with the AVX-512 tile that covers both (the
+/// only kernel whose tiles do), for `sums`' number of rows.
 #[cfg(target_arch = "x86_64")]
-fn macro_rows_pair<W: PanelWeight, S: Segments + ?Sized>(
+fn avx512_pair_tile<W: PanelWeight, S: Segments + ?Sized>(
     panels: [&[W]; 2],
     segments: &S,
     batch: usize,
