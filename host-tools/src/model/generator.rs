@@ -32,8 +32,10 @@ struct PackedDecoder {
 struct PackedLayer {
     conv: PackedMatrix,
     cond: PackedMatrix,
-    res: PackedMatrix,
-    skip: PackedMatrix,
+    /// `[res_i | skip_i]` side by side, one product into both streams; the last layer's
+    /// `skip_i` alone (its residual output is never read: Magenta's `res_30` is untrained).
+    out: PackedMatrix,
+    writes_residual: bool,
 }
 
 impl PackedDecoder {
@@ -41,16 +43,31 @@ impl PackedDecoder {
         let pack = |linear: &Linear| {
             PackedMatrix::pack(&linear.weight, linear.inputs, linear.outputs, format)
         };
+        let last = decoder.layers.len().saturating_sub(1);
         Self {
             skip_start: pack(&decoder.skip_start),
             layers: decoder
                 .layers
                 .iter()
-                .map(|layer| PackedLayer {
+                .enumerate()
+                .map(|(index, layer)| PackedLayer {
                     conv: pack(&layer.conv),
                     cond: pack(&layer.cond),
-                    res: pack(&layer.res),
-                    skip: pack(&layer.skip),
+                    out: if index < last {
+                        let (res, skip) = (&layer.res, &layer.skip);
+                        let side_by_side: Vec<f32> = res
+                            .weight
+                            .chunks_exact(res.outputs)
+                            .zip(skip.weight.chunks_exact(skip.outputs))
+                            .flat_map(|(res_row, skip_row)| res_row.iter().chain(skip_row))
+                            .copied()
+                            .collect();
+                        let outputs = res.outputs + skip.outputs;
+                        PackedMatrix::pack(&side_by_side, res.inputs, outputs, format)
+                    } else {
+                        pack(&layer.skip)
+                    },
+                    writes_residual: index < last,
                 })
                 .collect(),
             cond_out: pack(&decoder.cond_out),
@@ -93,9 +110,9 @@ pub struct Generator<'m> {
     inputs: Vec<f32>,
     start_history: History,
     layer_histories: Vec<History>,
-    /// Channel-major activations: `[width, batch]`, `[skip, batch]`, `[2·width, batch]`, …
-    residual: Vec<f32>,
-    skip: Vec<f32>,
+    /// Channel-major activations: the residual stream `[width, batch]` followed by the skip
+    /// stream `[skip, batch]` (so one product adds to both), `[2·width, batch]`, …
+    streams: Vec<f32>,
     z: Vec<f32>,
     gated: Vec<f32>,
     hidden: Vec<f32>,
@@ -151,8 +168,7 @@ impl<'m> Generator<'m> {
                 .iter()
                 .map(|layer| History::new(past_taps * layer.dilation, width * batch))
                 .collect(),
-            residual: vec![0.0; width * batch],
-            skip: vec![0.0; skip_width * batch],
+            streams: vec![0.0; (width + skip_width) * batch],
             z: vec![0.0; 2 * width * batch],
             gated: vec![0.0; width * batch],
             hidden: vec![0.0; skip_width * batch],
@@ -244,8 +260,7 @@ impl<'m> Generator<'m> {
             batch,
             time,
             layer_histories,
-            residual,
-            skip,
+            streams,
             z,
             gated,
             hidden,
@@ -259,6 +274,8 @@ impl<'m> Generator<'m> {
         let (batch, time) = (*batch, *time);
         let decoder = &model.decoder;
         let taps = model.shape().filter_length;
+        let residual_len = model.shape().decoder_width * batch;
+        let (residual, skip) = streams.split_at_mut(residual_len);
         product(
             &weights.skip_start,
             &[&residual[..]][..],
@@ -268,8 +285,8 @@ impl<'m> Generator<'m> {
         );
         add_channel_bias(skip, skip_bias);
 
-        let last = decoder.layers.len().saturating_sub(1);
         for (index, (layer, packed)) in decoder.layers.iter().zip(&weights.layers).enumerate() {
+            let (residual, skip) = streams.split_at_mut(residual_len);
             let history = &mut layer_histories[index];
             let inputs = LayerInputs {
                 history,
@@ -287,14 +304,15 @@ impl<'m> Generator<'m> {
             let (sigmoid_in, tanh_in) = z.split_at(gated.len());
             gate_halves(sigmoid_in, tanh_in, gated);
             let gated_input = [&gated[..]];
-            // The last layer's residual output is never read (Magenta's res_30 is untrained).
-            if index < last {
-                product(&packed.res, &gated_input[..], batch, residual, true);
-                add_channel_bias(residual, &layer.res.bias);
+            if packed.writes_residual {
+                product(&packed.out, &gated_input[..], batch, streams, true);
+                add_channel_bias(&mut streams[..residual_len], &layer.res.bias);
+            } else {
+                product(&packed.out, &gated_input[..], batch, skip, true);
             }
-            product(&packed.skip, &gated_input[..], batch, skip, true);
         }
 
+        let skip = &mut streams[residual_len..];
         relu(skip);
         product(&weights.out1, &[&skip[..]][..], batch, hidden, false);
         hidden
@@ -323,7 +341,8 @@ impl<'m> Generator<'m> {
         let start = &self.model.decoder.start;
         let batch = self.batch;
         let taps = start.inputs;
-        for (channel, values) in self.residual.chunks_exact_mut(batch).enumerate() {
+        let residual = &mut self.streams[..start.outputs * batch];
+        for (channel, values) in residual.chunks_exact_mut(batch).enumerate() {
             values.fill(start.bias[channel]);
             for tap in 0..taps {
                 let weight = start.weight[tap * start.outputs + channel];
