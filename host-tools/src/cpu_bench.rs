@@ -3,10 +3,12 @@
 //! pool of threads ([`time_steps`]), and the cores' FP32 peak estimated from a measured loop of
 //! independent fused multiply-adds ([`Peak`]), beside the rate of AVX-512 BF16's dot products
 //! where the CPU has them (which the kernels do not use where they are slower than the FMAs of
-//! widened weights). It measures and returns; it never prints.
+//! widened weights), and the memory a batch takes and the machine has. It measures and returns;
+//! it never prints.
 
 use std::time::Instant;
 
+use crate::cuda::bench::bytes_per_note;
 use crate::model::{Generator, Model, WeightFormat};
 
 /// Untimed steps before the timed ones: the first touch of the weights and histories.
@@ -73,6 +75,27 @@ pub fn time_steps(
         steps,
         seconds,
     })
+}
+
+/// Bytes a generator for `batch` notes of `model` takes: its packed weights in `weights` and
+/// each note's histories and activations.
+pub fn batch_bytes(model: &Model, weights: WeightFormat, batch: usize) -> usize {
+    let weight_bytes: usize = model
+        .decoder
+        .linears()
+        .map(|linear| linear.weight.len() * weights.bytes())
+        .sum();
+    weight_bytes.saturating_add(batch.saturating_mul(bytes_per_note(model.shape(), 4)))
+}
+
+/// `MemAvailable` of `/proc/meminfo`, in bytes.
+pub fn available_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kilobytes: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
 }
 
 /// The cores' FP32 peak as measured: one core's rate of independent fused multiply-adds at the

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::baseline::{BaselineResult, BaselineRun};
-use crate::cpu_bench::{time_steps, Peak, StepTiming};
+use crate::cpu_bench::{available_memory, batch_bytes, time_steps, Peak, StepTiming};
 use crate::cuda::bench::{batch_sizes, Benchmark};
 use crate::cuda::{Placement, Precision};
 use crate::model::{tile_kernel, Generator, Model, ModelShape, RandomWeights, WeightFormat};
@@ -105,9 +105,10 @@ fn run_gpu(options: &BenchOptions<'_>, ordinal: usize) -> anyhow::Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-/// On the CPU: `rounds` rounds, each timing every batch size in every weight format and then
-/// the baseline's float32 at every batch size; the medians side by side; then the largest batch
-/// in float32 on 1, 2, 4, … threads.
+/// On the CPU: `rounds` rounds, each timing every batch size in every weight format, as one
+/// batch on every thread and as one batch per group of threads at once, then the baseline's
+/// float32 at every batch size; the medians side by side; then the largest batch in float32 on
+/// 1, 2, 4, … threads.
 fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
     let batches = batch_sizes(options.batches.unwrap_or("1,16,64"), 0)
         .map_err(anyhow::Error::msg)
@@ -126,6 +127,18 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(threads > 0, "--threads must be at least 1");
     let shape = ModelShape::magenta();
     let model = Model::load(&RandomWeights::new(shape.clone(), 1), shape.stages)?;
+    let largest = batches.iter().copied().max().unwrap_or(1);
+    // At most one batch per thread (or core, for the scaling) at once.
+    let at_once = threads.max(cores);
+    let needed = at_once.saturating_mul(batch_bytes(&model, WeightFormat::F32, largest));
+    if let Some(available) = available_memory().filter(|&available| needed > available) {
+        anyhow::bail!(
+            "--batches {largest}, {at_once} at once, needs about {:.1} GiB, and {:.1} GiB is \
+             available: give smaller batch sizes",
+            needed as f64 / f64::from(1u32 << 30),
+            available as f64 / f64::from(1u32 << 30)
+        );
+    }
     let executed_macs = Generator::macs_per_step(&shape) as f64;
     println!(
         "bench device=cpu ({}) cores={cores} threads={threads} kernel={} model=h512_bo16 \

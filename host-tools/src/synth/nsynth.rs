@@ -13,7 +13,7 @@ use anyhow::Context as _;
 
 use super::{GenerationJob, GenerationProgress, MeasuredRate, ModelIdentity, Synthesizer};
 use crate::checkpoint::Checkpoint;
-use crate::cpu_bench::time_steps;
+use crate::cpu_bench::{available_memory, batch_bytes, time_steps};
 use crate::cuda::bench::bytes_per_note;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
@@ -192,27 +192,6 @@ impl CpuGroups {
         };
         format!("the CPU ({threads}, {} weights)", self.weights.name())
     }
-}
-
-/// Bytes a generator for `batch` notes of `model` takes: its packed weights in `weights` and
-/// each note's histories and activations.
-fn batch_bytes(model: &Model, weights: WeightFormat, batch: usize) -> usize {
-    let weight_bytes: usize = model
-        .decoder
-        .linears()
-        .map(|linear| linear.weight.len() * weights.bytes())
-        .sum();
-    weight_bytes.saturating_add(batch.saturating_mul(bytes_per_note(model.shape(), 4)))
-}
-
-/// `MemAvailable` of `/proc/meminfo`, in bytes.
-fn available_memory() -> Option<usize> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info
-        .lines()
-        .find(|line| line.starts_with("MemAvailable:"))?;
-    let kilobytes: usize = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kilobytes * 1024)
 }
 
 /// The model's calls as one back end makes them.
