@@ -4,13 +4,13 @@
 //! multiplied against a batch of float32 activations stored channel-major (`[channel, batch]`).
 //! Panels are split across rayon's threads; each thread owns the output rows of its panels and
 //! walks their inputs in blocks that stay in the L1 cache while every tile of batch rows reads
-//! them. The inner tile is AVX-512 where the CPU has it (a panel row is one register), else
-//! AVX2+FMA (two), else plain loops with the same order of operations per element; 16-bit weights are
-//! widened to float32 exactly as they are loaded and every sum is float32. The two vector
-//! kernels make the same fused multiply-adds lane by lane, so their results are equal bit for
-//! bit. Every output element is summed over the inputs in the same order whatever the batch
-//! size or its place in the batch, so a note's numbers never depend on its batch. Nothing here
-//! allocates during a product.
+//! them. The tile is AVX-512 where the CPU has it (two panels side by side, a panel row one
+//! register), else AVX2+FMA (one panel, two registers a row), else plain loops with the same
+//! order of operations per element; 16-bit weights are widened to float32 exactly as they are
+//! loaded and every sum is float32. The two vector kernels make the same fused multiply-adds
+//! lane by lane, so their results are equal bit for bit. Every output element is summed over
+//! the inputs in the same order whatever the batch size or its place in the batch, so a note's
+//! numbers never depend on its batch. Nothing here allocates during a product.
 
 use half::{bf16, f16};
 use rayon::prelude::*;
