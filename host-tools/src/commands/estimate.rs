@@ -2,7 +2,7 @@
 //! do): the notes and samples still to make, and the time that takes at the speed measured on
 //! a few steps of the real model where it runs, at the run's batch size.
 
-use crate::pipeline::{self, GenerationCost};
+use crate::pipeline::GenerationCost;
 use crate::progress::{duration_text, rate_text};
 use crate::synth::Synthesizer;
 
@@ -26,9 +26,10 @@ pub fn print(
         counted(cost.notes(), "note"),
         indicatif::HumanCount(cost.samples())
     );
-    let rows = pipeline::batch_size(batch_size, cost.notes(), synth.concurrency());
-    let batches = cost.notes().div_ceil(rows);
-    let workers = synth.concurrency().clamp(1, batches);
+    let batching = synth.batching(cost.notes(), batch_size);
+    let rows = batching.size.min(cost.notes());
+    let batches = batching.batches(cost.notes());
+    let workers = batching.at_once;
     synth.expect_batches_at_once(workers);
     let Some(rate) = synth.generation_rate(rows)? else {
         println!("estimate: seconds (sine tones of a dry run)");

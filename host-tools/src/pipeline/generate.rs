@@ -19,12 +19,6 @@ use crate::npy::{read_embedding, NpyError};
 use crate::progress::{Bar, Progress};
 use crate::synth::{GenerationJob, GenerationProgress, Synthesizer};
 
-/// The notes per batch when `notes` are made by `workers` (GPUs, or groups of CPU threads) at
-/// once, batches of at most `batch_size`: fewer where that keeps every worker busy.
-pub fn batch_size(batch_size: usize, notes: usize, workers: usize) -> usize {
-    batch_size.min(notes.div_ceil(workers.max(1))).max(1)
-}
-
 /// Suffix of a sound's checkpoint, appended to its output path.
 pub const CHECKPOINT_SUFFIX: &str = ".checkpoint";
 
@@ -148,9 +142,9 @@ pub fn generate(
         .iter()
         .filter_map(|task| discard_stale_checkpoint(task, options.force))
         .collect();
-    let size = batch_size(options.batch_size, pending.len(), synth.concurrency());
-    let batches: Vec<&[&GenerationTask]> = pending.chunks(size).collect();
-    let workers = synth.concurrency().clamp(1, batches.len());
+    let batching = synth.batching(pending.len(), options.batch_size);
+    let batches: Vec<&[&GenerationTask]> = pending.chunks(batching.size).collect();
+    let workers = batching.at_once;
     synth.expect_batches_at_once(workers);
     let bar = progress.bar("generate", 0, "samples");
     if let Some(rate) = options.expected_rate {
@@ -480,16 +474,6 @@ mod tests {
                 }
             })
             .collect()
-    }
-
-    #[test]
-    fn batches_shrink_to_keep_every_worker_busy() {
-        assert_eq!(batch_size(64, 1000, 1), 64);
-        assert_eq!(batch_size(64, 1000, 2), 64);
-        assert_eq!(batch_size(64, 18, 2), 9);
-        assert_eq!(batch_size(64, 19, 2), 10);
-        assert_eq!(batch_size(64, 1, 4), 1);
-        assert_eq!(batch_size(0, 5, 0), 1);
     }
 
     fn options(batch_size: usize) -> GenerateOptions {

@@ -58,8 +58,8 @@ pub use encode::{
     EncodeReport,
 };
 pub use generate::{
-    batch_size, checkpoint_path, generate, GenerateError, GenerateOptions, GenerateReport,
-    GenerationTask, CHECKPOINT_SUFFIX,
+    checkpoint_path, generate, GenerateError, GenerateOptions, GenerateReport, GenerationTask,
+    CHECKPOINT_SUFFIX,
 };
 use grid::Plan;
 use inputs::RunInputs;

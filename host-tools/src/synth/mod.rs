@@ -73,6 +73,15 @@ pub trait Synthesizer: Sync {
         1
     }
 
+    /// How to make `notes` notes in batches of at most `batch_size`: by default, batches made
+    /// smaller where that gives every worker ([`concurrency`]) one, and as many at once as
+    /// there are batches, up to one per worker.
+    ///
+    /// [`concurrency`]: Synthesizer::concurrency
+    fn batching(&self, notes: usize, batch_size: usize) -> Batching {
+        Batching::spread(notes, batch_size, self.concurrency())
+    }
+
     /// The caller is about to run `batches` batches at once (at most [`concurrency`]), so a
     /// model whose workers share one machine can give each the share it will not have to
     /// split (the CPU's threads: all of them to a batch that runs alone).
@@ -85,6 +94,35 @@ pub trait Synthesizer: Sync {
     /// stand-in's tones take no time to speak of).
     fn generation_rate(&self, _batch: usize) -> anyhow::Result<Option<MeasuredRate>> {
         Ok(None)
+    }
+}
+
+/// Notes per batch and batches run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Batching {
+    pub size: usize,
+    pub at_once: usize,
+}
+
+impl Batching {
+    /// Batches of at most `batch_size`, made smaller where that gives each of `workers` one.
+    pub fn spread(notes: usize, batch_size: usize, workers: usize) -> Self {
+        let size = batch_size.min(notes.div_ceil(workers.max(1))).max(1);
+        Self::whole(notes, size, workers)
+    }
+
+    /// Batches of `batch_size` (the last one what is left), up to `workers` at once.
+    pub fn whole(notes: usize, batch_size: usize, workers: usize) -> Self {
+        let size = batch_size.max(1);
+        Self {
+            size,
+            at_once: notes.div_ceil(size).clamp(1, workers.max(1)),
+        }
+    }
+
+    /// Batches in all.
+    pub fn batches(&self, notes: usize) -> usize {
+        notes.div_ceil(self.size)
     }
 }
 
@@ -109,6 +147,27 @@ pub fn job_seed(run_seed: u64, name: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_are_spread_over_the_workers_or_kept_whole() {
+        let spread = |notes, size, workers| {
+            let batching = Batching::spread(notes, size, workers);
+            (batching.size, batching.at_once)
+        };
+        assert_eq!(spread(1000, 64, 1), (64, 1));
+        assert_eq!(spread(1000, 64, 2), (64, 2));
+        assert_eq!(spread(18, 64, 2), (9, 2));
+        assert_eq!(spread(19, 64, 2), (10, 2));
+        assert_eq!(spread(1, 64, 4), (1, 1));
+        assert_eq!(spread(5, 0, 0), (1, 1));
+        let whole = |notes, size, workers| {
+            let batching = Batching::whole(notes, size, workers);
+            (batching.size, batching.at_once, batching.batches(notes))
+        };
+        assert_eq!(whole(18, 64, 2), (64, 1, 1));
+        assert_eq!(whole(100, 64, 2), (64, 2, 2));
+        assert_eq!(whole(1000, 64, 2), (64, 2, 16));
+    }
 
     #[test]
     fn seeds_depend_on_name_and_run_seed_only() {
