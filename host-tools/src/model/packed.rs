@@ -398,22 +398,19 @@ fn group_product<W: PanelWeight, S: Segments + ?Sized>(
                 let first_sums = &mut first_sums[first..first + rows];
                 let at = chunk_first + first;
                 if second_panel.is_empty() {
-                    tile_product(kernel, first_panel, segments, batch, at, span, first_sums);
-                } else {
-                    #[cfg(target_arch = "x86_64")]
-                    avx512_pair_tile(
-                        [first_panel, second_panel],
+                    tile_product(
+                        kernel,
+                        [first_panel],
                         segments,
                         batch,
                         at,
                         span,
-                        [first_sums, &mut second_sums[first..first + rows]],
+                        [first_sums],
                     );
-                    #[cfg(not(target_arch = "x86_64"))]
-                    {
-                        let _ = second_sums;
-                        unreachable!("only AVX-512 tiles cover two panels");
-                    }
+                } else {
+                    let pair = [first_panel, second_panel];
+                    let pair_sums = [first_sums, &mut second_sums[first..first + rows]];
+                    tile_product(kernel, pair, segments, batch, at, span, pair_sums);
                 }
                 first += rows;
             }
@@ -437,21 +434,21 @@ struct Span {
     end: usize,
 }
 
-/// `sums[r][j] += Σ_k x[k, first + r] · panel[k][j]` over the inputs `k` of `span`, for the
-/// `sums.len()` batch rows from `first` on.
-fn tile_product<W: PanelWeight, S: Segments + ?Sized>(
+/// `sums[p][r][j] += Σ_k x[k, first + r] · panels[p][k][j]` over the inputs `k` of `span`, for
+/// each of the `N` panels side by side and the `sums[p].len()` batch rows from `first` on.
+fn tile_product<const N: usize, W: PanelWeight, S: Segments + ?Sized>(
     kernel: Kernel,
-    panel: &[W],
+    panels: [&[W]; N],
     segments: &S,
     batch: usize,
     first: usize,
     span: Span,
-    sums: &mut [[f32; PANEL]],
+    sums: [&mut [[f32; PANEL]]; N],
 ) {
     macro_rules! rows {
         ($($rows:literal)*) => {
-            match sums.len() {
-                $($rows => tile_rows::<$rows, W, S>(kernel, panel, segments, batch, first, span, sums),)*
+            match sums[0].len() {
+                $($rows => tile_rows::<$rows, N, W, S>(kernel, panels, segments, batch, first, span, sums),)*
                 rows => unreachable!("a tile of {rows} rows"),
             }
         };
@@ -459,62 +456,36 @@ fn tile_product<W: PanelWeight, S: Segments + ?Sized>(
     rows!(1 2 3 4 5 6 7 8 9 10 11 12);
 }
 
-fn tile_rows<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
+fn tile_rows<const ROWS: usize, const N: usize, W: PanelWeight, S: Segments + ?Sized>(
     kernel: Kernel,
-    panel: &[W],
+    panels: [&[W]; N],
     segments: &S,
     batch: usize,
     first: usize,
     span: Span,
-    sums: &mut [[f32; PANEL]],
+    sums: [&mut [[f32; PANEL]]; N],
 ) {
-    let sums: &mut [[f32; PANEL]; ROWS] = sums.try_into().expect("tile rows");
+    let sums: [&mut [[f32; PANEL]; ROWS]; N] = sums.map(|sums| sums.try_into().expect("tile rows"));
+    // SAFETY (each kernel call): `Kernel::chosen` picks only kernels the CPU runs; `product`
+    // checked that the segments hold exactly `panel.len() / 16` rows of `batch` values, and
+    // `first + ROWS <= batch`.
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `Kernel::chosen` picks only kernels the CPU runs; `product` checked that the
-        // segments hold exactly `panel.len() / 16` rows of `batch` values, and
-        // `first + ROWS <= batch`.
         Kernel::Avx512 => unsafe {
-            avx512::tile::<ROWS, W, S>(panel, segments, batch, first, span, sums)
+            avx512::tile::<ROWS, N, W, S>(panels, segments, batch, first, span, sums)
         },
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as above.
-        Kernel::Avx2 => unsafe {
-            avx2::tile::<ROWS, W, S>(panel, segments, batch, first, span, sums)
-        },
-        Kernel::Portable => portable_tile::<ROWS, W, S>(panel, segments, batch, first, span, sums),
-    }
-}
-
-/// [`tile_product`] for two panels side by side, with the AVX-512 tile that covers both (the
-/// only kernel whose tiles do), for `sums`' number of rows.
-#[cfg(target_arch = "x86_64")]
-fn avx512_pair_tile<W: PanelWeight, S: Segments + ?Sized>(
-    panels: [&[W]; 2],
-    segments: &S,
-    batch: usize,
-    first: usize,
-    span: Span,
-    [first_sums, second_sums]: [&mut [[f32; PANEL]]; 2],
-) {
-    macro_rules! rows {
-        ($($rows:literal)*) => {
-            match first_sums.len() {
-                $($rows => {
-                    let sums = [
-                        <&mut [[f32; PANEL]; $rows]>::try_from(first_sums).expect("tile rows"),
-                        <&mut [[f32; PANEL]; $rows]>::try_from(second_sums).expect("tile rows"),
-                    ];
-                    // SAFETY: `Kernel::chosen` picked AVX-512 only where the CPU runs it;
-                    // `product` checked that the segments hold exactly `panel.len() / 16` rows
-                    // of `batch` values, and `first + ROWS <= batch`.
-                    unsafe { avx512::tile_pair::<$rows, W, S>(panels, segments, batch, first, span, sums) }
-                })*
-                rows => unreachable!("a tile of {rows} rows"),
+        Kernel::Avx2 => {
+            for (panel, sums) in panels.into_iter().zip(sums) {
+                unsafe { avx2::tile::<ROWS, W, S>(panel, segments, batch, first, span, sums) }
             }
-        };
+        }
+        Kernel::Portable => {
+            for (panel, sums) in panels.into_iter().zip(sums) {
+                portable_tile::<ROWS, W, S>(panel, segments, batch, first, span, sums);
+            }
+        }
     }
-    rows!(1 2 3 4 5 6 7 8 9 10 11 12);
 }
 
 /// Calls `step` with each input row of `span` in order: its 16 panel weights and its batch
@@ -655,72 +626,46 @@ mod avx512 {
         }
     }
 
+    /// The tile of `N` panels side by side (a panel row one register, so each activation
+    /// loaded feeds `N` multiply-adds).
+    ///
     /// # Safety
-    /// The CPU must support AVX-512F; the segments must hold `panel.len() / 16` rows of `batch`
-    /// values in all, and `first + ROWS <= batch`.
+    /// The CPU must support AVX-512F; every panel must hold the weights of the inputs of `span`,
+    /// the segments `panels[0].len() / 16` rows of `batch` values in all, and
+    /// `first + ROWS <= batch`.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
-        panel: &[W],
+    pub unsafe fn tile<const ROWS: usize, const N: usize, W: PanelWeight, S: Segments + ?Sized>(
+        panels: [&[W]; N],
         segments: &S,
         batch: usize,
         first: usize,
         span: Span,
-        tile: &mut [[f32; PANEL]; ROWS],
+        mut tiles: [&mut [[f32; PANEL]; ROWS]; N],
     ) {
-        // SAFETY: the loads read the 16 weights of `w` or a row of `tile`; the rest is
-        // register arithmetic.
+        // SAFETY: the loads read the 16 weights of input row `k` of each panel (the walk hands
+        // out only rows of `span`, at the same place in every panel) or a row of a tile; the
+        // rest is register arithmetic.
         unsafe {
-            let mut sums: [__m512; ROWS] = [_mm512_setzero_ps(); ROWS];
-            for (row, sum) in sums.iter_mut().enumerate() {
-                *sum = _mm512_loadu_ps(tile[row].as_ptr());
-            }
-            each_input_row(panel, segments, batch, first, span, |w, x| {
-                let row_weights = load(w.as_ptr());
-                for (sum, &value) in sums.iter_mut().zip(&x[..ROWS]) {
-                    *sum = _mm512_fmadd_ps(_mm512_set1_ps(value), row_weights, *sum);
-                }
-            });
-            for (row, sum) in sums.iter().enumerate() {
-                _mm512_storeu_ps(tile[row].as_mut_ptr(), *sum);
-            }
-        }
-    }
-
-    /// [`tile`] for two panels side by side: each activation loaded feeds both.
-    ///
-    /// # Safety
-    /// As for [`tile`], for both panels.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn tile_pair<const ROWS: usize, W: PanelWeight, S: Segments + ?Sized>(
-        [first, second]: [&[W]; 2],
-        segments: &S,
-        batch: usize,
-        at: usize,
-        span: Span,
-        [first_tile, second_tile]: [&mut [[f32; PANEL]; ROWS]; 2],
-    ) {
-        // SAFETY: the loads read 16 weights of each panel's row `k` (`each_input_row` hands
-        // out only rows of `span`, inside both panels) or a row of a tile; the rest is
-        // register arithmetic.
-        unsafe {
-            let mut sums: [[__m512; 2]; ROWS] = [[_mm512_setzero_ps(); 2]; ROWS];
+            let mut sums: [[__m512; N]; ROWS] = [[_mm512_setzero_ps(); N]; ROWS];
             for (row, row_sums) in sums.iter_mut().enumerate() {
-                row_sums[0] = _mm512_loadu_ps(first_tile[row].as_ptr());
-                row_sums[1] = _mm512_loadu_ps(second_tile[row].as_ptr());
+                for (sum, tile) in row_sums.iter_mut().zip(&tiles) {
+                    *sum = _mm512_loadu_ps(tile[row].as_ptr());
+                }
             }
-            let offset = second.as_ptr().offset_from(first.as_ptr());
-            each_input_row(first, segments, batch, at, span, |w, x| {
-                let low = load(w.as_ptr());
-                let high = load(w.as_ptr().offset(offset));
+            let offsets = panels.map(|panel| panel.as_ptr().offset_from(panels[0].as_ptr()));
+            each_input_row(panels[0], segments, batch, first, span, |w, x| {
+                let weights = offsets.map(|offset| load(w.as_ptr().offset(offset)));
                 for (row_sums, &value) in sums.iter_mut().zip(&x[..ROWS]) {
                     let value = _mm512_set1_ps(value);
-                    row_sums[0] = _mm512_fmadd_ps(value, low, row_sums[0]);
-                    row_sums[1] = _mm512_fmadd_ps(value, high, row_sums[1]);
+                    for (sum, &weights) in row_sums.iter_mut().zip(&weights) {
+                        *sum = _mm512_fmadd_ps(value, weights, *sum);
+                    }
                 }
             });
             for (row, row_sums) in sums.iter().enumerate() {
-                _mm512_storeu_ps(first_tile[row].as_mut_ptr(), row_sums[0]);
-                _mm512_storeu_ps(second_tile[row].as_mut_ptr(), row_sums[1]);
+                for (sum, tile) in row_sums.iter().zip(tiles.iter_mut()) {
+                    _mm512_storeu_ps(tile[row].as_mut_ptr(), *sum);
+                }
             }
         }
     }
