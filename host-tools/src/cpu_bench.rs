@@ -183,56 +183,61 @@ mod fma {
             .fold(f64::INFINITY, f64::min)
     }
 
+    /// Twelve independent chains of `$sum = $step`, each from `$zero`, `$rounds` times, summed
+    /// with `$add`: enough in flight to keep both FMA units busy through their latency.
+    macro_rules! chains {
+        ($zero:expr, $rounds:expr, |$sum:ident| $step:expr, $add:path) => {{
+            let mut sums = [$zero; 12];
+            for _ in 0..$rounds {
+                for $sum in &mut sums {
+                    *$sum = $step;
+                }
+            }
+            sums.iter().fold($zero, |a, &b| $add(a, b))
+        }};
+    }
+
     /// # Safety
     /// The CPU must support AVX-512F and AVX-512 BF16.
     #[target_feature(enable = "avx512f,avx512bf16")]
     unsafe fn spin_bf16(rounds: usize) -> f32 {
-        let mut sums = [_mm512_set1_ps(0.0); 12];
         let one = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1.0), _mm512_set1_ps(1.0));
         let tiny = _mm512_cvtne2ps_pbh(_mm512_set1_ps(1e-7), _mm512_set1_ps(1e-7));
-        for _ in 0..rounds {
-            for sum in &mut sums {
-                *sum = _mm512_dpbf16_ps(*sum, one, tiny);
-            }
-        }
-        _mm512_reduce_add_ps(
-            sums.iter()
-                .fold(_mm512_set1_ps(0.0), |a, &b| _mm512_add_ps(a, b)),
-        )
+        let total = chains!(
+            _mm512_set1_ps(0.0),
+            rounds,
+            |sum| _mm512_dpbf16_ps(*sum, one, tiny),
+            _mm512_add_ps
+        );
+        _mm512_reduce_add_ps(total)
     }
 
     /// # Safety
     /// The CPU must support AVX-512F.
     #[target_feature(enable = "avx512f")]
     unsafe fn spin512(rounds: usize) -> f32 {
-        let mut sums = [_mm512_set1_ps(0.0); 12];
         let (scale, step) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
-        for _ in 0..rounds {
-            for sum in &mut sums {
-                *sum = _mm512_fmadd_ps(*sum, scale, step);
-            }
-        }
-        _mm512_reduce_add_ps(
-            sums.iter()
-                .fold(_mm512_set1_ps(0.0), |a, &b| _mm512_add_ps(a, b)),
-        )
+        let total = chains!(
+            _mm512_set1_ps(0.0),
+            rounds,
+            |sum| _mm512_fmadd_ps(*sum, scale, step),
+            _mm512_add_ps
+        );
+        _mm512_reduce_add_ps(total)
     }
 
     /// # Safety
     /// The CPU must support AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn spin256(rounds: usize) -> f32 {
-        let mut sums = [_mm256_set1_ps(0.0); 12];
         let (scale, step) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
-        for _ in 0..rounds {
-            for sum in &mut sums {
-                *sum = _mm256_fmadd_ps(*sum, scale, step);
-            }
-        }
+        let total = chains!(
+            _mm256_set1_ps(0.0),
+            rounds,
+            |sum| _mm256_fmadd_ps(*sum, scale, step),
+            _mm256_add_ps
+        );
         let mut lanes = [0.0f32; 8];
-        let total = sums
-            .iter()
-            .fold(_mm256_set1_ps(0.0), |a, &b| _mm256_add_ps(a, b));
         // SAFETY: `lanes` holds 8 floats.
         unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), total) };
         lanes.iter().sum()

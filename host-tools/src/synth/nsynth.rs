@@ -67,10 +67,7 @@ impl Backend {
         match self {
             Backend::Cpu(cpu) => call(&mut CpuModel {
                 model,
-                decoding: Decoding {
-                    weights: cpu.weights,
-                    threads: None,
-                },
+                decoding: cpu.decoding(None),
             }),
             Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
         }
@@ -88,10 +85,7 @@ impl Backend {
             Backend::Cpu(cpu) => cpu.pools.with(|pool| {
                 call(&mut CpuModel {
                     model,
-                    decoding: Decoding {
-                        weights: cpu.weights,
-                        threads: Some(pool),
-                    },
+                    decoding: cpu.decoding(Some(pool)),
                 })
             }),
             Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
@@ -174,6 +168,14 @@ impl CpuGroups {
             gib(available),
             available.saturating_sub(weights) / per_note.max(1)
         )
+    }
+
+    /// How generation on `threads` (rayon's global pool for `None`) decodes.
+    fn decoding<'p>(&self, threads: Option<&'p rayon::ThreadPool>) -> Decoding<'p> {
+        Decoding {
+            weights: self.weights,
+            threads,
+        }
     }
 
     /// `the CPU (2 groups of 1 thread, f32 weights)`, or with one batch at a time `the CPU (2
