@@ -54,16 +54,7 @@ impl PackedDecoder {
                     conv: pack(&layer.conv),
                     cond: pack(&layer.cond),
                     out: if index < last {
-                        let (res, skip) = (&layer.res, &layer.skip);
-                        let side_by_side: Vec<f32> = res
-                            .weight
-                            .chunks_exact(res.outputs)
-                            .zip(skip.weight.chunks_exact(skip.outputs))
-                            .flat_map(|(res_row, skip_row)| res_row.iter().chain(skip_row))
-                            .copied()
-                            .collect();
-                        let outputs = res.outputs + skip.outputs;
-                        PackedMatrix::pack(&side_by_side, res.inputs, outputs, format)
+                        pack(&layer.res.beside(&layer.skip))
                     } else {
                         pack(&layer.skip)
                     },
@@ -470,7 +461,6 @@ pub fn teacher_forced_steps(
 ) -> Result<Vec<Vec<f32>>, ModelError> {
     let width = model.shape().bottleneck_width;
     let samples = audio.first().map_or(0, |row| row.len());
-    let mut generator = Generator::with_weights(model, audio.len(), weights)?;
     if embeddings.len() != audio.len() {
         return Err(ModelError::BatchSize {
             expected: audio.len(),
@@ -496,6 +486,7 @@ pub fn teacher_forced_steps(
             });
         }
     }
+    let mut generator = Generator::with_weights(model, audio.len(), weights)?;
     let mut rows = vec![Vec::with_capacity(samples * CLASSES); audio.len()];
     let mut frame = vec![0.0; audio.len() * width];
     let mut previous = vec![0.0; audio.len()];
