@@ -101,10 +101,8 @@ enum Command {
         /// Generate every file again from the start, even where it is up to date.
         #[arg(long)]
         force: bool,
-        /// Print only what the run would cost (the notes and samples still to generate, and the
-        /// time at the speed measured on a few steps of the model where it would run), then exit.
-        #[arg(long)]
-        estimate: bool,
+        #[command(flatten)]
+        estimate: EstimateArg,
     },
     /// The whole Open NSynth Super pipeline: recordings to pads and a device settings.json.
     ///
@@ -138,10 +136,8 @@ enum Command {
         /// Stop at the first recording that cannot be used instead of skipping it.
         #[arg(long)]
         strict: bool,
-        /// Print only what the run would cost (the notes and samples still to generate, and the
-        /// time at the speed measured on a few steps of the model where it would run), then exit.
-        #[arg(long)]
-        estimate: bool,
+        #[command(flatten)]
+        estimate: EstimateArg,
     },
     /// A grain cloud between two sounds, interpolated in embedding space (as py-modular's
     /// NSynth tutorial makes one), saved as a float32 [count, grain_length] .npy array.
@@ -381,20 +377,20 @@ impl ModelArgs {
     /// The model flags of cluster tasks with `gpus_per_task` GPUs each.
     fn slurm_flags(&self, gpus_per_task: usize, run: &RunArgs) -> anyhow::Result<ModelFlags> {
         let device = self.shape.slurm_device(gpus_per_task);
-        // Parsed only with a precision to check: `cuda:all` looks for GPUs.
-        let on_cpu =
-            self.shape.precision.is_some() && Placement::parse(&device, None) == Ok(Placement::Cpu);
-        let precision = self.shape.precision_on(on_cpu)?;
-        let weights = self
-            .shape
-            .weights_on(Placement::parse(&device, None) == Ok(Placement::Cpu))?;
+        // Parsed only with a device's flag to check: `cuda:all` looks for GPUs.
+        let shape = &self.shape;
+        let device_flags =
+            shape.precision.is_some() || shape.weights.is_some() || shape.groups.is_some();
+        let on_cpu = device_flags && Placement::parse(&device, None) == Ok(Placement::Cpu);
+        let precision = shape.precision_on(on_cpu)?;
+        shape.check_cpu_flags(on_cpu)?;
         Ok(ModelFlags {
             checkpoint: self.checkpoint.clone(),
             encoder_stages: self.shape.encoder_stages,
             decoder_stages: self.shape.decoder_stages,
             device,
             precision: precision.map(|precision| precision.name().into()),
-            weights: weights.map(|weights| weights.name().into()),
+            weights: shape.weights.map(|weights| weights.name().into()),
             threads: self.shape.threads,
             groups: self.shape.groups,
             batch: run.batch,
@@ -429,15 +425,10 @@ impl ShapeArgs {
         };
         let placement = self.placement()?;
         let precision = self.precision_on(placement == Placement::Cpu)?;
-        let weights = self.weights_on(placement == Placement::Cpu)?;
-        anyhow::ensure!(
-            self.groups.is_none() || placement == Placement::Cpu,
-            "--groups is for the CPU, and the model would run on GPUs, one batch per GPU"
-        );
-        anyhow::ensure!(self.groups != Some(0), "--groups must be at least 1");
+        self.check_cpu_flags(placement == Placement::Cpu)?;
         use_threads(self.threads)?;
         let cpu = CpuChoice {
-            weights: weights.unwrap_or_default(),
+            weights: self.weights.unwrap_or_default(),
             groups: self.groups.or(batch.is_none().then_some(1)),
             batch: batch.unwrap_or(1),
         };
@@ -450,16 +441,23 @@ impl ShapeArgs {
         )
     }
 
-    /// `--weights` as given, refused when the model runs on GPUs (not `on_cpu`).
-    fn weights_on(&self, on_cpu: bool) -> anyhow::Result<Option<WeightFormat>> {
-        match self.weights {
-            Some(weights) if !on_cpu => anyhow::bail!(
+    /// `--weights` and `--groups` refused when the model runs on GPUs (not `on_cpu`), which would
+    /// ignore them; no threads or groups refused everywhere.
+    fn check_cpu_flags(&self, on_cpu: bool) -> anyhow::Result<()> {
+        if let (Some(weights), false) = (self.weights, on_cpu) {
+            anyhow::bail!(
                 "--weights {} is for the CPU, and the model would run on GPUs: use --precision \
                  bf16 there for bfloat16 weights",
                 weights.name()
-            ),
-            weights => Ok(weights),
+            );
         }
+        anyhow::ensure!(
+            self.groups.is_none() || on_cpu,
+            "--groups is for the CPU, and the model would run on GPUs, one batch per GPU"
+        );
+        anyhow::ensure!(self.groups != Some(0), "--groups must be at least 1");
+        anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
+        Ok(())
     }
 
     /// `--precision` as given, refused when the model runs on the CPU (`on_cpu`), which would
@@ -486,6 +484,15 @@ impl ShapeArgs {
             (None, None) => "cpu".into(),
         }
     }
+}
+
+/// `--estimate` of the commands that generate.
+#[derive(Debug, clap::Args)]
+struct EstimateArg {
+    /// Print only what the run would cost (the notes and samples still to generate, and the
+    /// time at the speed measured on a few steps of the model where it would run), then exit.
+    #[arg(long)]
+    estimate: bool,
 }
 
 /// Batching, seeding and checkpoints of generation.
@@ -520,7 +527,6 @@ fn use_threads(threads: Option<usize>) -> anyhow::Result<()> {
     let Some(threads) = threads else {
         return Ok(());
     };
-    anyhow::ensure!(threads > 0, "--threads must be at least 1");
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
@@ -562,7 +568,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &run.options(force),
             run.seed,
             shard,
-            estimate,
+            estimate.estimate,
             &progress,
         ),
         Command::Pipeline {
@@ -586,7 +592,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 &workdir,
                 &*model.load(run.batch)?,
                 &options,
-                estimate,
+                estimate.estimate,
                 &progress,
             )
         }

@@ -369,6 +369,26 @@ fn cpu_flags_on_a_gpu_and_no_threads_or_groups_are_refused() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(message), "{stderr}");
     }
+    // Cluster tasks with GPUs (the default) are refused the CPU's flags before a script is
+    // written.
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "--workdir".as_ref(),
+        dir.path().as_os_str(),
+        "--tasks".as_ref(),
+        "2".as_ref(),
+        "--embeddings".as_ref(),
+        dir.path().as_os_str(),
+        "--out".as_ref(),
+        dir.path().as_os_str(),
+        "--groups".as_ref(),
+        "2".as_ref(),
+    ];
+    let output = host_tools("slurm", &args);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--groups is for the CPU"), "{stderr}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]
