@@ -456,8 +456,7 @@ impl ShapeArgs {
             "--groups is for the CPU, and the model would run on GPUs, one batch per GPU"
         );
         anyhow::ensure!(self.groups != Some(0), "--groups must be at least 1");
-        anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
-        Ok(())
+        check_threads(self.threads)
     }
 
     /// `--precision` as given, refused when the model runs on the CPU (`on_cpu`), which would
@@ -519,6 +518,25 @@ impl RunArgs {
             expected_rate: None,
         }
     }
+}
+
+/// Threads per core `--threads` may ask for: more only waste time starting them.
+const MOST_THREADS_PER_CORE: usize = 16;
+
+/// `--threads`: at least 1, and at most [`MOST_THREADS_PER_CORE`] per core.
+fn check_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    let Some(threads) = threads else {
+        return Ok(());
+    };
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let most = MOST_THREADS_PER_CORE * cores;
+    anyhow::ensure!(threads > 0, "--threads must be at least 1");
+    anyhow::ensure!(
+        threads <= most,
+        "--threads {threads}: at most {most} on this machine's {cores} cores \
+         ({MOST_THREADS_PER_CORE} per core)"
+    );
+    Ok(())
 }
 
 /// Sizes rayon's pool, which runs every CPU product, to `threads` (`--threads`); its default
@@ -656,21 +674,25 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             baseline,
             python,
             baseline_steps,
-        } => commands::bench::run(&BenchOptions {
-            device: &device,
-            batches: batches.as_deref(),
-            precision,
-            frames,
-            peak_tflops,
-            weights: &weights,
-            steps,
-            rounds,
-            threads,
-            groups,
-            baseline: baseline.as_deref(),
-            python: &python,
-            baseline_steps,
-        }),
+        } => {
+            check_threads(threads)?;
+            anyhow::ensure!(groups != Some(0), "--groups must be at least 1");
+            commands::bench::run(&BenchOptions {
+                device: &device,
+                batches: batches.as_deref(),
+                precision,
+                frames,
+                peak_tflops,
+                weights: &weights,
+                steps,
+                rounds,
+                threads,
+                groups,
+                baseline: baseline.as_deref(),
+                python: &python,
+                baseline_steps,
+            })
+        }
         Command::Inspect { checkpoint, quick } => commands::inspect::run(&checkpoint, quick),
         Command::Convert { from, to, all } => {
             check_output(&to, &[&from])?;

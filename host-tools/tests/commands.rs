@@ -349,7 +349,7 @@ fn a_layer_count_that_several_cycles_divide_needs_the_flag() {
 
 #[test]
 fn cpu_flags_on_a_gpu_and_no_threads_or_groups_are_refused() {
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (
             &["--device", "cuda:0", "--weights", "bf16"],
             "--weights bf16 is for the CPU, and the model would run on GPUs",
@@ -359,6 +359,7 @@ fn cpu_flags_on_a_gpu_and_no_threads_or_groups_are_refused() {
             "--groups is for the CPU, and the model would run on GPUs",
         ),
         (&["--threads", "0"], "--threads must be at least 1"),
+        (&["--threads", "1000000"], "--threads 1000000: at most "),
         (&["--groups", "0"], "--groups must be at least 1"),
     ];
     for (flags, message) in cases {

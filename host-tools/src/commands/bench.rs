@@ -123,8 +123,7 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(options.rounds > 0, "--rounds must be at least 1");
     anyhow::ensure!(!options.weights.is_empty(), "--weights names no format");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let threads = options.threads.unwrap_or(cores);
-    anyhow::ensure!(threads > 0, "--threads must be at least 1");
+    let threads = options.threads.unwrap_or(cores).max(1);
     let shape = ModelShape::magenta();
     let model = Model::load(&RandomWeights::new(shape.clone(), 1), shape.stages)?;
     let largest = batches.iter().copied().max().unwrap_or(1);
