@@ -8,10 +8,10 @@
 #   kernels      host-tools' model tests again with the AVX2 and the portable
 #                products forced (HOST_TOOLS_KERNEL), as on CPUs without AVX-512
 #   doc          cargo doc --workspace --no-deps, warnings as errors
-#   fuzz         scripts/fuzz.sh 20: every fuzz target for 20 s from its seeds
-#                (setup.sh --fuzz installs nightly and cargo-fuzz)
 #   nvrtc        the GPU kernels compiled by NVRTC for every supported GPU
 #                architecture (no GPU needed; setup fetches the library)
+#   fuzz         scripts/fuzz.sh 20: every fuzz target for 20 s from its seeds
+#                (setup.sh --fuzz installs nightly and cargo-fuzz)
 #   cross        cargo build --release -p open-nsynth for aarch64 and armv7
 #   native       cargo build --release -p open-nsynth
 #   demo         open-nsynth demo --dir <tmp>/demo
@@ -47,14 +47,23 @@ ARM_TARGETS=(
     "armv7-unknown-linux-gnueabihf arm"
 )
 
-# In CI every build starts from nothing: incremental artefacts only cost time.
+# In CI every build starts from nothing: incremental artefacts only cost time,
+# and full debug info doubles the test binaries (3.5 GB against 1.8 GB with
+# line tables, which still give backtraces their file and line). What a
+# finished step leaves behind is removed once nothing later reads it, so the
+# run fits a machine with little disk.
+in_ci=0
 if [[ "${CI:-}" == true ]]; then
+    in_ci=1
     export CARGO_INCREMENTAL=0
+    export CARGO_PROFILE_DEV_DEBUG=line-tables-only
 fi
 
 work=""
 started="$(now_s)"
-trap finish EXIT
+target_dir=""
+# The space left is the first thing to know when a build fails to write.
+trap 'finish report_disk' EXIT
 
 # ----------------------------------------------------------- helpers ---
 
@@ -68,6 +77,23 @@ qemu_for() {
         err "$name not found (scripts/setup.sh --cross installs qemu-user)"
         return 1
     fi
+}
+
+# free_disk DIR: the space left where DIR lies, as df prints it.
+free_disk() {
+    df -h --output=avail "$1" | tail -n 1 | tr -d ' '
+}
+
+report_disk() {
+    info "disk: $(free_disk "${target_dir:-$REPO_ROOT}") free where the build goes"
+}
+
+# drop_build_output WHAT PATH: in CI, removes a build output no later step
+# reads (the clone is thrown away after the run); elsewhere keeps it.
+drop_build_output() {
+    [[ $in_ci -eq 1 && -e "$2" ]] || return 0
+    info "removing $1 ($(du -sh "$2" | cut -f1)): no later step reads it"
+    rm -rf -- "$2"
 }
 
 require_file() {
@@ -92,11 +118,16 @@ for kernel in avx2 portable; do
         cargo test -p host-tools --lib model::
 done
 step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
-step "fuzz" bash scripts/fuzz.sh 20
 
-nvrtc_lib="$(cargo_target_dir)/nvrtc/lib"
+target_dir="$(cargo_target_dir)"
+nvrtc_lib="$target_dir/nvrtc/lib"
 step "kernels compile with NVRTC" env LD_LIBRARY_PATH="$nvrtc_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     cargo test -p host-tools --test nvrtc -- --ignored
+drop_build_output "the debug build" "$target_dir/debug"
+drop_build_output "the NVRTC library" "$target_dir/nvrtc"
+
+step "fuzz" bash scripts/fuzz.sh 20
+drop_build_output "the fuzz build" "fuzz/target"
 
 if [[ $SKIP_CROSS -eq 0 ]]; then
     for entry in "${ARM_TARGETS[@]}"; do
@@ -107,7 +138,6 @@ fi
 
 step "native release build" cargo build --release -p open-nsynth
 
-target_dir="$(cargo_target_dir)"
 native_bin="$target_dir/release/open-nsynth"
 work="$(mktemp -d "${TMPDIR:-/tmp}/open-nsynth-test.XXXXXX")"
 demo="$work/demo"
