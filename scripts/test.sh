@@ -127,7 +127,9 @@ drop_build_output "the debug build" "$target_dir/debug"
 drop_build_output "the NVRTC library" "$target_dir/nvrtc"
 
 step "fuzz" bash scripts/fuzz.sh 20
+# cargo fuzz builds for the host triple, in fuzz/target or under CARGO_TARGET_DIR.
 drop_build_output "the fuzz build" "fuzz/target"
+drop_build_output "the fuzz build" "$target_dir/$(rustc -vV | sed -n 's/^host: //p')"
 
 if [[ $SKIP_CROSS -eq 0 ]]; then
     for entry in "${ARM_TARGETS[@]}"; do
