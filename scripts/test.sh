@@ -29,6 +29,9 @@
 #                   PCM, sample values for float); default `auto`: wav_diff
 #                   takes it from the sample format (2 LSBs, or 1e-4 for float)
 #   KEEP_WORK=1     keep the temporary directory with the demo and the WAVs
+#   CI=true         debug builds with line tables only, and each build output
+#                   removed once no later step reads it (a clean clone's run
+#                   peaks at about 3.4 GB of build output)
 
 set -euo pipefail
 
