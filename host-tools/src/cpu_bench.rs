@@ -77,6 +77,27 @@ pub fn time_steps(
     })
 }
 
+/// [`time_steps`] on each of `pools` at once, one generator each: what every group of threads
+/// generates while the others do too (they share the memory bandwidth and the caches).
+pub fn time_side_by_side(
+    model: &Model,
+    batch: usize,
+    weights: WeightFormat,
+    steps: usize,
+    pools: &[rayon::ThreadPool],
+) -> anyhow::Result<Vec<StepTiming>> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = pools
+            .iter()
+            .map(|pool| scope.spawn(move || time_steps(model, batch, weights, steps, Some(pool))))
+            .collect();
+        running
+            .into_iter()
+            .map(|thread| thread.join().expect("a timing thread panicked"))
+            .collect()
+    })
+}
+
 /// Bytes a generator for `batch` notes of `model` takes: its packed weights in `weights` and
 /// each note's histories and activations.
 pub fn batch_bytes(model: &Model, weights: WeightFormat, batch: usize) -> usize {

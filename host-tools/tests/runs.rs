@@ -120,7 +120,7 @@ fn a_log_shows_the_progress_with_its_rate_and_time_left() {
         "{stdout}"
     );
     assert!(
-        stdout.contains(" on the CPU (") && stdout.contains(" at batch 1, measured on 10 samples"),
+        stdout.contains(" on the CPU (") && stdout.contains(" at batch 1, measured on "),
         "{stdout}"
     );
     // The first line at the start, with the time left at the measured rate, then the summary.

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::baseline::{BaselineResult, BaselineRun};
-use crate::cpu_bench::{available_memory, batch_bytes, time_steps, Peak, StepTiming};
+use crate::cpu_bench::{available_memory, batch_bytes, time_side_by_side, Peak, StepTiming};
 use crate::cuda::bench::{batch_sizes, Benchmark};
 use crate::cuda::{Placement, Precision};
 use crate::model::{tile_kernel, Generator, Model, ModelShape, RandomWeights, WeightFormat};
@@ -299,21 +299,8 @@ fn time_groups(
     steps: usize,
     pools: &[rayon::ThreadPool],
 ) -> anyhow::Result<f64> {
-    let timings: Vec<anyhow::Result<StepTiming>> = std::thread::scope(|scope| {
-        let running: Vec<_> = pools
-            .iter()
-            .map(|pool| scope.spawn(move || time_steps(model, batch, weights, steps, Some(pool))))
-            .collect();
-        running
-            .into_iter()
-            .map(|thread| thread.join().expect("a timing thread panicked"))
-            .collect()
-    });
-    let mut total = 0.0;
-    for timing in timings {
-        total += timing?.samples_per_second();
-    }
-    Ok(total)
+    let timings = time_side_by_side(model, batch, weights, steps, pools)?;
+    Ok(timings.iter().map(StepTiming::samples_per_second).sum())
 }
 
 /// A pool of `threads` threads.

@@ -129,9 +129,9 @@ impl Batching {
 /// A generation speed, measured.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MeasuredRate {
-    /// Samples per second of one batch.
+    /// Samples per second of one batch (while as many others run as will in the run).
     pub samples_per_second: f64,
-    /// Samples measured (notes × steps).
+    /// Samples measured (notes × steps, over every batch timed).
     pub samples: usize,
     /// Where it was measured, e.g. `the CPU (2 threads, f32 weights)`.
     pub device: String,
