@@ -1,10 +1,10 @@
 //! Generation speed on the CPU, for `host-tools bench --device cpu` and the cost estimate made
 //! before generating: the generator's steps timed for a batch of notes at a weight format on a
-//! pool of threads ([`time_steps`]), or on several pools at once ([`time_side_by_side`]), and the cores' FP32 peak estimated from a measured loop of
-//! independent fused multiply-adds ([`Peak`]), beside the rate of AVX-512 BF16's dot products
-//! where the CPU has them (which the kernels do not use where they are slower than the FMAs of
-//! widened weights), and the memory a batch takes and the machine has. It measures and returns;
-//! it never prints.
+//! pool of threads ([`time_steps`]) or on several pools at once ([`time_side_by_side`]), and
+//! the cores' FP32 peak estimated from a measured loop of independent fused multiply-adds
+//! ([`Peak`]), beside the rate of AVX-512 BF16's dot products where the CPU has them (which the
+//! kernels do not use where they are slower than the FMAs of widened weights), and the memory
+//! a batch takes and the machine has. It measures and returns; it never prints.
 
 use std::time::Instant;
 
