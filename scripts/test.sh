@@ -31,7 +31,7 @@
 #   KEEP_WORK=1     keep the temporary directory with the demo and the WAVs
 #   CI=true         debug builds with line tables only, and each build output
 #                   removed once no later step reads it (a clean clone's run
-#                   peaks at about 3.4 GB of build output)
+#                   peaks at about 2.5 GB of build output)
 
 set -euo pipefail
 
