@@ -82,13 +82,11 @@ qemu_for() {
     fi
 }
 
-# free_disk DIR: the space left where DIR lies, as df prints it.
-free_disk() {
-    df -h --output=avail "$1" | tail -n 1 | tr -d ' '
-}
-
+# The space left where the build goes, as df prints it.
 report_disk() {
-    info "disk: $(free_disk "${target_dir:-$REPO_ROOT}") free where the build goes"
+    local free
+    free="$(df -h --output=avail "${target_dir:-$REPO_ROOT}" | tail -n 1 | tr -d ' ')"
+    info "disk: $free free where the build goes"
 }
 
 # drop_build_output WHAT PATH: in CI, removes a build output no later step

@@ -81,14 +81,13 @@ impl Backend {
         call: impl FnOnce(&mut dyn ModelCalls) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         match self {
-            Backend::Cpu(cpu) if cpu.alone() => self.run(model, call),
-            Backend::Cpu(cpu) => cpu.pools.with(|pool| {
+            Backend::Cpu(cpu) if !cpu.alone() => cpu.pools.with(|pool| {
                 call(&mut CpuModel {
                     model,
                     decoding: cpu.decoding(Some(pool)),
                 })
             }),
-            Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
+            _ => self.run(model, call),
         }
     }
 
@@ -410,9 +409,9 @@ impl Synthesizer for NsynthSynthesizer {
                         )
                     })?
                 };
-                let each: Vec<f64> = timings.iter().map(StepTiming::samples_per_second).collect();
+                let rates = timings.iter().map(StepTiming::samples_per_second);
                 MeasuredRate {
-                    samples_per_second: each.iter().sum::<f64>() / each.len() as f64,
+                    samples_per_second: rates.sum::<f64>() / timings.len() as f64,
                     samples: timings
                         .iter()
                         .map(|timing| timing.batch * timing.steps)
