@@ -329,6 +329,16 @@ pub(crate) fn rate_text(per_second: f64, unit: &str) -> String {
     format!("{number} {unit}/s")
 }
 
+/// A count and its noun: `1 note`, `3 notes`, `2 batches`, `1,232 notes`.
+pub(crate) fn counted(count: usize, noun: &str) -> String {
+    let ending = match (count, noun.ends_with("ch")) {
+        (1, _) => "",
+        (_, true) => "es",
+        _ => "s",
+    };
+    format!("{} {noun}{ending}", HumanCount(count as u64))
+}
+
 /// A time to the second, in its two largest units: `42s`, `17m 05s`, `3h 20m`, `2d 04h`.
 pub(crate) fn duration_text(duration: Duration) -> String {
     let seconds = duration.as_secs_f64().round() as u64;

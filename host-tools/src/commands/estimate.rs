@@ -3,7 +3,7 @@
 //! a few steps of the real model where it runs, at the run's batch size.
 
 use crate::pipeline::GenerationCost;
-use crate::progress::{duration_text, rate_text};
+use crate::progress::{counted, duration_text, rate_text};
 use crate::synth::Synthesizer;
 
 /// Prints what generating `cost` in batches of `batch_size` will take, and returns the speed
@@ -47,14 +47,4 @@ pub fn print(
         rate.samples
     );
     Ok(Some(rate.samples_per_second * workers as f64))
-}
-
-/// `1 note`, `3 notes`, `2 batches`.
-fn counted(count: usize, noun: &str) -> String {
-    let ending = match (count, noun.ends_with("ch")) {
-        (1, _) => "",
-        (_, true) => "es",
-        _ => "s",
-    };
-    format!("{} {noun}{ending}", indicatif::HumanCount(count as u64))
 }

@@ -10,7 +10,7 @@ mod nsynth;
 mod tone;
 
 pub use identity::{IdentityError, ModelIdentity};
-pub use nsynth::{CpuChoice, CpuGroups, NsynthSynthesizer};
+pub use nsynth::{CpuChoice, NsynthSynthesizer};
 pub use tone::ToneSynthesizer;
 
 use crate::embedding::Embedding;
@@ -83,14 +83,14 @@ pub trait Synthesizer: Sync {
     }
 
     /// The caller is about to run `batches` batches at once (at most [`concurrency`]), so a
-    /// model whose workers share one machine can give each the share it will not have to
-    /// split (the CPU's threads: all of them to a batch that runs alone).
+    /// model whose workers share one machine can give each its share (the CPU's threads split
+    /// into that many groups; one batch at a time, until told otherwise).
     ///
     /// [`concurrency`]: Synthesizer::concurrency
     fn expect_batches_at_once(&self, _batches: usize) {}
 
-    /// How fast this model generates a batch of `batch` notes, measured on a few steps of the
-    /// real model where it runs (seconds); `None` where that is not worth measuring (the
+    /// How fast this model generates a batch of `batch` notes (samples per second), measured
+    /// on a few steps of the real model where it runs; `None` where that is not worth measuring (the
     /// stand-in's tones take no time to speak of).
     fn generation_rate(&self, _batch: usize) -> anyhow::Result<Option<MeasuredRate>> {
         Ok(None)

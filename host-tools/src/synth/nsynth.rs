@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::Context as _;
 
@@ -15,12 +16,13 @@ use super::{
     Batching, GenerationJob, GenerationProgress, MeasuredRate, ModelIdentity, Synthesizer,
 };
 use crate::checkpoint::Checkpoint;
-use crate::cpu_bench::{available_memory, batch_bytes, time_side_by_side, time_steps, StepTiming};
+use crate::cpu_bench::{available_memory, batch_bytes, time_side_by_side, StepTiming};
 use crate::cuda::bench::bytes_per_note;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
 use crate::lending::Lending;
 use crate::model::{self, Decoding, GivenStages, Model, Note, WeightFormat};
+use crate::progress::counted;
 
 /// Samples between two progress reports of a batch: about a second of work at batch 64 on two
 /// cores, often enough for a smooth bar and cheap next to the steps.
@@ -73,28 +75,27 @@ impl Backend {
         }
     }
 
-    /// Runs a generation `call` on the first free group of the CPU's threads (on all of them
-    /// when it runs alone), or GPU.
+    /// Runs a generation `call` on the first free group of the CPU's threads, or GPU.
     fn run_generation<T>(
         &self,
         model: &Model,
         call: impl FnOnce(&mut dyn ModelCalls) -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         match self {
-            Backend::Cpu(cpu) if !cpu.alone() => cpu.pools.with(|pool| {
+            Backend::Cpu(cpu) => cpu.groups()?.with(|pool| {
                 call(&mut CpuModel {
                     model,
                     decoding: cpu.decoding(Some(pool)),
                 })
             }),
-            _ => self.run(model, call),
+            Backend::Cuda(pool) => pool.with_worker(|worker| call(worker)),
         }
     }
 
     /// Batches worth generating at once: one per group of CPU threads, or per GPU.
     fn concurrency(&self) -> usize {
         match self {
-            Backend::Cpu(cpu) => cpu.pools.count(),
+            Backend::Cpu(cpu) => cpu.most,
             Backend::Cuda(pool) => pool.labels().len(),
         }
     }
@@ -103,25 +104,50 @@ impl Backend {
 /// How the CPU generates: the decoder's weights in `weights`, one batch per group of threads.
 /// Groups scale with the cores where one batch's products shared by every thread would not
 /// (each product's end is a wait for the slowest thread), at the cost of the memory of a batch
-/// and a copy of the packed weights per group.
-pub struct CpuGroups {
+/// and a copy of the packed weights per group. The threads are split into as many groups as
+/// batches run at once, so that none sits idle.
+struct CpuGroups {
     weights: WeightFormat,
-    pools: Lending<rayon::ThreadPool>,
-    /// Threads of each group.
-    threads: usize,
-    /// Batches the next run generates side by side; 1: one at a time, each on every thread.
+    /// Most groups at once (`--groups`, or what the memory holds), at most one per thread.
+    most: usize,
+    /// Batches the next run generates side by side (1 until told otherwise).
     at_once: AtomicUsize,
+    /// The threads split for the last count of batches at once, kept while it stays the same.
+    split: Mutex<Option<Arc<Lending<rayon::ThreadPool>>>>,
 }
 
 impl CpuGroups {
-    /// `groups` groups (at most one per thread) sharing the threads of rayon's global pool
-    /// (`--threads`) evenly.
-    pub fn new(weights: WeightFormat, groups: usize) -> anyhow::Result<Self> {
-        let total = rayon::current_num_threads();
-        let groups = groups.clamp(1, total);
-        let threads = total / groups;
-        let pools = (0..groups)
-            .map(|group| {
+    /// Up to `groups` groups (at most one per thread) sharing the threads of rayon's global
+    /// pool (`--threads`).
+    fn new(weights: WeightFormat, groups: usize) -> Self {
+        Self {
+            weights,
+            most: groups.clamp(1, rayon::current_num_threads()),
+            at_once: AtomicUsize::new(1),
+            split: Mutex::new(None),
+        }
+    }
+
+    /// As many groups as `MemAvailable` has room for with half of it to spare, each generating
+    /// `batch` notes of `model` with its own packed weights, up to one per thread.
+    fn fitting(model: &Model, weights: WeightFormat, batch: usize) -> Self {
+        let per_group = batch_bytes(model, weights, batch);
+        let groups = available_memory().map_or(1, |bytes| bytes / 2 / per_group.max(1));
+        Self::new(weights, groups)
+    }
+
+    /// The groups for the batches the next run has at once: every thread in one of them, the
+    /// first groups a thread more where they do not divide evenly.
+    fn groups(&self) -> anyhow::Result<Arc<Lending<rayon::ThreadPool>>> {
+        let count = self.at_once.load(Ordering::Relaxed).clamp(1, self.most);
+        let mut split = self.split.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(groups) = split.as_ref().filter(|groups| groups.count() == count) {
+            return Ok(Arc::clone(groups));
+        }
+        let pools = thread_shares(rayon::current_num_threads(), count)
+            .into_iter()
+            .enumerate()
+            .map(|(group, threads)| {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
                     .thread_name(move |thread| format!("group {group} thread {thread}"))
@@ -129,25 +155,9 @@ impl CpuGroups {
             })
             .collect::<Result<Vec<_>, _>>()
             .context("cannot start the CPU's threads")?;
-        Ok(Self {
-            weights,
-            at_once: AtomicUsize::new(pools.len()),
-            pools: Lending::new(pools),
-            threads,
-        })
-    }
-
-    /// As many groups as `MemAvailable` has room for with half of it to spare, each generating
-    /// `batch` notes of `model` with its own packed weights, up to one per thread.
-    pub fn fitting(model: &Model, weights: WeightFormat, batch: usize) -> anyhow::Result<Self> {
-        let per_group = batch_bytes(model, weights, batch);
-        let groups = available_memory().map_or(1, |bytes| bytes / 2 / per_group.max(1));
-        Self::new(weights, groups)
-    }
-
-    /// Whether the next batches run one at a time, each on every thread.
-    fn alone(&self) -> bool {
-        self.at_once.load(Ordering::Relaxed) <= 1
+        let groups = Arc::new(Lending::new(pools));
+        *split = Some(Arc::clone(&groups));
+        Ok(groups)
     }
 
     /// An error if a batch of `batch` notes of `model` needs more memory than is available,
@@ -185,21 +195,24 @@ impl CpuGroups {
     /// `the CPU (2 groups of 1 thread, f32 weights)`, or with one batch at a time `the CPU (2
     /// threads, f32 weights)`.
     fn label(&self) -> String {
-        let plural = |count: usize, noun: &str| match count {
-            1 => format!("1 {noun}"),
-            _ => format!("{count} {noun}s"),
-        };
-        let threads = if self.alone() {
-            plural(rayon::current_num_threads(), "thread")
-        } else {
-            format!(
-                "{} of {}",
-                plural(self.pools.count(), "group"),
-                plural(self.threads, "thread")
-            )
+        let total = rayon::current_num_threads();
+        let count = self.at_once.load(Ordering::Relaxed).clamp(1, self.most);
+        let threads = match thread_shares(total, count).as_slice() {
+            [one] => counted(*one, "thread"),
+            [most, .., least] if most != least => {
+                format!("{count} groups of {least} or {most} threads")
+            }
+            shares => format!("{count} groups of {}", counted(shares[0], "thread")),
         };
         format!("the CPU ({threads}, {} weights)", self.weights.name())
     }
+}
+
+/// `total` threads shared by `groups` groups as evenly as they go, the larger shares first.
+fn thread_shares(total: usize, groups: usize) -> Vec<usize> {
+    (0..groups)
+        .map(|group| total / groups + usize::from(group < total % groups))
+        .collect()
 }
 
 /// The model's calls as one back end makes them.
@@ -329,8 +342,8 @@ impl NsynthSynthesizer {
                 // Refused here rather than at the first batch, after the encoding.
                 model::Generator::check_weights(&model, cpu.weights)?;
                 let groups = match cpu.groups {
-                    Some(groups) => CpuGroups::new(cpu.weights, groups)?,
-                    None => CpuGroups::fitting(&model, cpu.weights, cpu.batch)?,
+                    Some(groups) => CpuGroups::new(cpu.weights, groups),
+                    None => CpuGroups::fitting(&model, cpu.weights, cpu.batch),
                 };
                 (Backend::Cpu(groups), identity.with_weights(cpu.weights))
             }
@@ -389,26 +402,18 @@ impl Synthesizer for NsynthSynthesizer {
         let rate = match &self.backend {
             Backend::Cpu(cpu) => {
                 cpu.check_room(&self.model, batch)?;
-                let timings = if cpu.alone() {
-                    let timing =
-                        time_steps(&self.model, batch, cpu.weights, CPU_CALIBRATION_STEPS, None)?;
-                    vec![timing]
-                } else {
-                    // As many groups as will run at once, all at once: side by side they share
-                    // the memory bandwidth (full-size model, bf16, batches of one note: one group
-                    // timed alone estimated 50 s for a run that took 68 s).
-                    let at_once = cpu.at_once.load(Ordering::Relaxed);
-                    cpu.pools.with_all(|pools| {
-                        let pools = &pools[..at_once.min(pools.len())];
-                        time_side_by_side(
-                            &self.model,
-                            batch,
-                            cpu.weights,
-                            CPU_CALIBRATION_STEPS,
-                            pools,
-                        )
-                    })?
-                };
+                // Every group that will generate at once, side by side: they share the memory
+                // bandwidth (full-size model, bf16, batches of one note: one group timed alone
+                // estimated 50 s for a run that took 68 s).
+                let timings = cpu.groups()?.with_all(|pools| {
+                    time_side_by_side(
+                        &self.model,
+                        batch,
+                        cpu.weights,
+                        CPU_CALIBRATION_STEPS,
+                        pools,
+                    )
+                })?;
                 let rates = timings.iter().map(StepTiming::samples_per_second);
                 MeasuredRate {
                     samples_per_second: rates.sum::<f64>() / timings.len() as f64,
@@ -524,7 +529,7 @@ mod tests {
         let model = Model::load(&RandomWeights::new(shape.clone(), 3), shape.stages).unwrap();
         NsynthSynthesizer {
             model,
-            backend: Backend::Cpu(CpuGroups::new(WeightFormat::F32, 1).unwrap()),
+            backend: Backend::Cpu(CpuGroups::new(WeightFormat::F32, 1)),
             identity: ModelIdentity::Tone,
         }
     }
@@ -553,39 +558,42 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_alone_gets_every_thread_and_batches_side_by_side_a_group_each() {
-        let mut synth = synthesizer();
-        synth.backend = Backend::Cpu(CpuGroups::new(WeightFormat::F32, 2).unwrap());
-        let groups = synth.concurrency();
-        assert_eq!(groups, 2.min(rayon::current_num_threads()));
-        // Timed as the run will go: each group that will generate at once, side by side.
-        let device = |batches: usize| {
-            synth.expect_batches_at_once(batches);
-            let measured = synth.generation_rate(2).unwrap().unwrap();
-            let timed_groups = if batches <= 1 { 1 } else { groups };
-            assert_eq!(measured.samples, timed_groups * 2 * CPU_CALIBRATION_STEPS);
-            measured.device
-        };
-        let threads = rayon::current_num_threads();
-        let all = if threads == 1 {
-            "1 thread".to_string()
-        } else {
-            format!("{threads} threads")
-        };
-        assert_eq!(device(1), format!("the CPU ({all}, f32 weights)"));
-        if groups == 2 {
-            let each = threads / 2;
-            let each = if each == 1 {
-                "1 thread".to_string()
-            } else {
-                format!("{each} threads")
+    fn the_threads_are_split_into_a_group_per_batch_at_once() {
+        // Five threads, up to four groups, whatever the machine has.
+        let threads = rayon::ThreadPoolBuilder::new()
+            .num_threads(5)
+            .build()
+            .unwrap();
+        threads.install(|| {
+            let mut synth = synthesizer();
+            synth.backend = Backend::Cpu(CpuGroups::new(WeightFormat::F32, 4));
+            assert_eq!(synth.concurrency(), 4);
+            // Timed as the run will go: each group that will generate at once, side by side.
+            let measure = |groups: usize| {
+                let measured = synth.generation_rate(2).unwrap().unwrap();
+                assert_eq!(measured.samples, groups * 2 * CPU_CALIBRATION_STEPS);
+                measured.device
             };
+            // Until told otherwise (`grains`, one batch), one batch on every thread.
+            assert_eq!(measure(1), "the CPU (5 threads, f32 weights)");
+            let declared = |batches: usize, groups: usize| {
+                synth.expect_batches_at_once(batches);
+                measure(groups)
+            };
+            assert_eq!(declared(1, 1), "the CPU (5 threads, f32 weights)");
             assert_eq!(
-                device(2),
-                format!("the CPU (2 groups of {each}, f32 weights)")
+                declared(2, 2),
+                "the CPU (2 groups of 2 or 3 threads, f32 weights)"
             );
-            assert_eq!(device(5), device(2));
-        }
+            assert_eq!(
+                declared(4, 4),
+                "the CPU (4 groups of 1 or 2 threads, f32 weights)"
+            );
+            assert_eq!(declared(9, 4), declared(4, 4));
+        });
+        assert_eq!(thread_shares(16, 3), [6, 5, 5]);
+        assert_eq!(thread_shares(2, 2), [1, 1]);
+        assert_eq!(thread_shares(5, 1), [5]);
     }
 
     #[test]
