@@ -456,7 +456,10 @@ impl ShapeArgs {
             "--groups is for the CPU, and the model would run on GPUs, one batch per GPU"
         );
         anyhow::ensure!(self.groups != Some(0), "--groups must be at least 1");
-        check_threads(self.threads)
+        // Its most per core is checked where the threads start: a cluster task's machine is
+        // not the one that writes its script.
+        anyhow::ensure!(self.threads != Some(0), "--threads must be at least 1");
+        Ok(())
     }
 
     /// `--precision` as given, refused when the model runs on the CPU (`on_cpu`), which would
@@ -523,14 +526,14 @@ impl RunArgs {
 /// Threads per core `--threads` may ask for: more only waste time starting them.
 const MOST_THREADS_PER_CORE: usize = 16;
 
-/// `--threads`: at least 1, and at most [`MOST_THREADS_PER_CORE`] per core.
+/// `--threads` for this machine: at least 1, and at most [`MOST_THREADS_PER_CORE`] per core.
 fn check_threads(threads: Option<usize>) -> anyhow::Result<()> {
     let Some(threads) = threads else {
         return Ok(());
     };
+    anyhow::ensure!(threads > 0, "--threads must be at least 1");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let most = MOST_THREADS_PER_CORE * cores;
-    anyhow::ensure!(threads > 0, "--threads must be at least 1");
     anyhow::ensure!(
         threads <= most,
         "--threads {threads}: at most {most} on this machine's {cores} cores \
@@ -539,9 +542,10 @@ fn check_threads(threads: Option<usize>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sizes rayon's pool, which runs every CPU product, to `threads` (`--threads`); its default
-/// is one thread per core.
+/// Sizes rayon's pool, which runs every CPU product, to `threads` (`--threads`, checked for
+/// this machine); its default is one thread per core.
 fn use_threads(threads: Option<usize>) -> anyhow::Result<()> {
+    check_threads(threads)?;
     let Some(threads) = threads else {
         return Ok(());
     };

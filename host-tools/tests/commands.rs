@@ -393,6 +393,35 @@ fn cpu_flags_on_a_gpu_and_no_threads_or_groups_are_refused() {
 }
 
 #[test]
+fn cluster_tasks_may_ask_for_more_threads_than_the_machine_writing_them_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let embeddings = dir.path().join("emb");
+    std::fs::create_dir(&embeddings).unwrap();
+    std::fs::copy(fixture("embeddings.npy"), embeddings.join("a.npy")).unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = (16 * cores + 1).to_string();
+    let out = dir.path().join("out");
+    let mut args: Vec<&OsStr> = [
+        "--workdir".as_ref(),
+        dir.path().as_os_str(),
+        "--embeddings".as_ref(),
+        embeddings.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]
+    .to_vec();
+    args.extend(["--tasks", "1", "--device", "cpu", "--threads", &threads].map(OsStr::new));
+    let output = host_tools("slurm", &args);
+    assert!(output.status.success(), "{output:?}");
+    // Checked where the task starts its threads, on the cluster's machine.
+    let script = std::fs::read_to_string(dir.path().join("open-nsynth-generate.sbatch")).unwrap();
+    assert!(
+        script.contains(&format!(" --threads {threads} ")),
+        "{script}"
+    );
+}
+
+#[test]
 fn a_precision_on_the_cpu_is_refused_not_ignored() {
     for device in [&["--device", "cpu"][..], &[]] {
         let mut args: Vec<&OsStr> = device.iter().map(OsStr::new).collect();
