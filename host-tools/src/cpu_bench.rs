@@ -26,10 +26,6 @@ impl StepTiming {
     pub fn samples_per_second(&self) -> f64 {
         (self.batch * self.steps) as f64 / self.seconds
     }
-
-    pub fn seconds_per_step(&self) -> f64 {
-        self.seconds / self.steps as f64
-    }
 }
 
 /// Times `steps` steps (after a few untimed ones) of a generator for `batch` notes with its

@@ -23,8 +23,9 @@ const PANEL: usize = 16;
 /// AVX2 registers.
 const TILE_ROWS: usize = 6;
 
-/// Batch rows per tile of the AVX-512 kernel: 12 accumulators of its 32 registers, enough
-/// independent multiply-adds to keep both FMA units busy through their latency.
+/// Batch rows per tile of the AVX-512 kernel: 12 rows × 2 panels, 24 accumulators of its 32
+/// registers, enough independent multiply-adds to keep both FMA units busy through their
+/// latency.
 #[cfg(target_arch = "x86_64")]
 const WIDE_TILE_ROWS: usize = 12;
 
@@ -359,8 +360,8 @@ impl Kernel {
 /// Batch rows whose sums a panel keeps on the stack while it walks the inputs block by block.
 const ROW_CHUNK: usize = 64;
 
-/// Inputs per block: a block of a panel's weights (8 KB in float32) stays in the L1 cache
-/// while every tile of the row chunk reads it.
+/// Inputs per block: a block of a panel's weights (8 KB in float32, 16 KB for the AVX-512
+/// tile's two panels) stays in the L1 cache while every tile of the row chunk reads it.
 const INPUT_BLOCK: usize = 128;
 
 /// One or two neighbouring panels (as the kernel's tiles cover them) against every batch row;
