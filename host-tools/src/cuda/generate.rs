@@ -148,7 +148,7 @@ pub fn teacher_forced_logits<E: Executor>(
     audio: &[f32],
     embedding: &[f32],
 ) -> Result<Vec<f32>, GpuError> {
-    teacher_forcing_frames(audio.len(), embedding, weights.shape().bottleneck_width)?;
+    teacher_forcing_frames(audio.len(), embedding, weights.shape().bottleneck_width, 0)?;
     let note = Note {
         embedding,
         seed: 0,

@@ -26,7 +26,7 @@ impl Model {
         embedding: &[f32],
     ) -> Result<Tensor, ModelError> {
         let shape = self.shape();
-        let needed = teacher_forcing_frames(audio.len(), embedding, shape.bottleneck_width)?;
+        let needed = teacher_forcing_frames(audio.len(), embedding, shape.bottleneck_width, 0)?;
         let samples = audio.len();
         let decoder = &self.decoder;
         let width = shape.decoder_width;
@@ -92,13 +92,14 @@ impl Model {
 }
 
 /// The frames `samples` of teacher-forced audio read, checked to be in `embedding` (rows
-/// `width` wide; it may hold more).
+/// `width` wide; it may hold more; `index` names it in the error).
 pub(crate) fn teacher_forcing_frames(
     samples: usize,
     embedding: &[f32],
     width: usize,
+    index: usize,
 ) -> Result<usize, ModelError> {
-    let frames = embedding_frames(embedding, width, 0)?;
+    let frames = embedding_frames(embedding, width, index)?;
     let needed = samples.div_ceil(HOP_LENGTH);
     if needed > frames {
         return Err(ModelError::TooFewFrames {

@@ -453,7 +453,8 @@ pub struct Decoding<'p> {
 /// its own (teacher forcing), for each row: `[samples, 256]`, the next sample's logits after
 /// each sample. Rows are equally long; each embedding covers its row's samples. For comparing
 /// weight formats and checking the generator against the parallel decoder.
-pub fn teacher_forced_steps(
+#[cfg(test)]
+pub(crate) fn teacher_forced_steps(
     model: &Model,
     weights: WeightFormat,
     audio: &[&[f32]],
@@ -461,13 +462,7 @@ pub fn teacher_forced_steps(
 ) -> Result<Vec<Vec<f32>>, ModelError> {
     let width = model.shape().bottleneck_width;
     let samples = audio.first().map_or(0, |row| row.len());
-    if embeddings.len() != audio.len() {
-        return Err(ModelError::BatchSize {
-            expected: audio.len(),
-            per_row: 1,
-            found: embeddings.len(),
-        });
-    }
+    assert_eq!(embeddings.len(), audio.len(), "an embedding per row of audio");
     for (index, (row, embedding)) in audio.iter().zip(embeddings).enumerate() {
         if row.len() != samples {
             return Err(ModelError::RaggedRows {
@@ -476,15 +471,7 @@ pub fn teacher_forced_steps(
                 expected: samples,
             });
         }
-        let frames = embedding.len() / width;
-        if frames * HOP_LENGTH < samples {
-            return Err(ModelError::TooFewFrames {
-                samples,
-                needed: samples.div_ceil(HOP_LENGTH),
-                frames,
-                hop: HOP_LENGTH,
-            });
-        }
+        super::decoder::teacher_forcing_frames(samples, embedding, width, index)?;
     }
     let mut generator = Generator::with_weights(model, audio.len(), weights)?;
     let mut rows = vec![Vec::with_capacity(samples * CLASSES); audio.len()];

@@ -29,7 +29,7 @@ mod weights;
 pub(crate) use decoder::teacher_forcing_frames;
 pub use error::ModelError;
 pub(crate) use generator::note_lengths;
-pub use generator::{generate, generate_with, teacher_forced_steps, Decoding, Generator, Note};
+pub use generator::{generate, generate_with, Decoding, Generator, Note};
 pub(crate) use linear::Linear;
 pub use packed::{tile_kernel, WeightFormat};
 pub use random::RandomWeights;
