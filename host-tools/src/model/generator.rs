@@ -50,15 +50,18 @@ impl PackedDecoder {
                 .layers
                 .iter()
                 .enumerate()
-                .map(|(index, layer)| PackedLayer {
-                    conv: pack(&layer.conv),
-                    cond: pack(&layer.cond),
-                    out: if index < last {
-                        pack(&layer.res.beside(&layer.skip))
-                    } else {
-                        pack(&layer.skip)
-                    },
-                    writes_residual: index < last,
+                .map(|(index, layer)| {
+                    let writes_residual = index < last;
+                    PackedLayer {
+                        conv: pack(&layer.conv),
+                        cond: pack(&layer.cond),
+                        out: if writes_residual {
+                            pack(&layer.res.beside(&layer.skip))
+                        } else {
+                            pack(&layer.skip)
+                        },
+                        writes_residual,
+                    }
                 })
                 .collect(),
             cond_out: pack(&decoder.cond_out),
@@ -462,7 +465,11 @@ pub(crate) fn teacher_forced_steps(
 ) -> Result<Vec<Vec<f32>>, ModelError> {
     let width = model.shape().bottleneck_width;
     let samples = audio.first().map_or(0, |row| row.len());
-    assert_eq!(embeddings.len(), audio.len(), "an embedding per row of audio");
+    assert_eq!(
+        embeddings.len(),
+        audio.len(),
+        "an embedding per row of audio"
+    );
     for (index, (row, embedding)) in audio.iter().zip(embeddings).enumerate() {
         if row.len() != samples {
             return Err(ModelError::RaggedRows {
@@ -574,6 +581,25 @@ mod tests {
 
     fn tiny_model(seed: u64) -> Model {
         Model::load(&MapSource::random(&tiny_shape(), seed), tiny_shape().stages).unwrap()
+    }
+
+    #[test]
+    fn only_the_weights_a_step_reads_must_fit_half_precision() {
+        let shape = tiny_shape();
+        let with_large = |name: &str| {
+            let mut source = MapSource::random(&shape, 5);
+            source.0.get_mut(name).unwrap().data[0] = 1e6;
+            Model::load(&source, shape.stages).unwrap()
+        };
+        // The last layer's residual output is never read, so its weights do not count.
+        let unread = with_large(&format!("res_{}/W", shape.decoder_layers));
+        assert!(Generator::check_weights(&unread, WeightFormat::F16).is_ok());
+        let read = with_large("res_1/W");
+        assert!(matches!(
+            Generator::check_weights(&read, WeightFormat::F16),
+            Err(ModelError::WeightRange { format: "f16" })
+        ));
+        assert!(Generator::check_weights(&read, WeightFormat::Bf16).is_ok());
     }
 
     #[test]

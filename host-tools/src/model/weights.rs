@@ -60,12 +60,20 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    /// Every kernel the generator multiplies by.
+    /// Every kernel the generator multiplies by: all but the last layer's `res`, whose output
+    /// is never read (Magenta's `res_30` is untrained).
     pub fn linears(&self) -> impl Iterator<Item = &Linear> {
+        let last = self.layers.len().saturating_sub(1);
         let layers = self
             .layers
             .iter()
-            .flat_map(|layer| [&layer.conv, &layer.cond, &layer.res, &layer.skip]);
+            .enumerate()
+            .flat_map(move |(index, layer)| {
+                let res = (index < last).then_some(&layer.res);
+                [&layer.conv, &layer.cond, &layer.skip]
+                    .into_iter()
+                    .chain(res)
+            });
         [&self.skip_start, &self.cond_out, &self.out1, &self.logits]
             .into_iter()
             .chain(layers)
