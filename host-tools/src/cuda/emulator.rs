@@ -148,7 +148,7 @@ impl Emulator {
 
 /// A bfloat16 buffer element as float32.
 pub fn from_bf16(value: u16) -> f32 {
-    f32::from_bits(u32::from(value) << 16)
+    half::bf16::from_bits(value).to_f32()
 }
 
 /// `value` rounded to TF32 (10 explicit mantissa bits), to nearest.

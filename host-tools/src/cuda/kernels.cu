@@ -35,6 +35,8 @@ DEVICE u32 thread_index(void) { return blockIdx.x * blockDim.x + threadIdx.x; }
 // Rounds to the nearest bfloat16, ties to even (inputs here are never NaN).
 DEVICE u16 bf16_from_float(float x) {
     u32 bits = __float_as_uint(x);
+    // A NaN stays a (quiet) NaN rather than rounding into the sign bit.
+    if ((bits & 0x7fffffffu) > 0x7f800000u) return (u16)((bits >> 16) | 0x40u);
     bits += 0x7fffu + ((bits >> 16) & 1u);
     return (u16)(bits >> 16);
 }

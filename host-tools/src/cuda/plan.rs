@@ -309,11 +309,7 @@ pub fn macs(ops: &[Op]) -> u64 {
 pub fn to_bf16(values: &[f32]) -> Vec<u16> {
     values
         .iter()
-        .map(|value| {
-            let bits = value.to_bits();
-            let rounded = bits.wrapping_add(0x7fff + ((bits >> 16) & 1));
-            (rounded >> 16) as u16
-        })
+        .map(|&value| half::bf16::from_f32(value).to_bits())
         .collect()
 }
 
@@ -331,6 +327,11 @@ mod tests {
         // 1 + 2⁻⁸ is halfway between 1 and 1 + 2⁻⁷: ties go to the even 1; 1 + 3·2⁻⁸ to 1 + 2⁻⁶.
         assert_eq!(rounded[..4], [1.0, -2.5, 1.0, 1.0 + 4.0 / 256.0]);
         assert!((rounded[4] - 0.1).abs() < 0.1 / 128.0);
+        // NaNs stay NaNs, even those whose rounding would carry into the sign.
+        let nans = to_bf16(&[f32::NAN, f32::from_bits(0x7fff_ffff)]);
+        assert!(nans
+            .into_iter()
+            .all(|bits| super::super::emulator::from_bf16(bits).is_nan()));
     }
 
     #[test]
