@@ -6,7 +6,10 @@
 use super::emulator::Emulator;
 use super::executor::Executor;
 use super::*;
-use crate::model::testing::{max_relative_difference, test_audio, tiny_shape, MapSource};
+use crate::model::testing::{
+    equal_share, max_relative_difference, nsynth_small, test_audio, tiny_shape, MapSource,
+    SmallFixture,
+};
 use crate::model::{Generator, Model, Note, HOP_LENGTH};
 
 fn tiny_model(seed: u64) -> Model {
@@ -267,17 +270,6 @@ fn without_a_driver_opening_a_gpu_is_one_clear_error() {
     }
 }
 
-/// The share of samples equal between two sets of notes, over all of them.
-fn equal_share(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
-    let (mut equal, mut total) = (0, 0);
-    for (a, b) in a.iter().zip(b) {
-        assert_eq!(a.len(), b.len());
-        equal += a.iter().zip(b).filter(|(x, y)| x == y).count();
-        total += a.len();
-    }
-    equal as f64 / total as f64
-}
-
 /// The measurements behind the limits of `scripts/gpu-check.sh`: the fixture model
 /// (`tests/fixtures/nsynth_small`) on the emulator against the CPU, in each precision, on the
 /// script's inputs: teacher-forced logits of the fixture recording (largest relative
@@ -288,17 +280,12 @@ fn equal_share(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
 #[test]
 #[ignore = "minutes long; prints the numbers behind scripts/gpu-check.sh"]
 fn gpu_check_measurements() {
-    let fixture =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nsynth_small");
-    let checkpoint = crate::checkpoint::TfCheckpoint::open(&fixture.join("model.ckpt")).unwrap();
-    let stages = crate::model::Stages {
-        encoder: 3,
-        decoder: 4,
-    };
-    let model = Model::load(&checkpoint, stages).unwrap();
-    let audio = crate::audio::load_for_encoding(&fixture.join("input.wav"), 64_000).unwrap();
-    let embedding = crate::npy::read_embedding(&fixture.join("embeddings.npy")).unwrap();
-    let embedding = embedding.values();
+    let SmallFixture {
+        model,
+        audio,
+        embedding,
+    } = nsynth_small();
+    let embedding = &embedding[..];
     let names: Vec<String> = (0..8).map(|i| format!("fixture{i}")).collect();
     let seeds: Vec<u64> = names
         .iter()

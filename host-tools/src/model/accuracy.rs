@@ -4,14 +4,10 @@
 //! `|a − b| / (1 + |b|)`), and the share of a generated note's samples equal to float32's for
 //! the same seed. The bounds asserted here are the ones `--weights` documents.
 
-use std::path::Path;
-
 use super::generator::{generate_with, teacher_forced_steps, Decoding, Note};
 use super::packed::WeightFormat;
 use super::shape::HOP_LENGTH;
-use super::stages::Stages;
-use super::testing::max_relative_difference;
-use super::weights::Model;
+use super::testing::{equal_share, max_relative_difference, nsynth_small, SmallFixture};
 
 /// The largest relative difference of the teacher-forced logits from float32's.
 fn logit_bound(format: WeightFormat) -> f32 {
@@ -22,44 +18,34 @@ fn logit_bound(format: WeightFormat) -> f32 {
     }
 }
 
+/// The fixture and its float32 logits, the reference every format is held against.
 struct Fixture {
-    model: Model,
-    audio: Vec<f32>,
-    embedding: Vec<f32>,
+    fixture: SmallFixture,
+    f32_logits: Vec<f32>,
 }
 
 impl Fixture {
     fn load() -> Self {
-        let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nsynth_small");
-        let checkpoint = crate::checkpoint::TfCheckpoint::open(&folder.join("model.ckpt")).unwrap();
-        let stages = Stages {
-            encoder: 3,
-            decoder: 4,
-        };
-        let embedding = crate::npy::read_embedding(&folder.join("embeddings.npy")).unwrap();
-        Fixture {
-            model: Model::load(&checkpoint, stages).unwrap(),
-            audio: crate::audio::load_for_encoding(&folder.join("input.wav"), 64_000).unwrap(),
-            embedding: embedding.values().to_vec(),
+        let fixture = nsynth_small();
+        let f32_logits = logits(&fixture, WeightFormat::F32);
+        Self {
+            fixture,
+            f32_logits,
         }
     }
 
     /// The largest relative difference of the teacher-forced logits of the fixture recording
     /// with weights in `format` from float32's.
     fn logit_difference(&self, format: WeightFormat) -> f32 {
-        let logits = |format| {
-            teacher_forced_steps(&self.model, format, &[&self.audio], &[&self.embedding])
-                .unwrap()
-                .remove(0)
-        };
-        max_relative_difference(&logits(format), &logits(WeightFormat::F32))
+        max_relative_difference(&logits(&self.fixture, format), &self.f32_logits)
     }
 
-    /// The share of the samples of a note of `samples` (the fixture's frames over and over,
-    /// seed 3) with weights in `format` equal to float32's, and the first one that differs.
-    fn equal_samples(&self, format: WeightFormat, samples: usize) -> (f64, Option<usize>) {
-        let width = self.model.shape().bottleneck_width;
+    /// A note of `samples` (the fixture's frames over and over, seed 3) with weights in
+    /// `format`.
+    fn note(&self, format: WeightFormat, samples: usize) -> Vec<f32> {
+        let width = self.fixture.model.shape().bottleneck_width;
         let embedding: Vec<f32> = self
+            .fixture
             .embedding
             .chunks_exact(width)
             .cycle()
@@ -72,21 +58,27 @@ impl Fixture {
             seed: 3,
             prefix: &[],
         }];
-        let generate = |format| {
-            let decoding = Decoding {
-                weights: format,
-                threads: None,
-            };
-            generate_with(&self.model, decoding, &note, 4096, |_, _| true)
-                .unwrap()
-                .unwrap()
-                .remove(0)
+        let decoding = Decoding {
+            weights: format,
+            threads: None,
         };
-        let (ours, reference) = (generate(format), generate(WeightFormat::F32));
-        let equal = ours.iter().zip(&reference).filter(|(a, b)| a == b).count();
-        let first = ours.iter().zip(&reference).position(|(a, b)| a != b);
-        (equal as f64 / ours.len() as f64, first)
+        generate_with(&self.fixture.model, decoding, &note, 4096, |_, _| true)
+            .unwrap()
+            .unwrap()
+            .remove(0)
     }
+}
+
+/// The teacher-forced logits of the fixture recording with weights in `format`.
+fn logits(fixture: &SmallFixture, format: WeightFormat) -> Vec<f32> {
+    teacher_forced_steps(
+        &fixture.model,
+        format,
+        &[&fixture.audio],
+        &[&fixture.embedding],
+    )
+    .unwrap()
+    .remove(0)
 }
 
 #[test]
@@ -104,9 +96,10 @@ fn sixteen_bit_weights_keep_the_logits_within_their_documented_bounds() {
     // Rounding the weights changes the numbers: a bound that float32 itself would meet
     // is no check.
     assert!(fixture.logit_difference(WeightFormat::F16) > 0.0);
+    let note = |format| vec![fixture.note(format, HOP_LENGTH)];
     assert_eq!(
-        fixture.equal_samples(WeightFormat::F32, HOP_LENGTH),
-        (1.0, None)
+        equal_share(&note(WeightFormat::F32), &note(WeightFormat::F32)),
+        1.0
     );
 }
 
@@ -117,14 +110,16 @@ fn sixteen_bit_weights_keep_the_logits_within_their_documented_bounds() {
 #[ignore = "a minute in a release build; prints the figures behind --weights"]
 fn weight_format_figures() {
     let fixture = Fixture::load();
+    let reference = fixture.note(WeightFormat::F32, 64_000);
     for format in WeightFormat::ALL {
-        let (equal, first) = fixture.equal_samples(format, 64_000);
+        let note = fixture.note(format, 64_000);
+        let first = note.iter().zip(&reference).position(|(a, b)| a != b);
         eprintln!(
             "{}: logits {:.2e} (relative); over 4 s, {:.1}% of samples equal to f32's, the \
              first different {first:?}",
             format.name(),
             fixture.logit_difference(format),
-            100.0 * equal
+            100.0 * equal_share(&[note], std::slice::from_ref(&reference))
         );
     }
 }

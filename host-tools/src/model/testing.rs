@@ -1,6 +1,7 @@
 //! Test support shared by the model's unit tests: tiny model shapes, an editable in-memory tensor
-//! source, and naive reference implementations of the encoder and decoder written as direct
-//! loops over the raw Magenta tensors, independent of the fast code's weight layout.
+//! source, the small TensorFlow-made fixture model with its recording, and naive reference
+//! implementations of the encoder and decoder written as direct loops over the raw Magenta
+//! tensors, independent of the fast code's weight layout.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,42 @@ use super::mulaw::network_input;
 use super::random::RandomWeights;
 use super::shape::{ModelShape, HOP_LENGTH};
 use super::stages::Stages;
+use super::weights::Model;
+
+/// The fixture model (Magenta's graph at a small width, `tests/fixtures/nsynth_small`), its
+/// recording as the encoder reads it, and that recording's embedding.
+pub struct SmallFixture {
+    pub model: Model,
+    pub audio: Vec<f32>,
+    pub embedding: Vec<f32>,
+}
+
+pub fn nsynth_small() -> SmallFixture {
+    let folder =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/nsynth_small");
+    let checkpoint = crate::checkpoint::TfCheckpoint::open(&folder.join("model.ckpt")).unwrap();
+    let stages = Stages {
+        encoder: 3,
+        decoder: 4,
+    };
+    let embedding = crate::npy::read_embedding(&folder.join("embeddings.npy")).unwrap();
+    SmallFixture {
+        model: Model::load(&checkpoint, stages).unwrap(),
+        audio: crate::audio::load_for_encoding(&folder.join("input.wav"), 64_000).unwrap(),
+        embedding: embedding.values().to_vec(),
+    }
+}
+
+/// The share of samples equal between two sets of notes, over all of them.
+pub fn equal_share(a: &[Vec<f32>], b: &[Vec<f32>]) -> f64 {
+    let (mut equal, mut total) = (0, 0);
+    for (a, b) in a.iter().zip(b) {
+        assert_eq!(a.len(), b.len());
+        equal += a.iter().zip(b).filter(|(x, y)| x == y).count();
+        total += a.len();
+    }
+    equal as f64 / total as f64
+}
 
 /// A small model: 4 encoder layers, 4 decoder layers, both in two dilation cycles of 2.
 pub fn tiny_shape() -> ModelShape {
