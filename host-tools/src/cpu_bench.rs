@@ -105,6 +105,11 @@ pub fn batch_bytes(model: &Model, weights: WeightFormat, batch: usize) -> usize 
     weight_bytes.saturating_add(batch.saturating_mul(bytes_per_note(model.shape(), 4)))
 }
 
+/// `bytes` in GiB, for messages.
+pub fn gib(bytes: usize) -> f64 {
+    bytes as f64 / f64::from(1u32 << 30)
+}
+
 /// `MemAvailable` of `/proc/meminfo`, in bytes.
 pub fn available_memory() -> Option<usize> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;

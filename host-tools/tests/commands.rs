@@ -217,6 +217,7 @@ fn generate_is_repeatable_and_skips_finished_files() {
 fn grains_writes_the_cloud_array() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("grains.npy");
+    let huge = dir.path().join("huge.npy");
     let input = fixture("input.wav");
     let args: [&OsStr; 10] = [
         "--a".as_ref(),
@@ -234,6 +235,20 @@ fn grains_writes_the_cloud_array() {
     let (shape, values) = npy::<f32>(&out);
     assert_eq!(shape, [3, 512]);
     assert!(values.iter().any(|v| *v != 0.0));
+
+    // A cloud larger than the memory (4 TB) is refused before anything is made.
+    let mut args = args;
+    args[5] = "1000000000".as_ref();
+    args[9] = huge.as_os_str();
+    let output = host_tools("grains", &args);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("1000000000 grains of 512 samples are 1907.3 GiB of audio")
+            && stderr.contains("use --count "),
+        "{stderr}"
+    );
+    assert!(!huge.exists());
 }
 
 #[test]

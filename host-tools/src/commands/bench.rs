@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::baseline::{BaselineResult, BaselineRun};
-use crate::cpu_bench::{available_memory, batch_bytes, time_side_by_side, Peak, StepTiming};
+use crate::cpu_bench::{available_memory, batch_bytes, gib, time_side_by_side, Peak, StepTiming};
 use crate::cuda::bench::{batch_sizes, Benchmark};
 use crate::cuda::{Placement, Precision};
 use crate::model::{tile_kernel, Generator, Model, ModelShape, RandomWeights, WeightFormat};
@@ -72,7 +72,7 @@ fn run_gpu(options: &BenchOptions<'_>, ordinal: usize) -> anyhow::Result<ExitCod
                     m.notes_per_hour(),
                     1000.0 * m.seconds / m.steps as f64,
                     m.tflops(graph_macs),
-                    m.memory_bytes as f64 / f64::from(1u32 << 30)
+                    gib(m.memory_bytes)
                 );
                 measured.push((m.batch, m.samples_per_second()));
             }
@@ -134,8 +134,8 @@ fn run_cpu(options: &BenchOptions<'_>) -> anyhow::Result<ExitCode> {
         anyhow::bail!(
             "--batches {largest}, {at_once} at once, needs about {:.1} GiB, and {:.1} GiB is \
              available: give smaller batch sizes",
-            needed as f64 / f64::from(1u32 << 30),
-            available as f64 / f64::from(1u32 << 30)
+            gib(needed),
+            gib(available)
         );
     }
     let executed_macs = Generator::macs_per_step(&shape) as f64;

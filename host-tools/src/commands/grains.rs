@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, ensure, Context as _};
 
 use crate::audio::read_mono_16k;
+use crate::cpu_bench::{available_memory, gib};
 use crate::embedding::{Embedding, HOP_LENGTH};
 use crate::npy::write_f32_array;
 use crate::pipeline::encode_audio;
@@ -53,6 +54,19 @@ pub fn run(
         "grain length {grain_length} is not a whole number of {HOP_LENGTH}-sample frames \
          (e.g. 1024, 2048, 4096)"
     );
+    // The cloud is generated and written whole: refused before anything is made, rather than
+    // the process being killed for it partway.
+    let cloud_bytes = count.saturating_mul(grain_length).saturating_mul(4);
+    if let Some(available) = available_memory() {
+        ensure!(
+            cloud_bytes.saturating_mul(2) <= available,
+            "{count} grains of {grain_length} samples are {:.1} GiB of audio, held twice while \
+             written, and {:.1} GiB is available: use --count {} or less",
+            gib(cloud_bytes),
+            gib(available),
+            available / 2 / (grain_length * 4)
+        );
+    }
     let grain_of = |path: &Path| -> anyhow::Result<Embedding> {
         let audio = read_mono_16k(path)?;
         if audio.len() < grain_length {

@@ -16,7 +16,7 @@ use super::{
     Batching, GenerationJob, GenerationProgress, MeasuredRate, ModelIdentity, Synthesizer,
 };
 use crate::checkpoint::Checkpoint;
-use crate::cpu_bench::{available_memory, batch_bytes, time_side_by_side, StepTiming};
+use crate::cpu_bench::{available_memory, batch_bytes, gib, time_side_by_side, StepTiming};
 use crate::cuda::bench::bytes_per_note;
 use crate::cuda::{self, CudaDevice, Executor, GpuPool, GpuWorker, Placement, Precision};
 use crate::embedding::Embedding;
@@ -172,7 +172,6 @@ impl CpuGroups {
         }
         let per_note = bytes_per_note(model.shape(), 4);
         let weights = batch_bytes(model, self.weights, 0);
-        let gib = |bytes: usize| bytes as f64 / f64::from(1u32 << 30);
         anyhow::bail!(
             "a batch of {batch} notes needs about {:.1} GiB on the CPU ({:.1} MB per note and \
              {:.0} MB of packed weights), and {:.1} GiB is available: use --batch {} or less",
