@@ -360,9 +360,10 @@ struct ShapeArgs {
     /// CPU threads the model uses (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
-    /// CPU: batches generated at once, each on its share of the threads (more scale better with
-    /// the cores; each needs a batch's memory and a copy of the weights). Default: as many as
-    /// half the available memory holds, up to one per thread.
+    /// CPU: most batches generated at once, each on its share of the threads (more scale better
+    /// with the cores; each needs a batch's memory and a copy of the weights); fewer batches
+    /// share all the threads. Default: as many as half the available memory holds, up to one
+    /// per thread.
     #[arg(long)]
     groups: Option<usize>,
 }
