@@ -5,24 +5,25 @@ mod support;
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use open_nsynth::engine::{Action, Command, Engine, Param};
 use open_nsynth::pad::{Bank, PointRows, Selection};
 
-/// Counts allocations and frees made on a thread while its `WATCHING` flag is set.
+/// Counts allocations and frees made on a thread while its `WATCHING` flag is set, in that
+/// thread's own count: the harness runs the tests side by side, and another test's
+/// allocations are not the callback's.
 struct CountingAllocator;
-
-static EVENTS: AtomicUsize = AtomicUsize::new(0);
 
 thread_local! {
     static WATCHING: Cell<bool> = const { Cell::new(false) };
+    static EVENTS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note() {
     if WATCHING.try_with(Cell::get).unwrap_or(false) {
-        EVENTS.fetch_add(1, Ordering::SeqCst);
+        let _ = EVENTS.try_with(|events| events.set(events.get() + 1));
     }
 }
 
@@ -46,11 +47,11 @@ static ALLOCATOR: CountingAllocator = CountingAllocator;
 
 /// Runs `f` and returns how many allocations and frees it made on this thread.
 fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = EVENTS.load(Ordering::SeqCst);
+    let before = EVENTS.with(Cell::get);
     WATCHING.with(|w| w.set(true));
     f();
     WATCHING.with(|w| w.set(false));
-    EVENTS.load(Ordering::SeqCst) - before
+    EVENTS.with(Cell::get) - before
 }
 
 fn bank(generation: u64, value: i16, selection: Selection) -> Arc<Bank> {
